@@ -1,0 +1,51 @@
+# The two commands a user needs: `make demo` and `make test`. Everything else is their parts.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Where the local sandbox servers live (also read by inventories/local).
+export SAFEINDEX_SANDBOX_ROOT ?= /tmp/safeindex-sandbox
+SANDBOX_MESSAGES ?= 200000
+INVENTORY ?= inventories/local
+
+.PHONY: setup system-packages venv demo test lint unit integration sandbox-up sandbox-down sandbox-status clean
+
+setup: system-packages venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+system-packages:
+	@bash scripts/ensure-system-packages.sh
+
+sandbox-up: setup
+	$(PY) -m sandbox up --inventory $(INVENTORY) --messages $(SANDBOX_MESSAGES)
+
+sandbox-down: venv
+	$(PY) -m sandbox down --inventory $(INVENTORY)
+
+sandbox-status: venv
+	$(PY) -m sandbox status --inventory $(INVENTORY)
+
+demo: sandbox-up
+	ansible-playbook migrate.yml -i $(INVENTORY)
+
+lint: venv
+	ruff check .
+	ansible-lint --profile production
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: setup
+	$(PY) -m pytest tests/integration
+
+test: setup lint
+	$(PY) -m pytest tests/unit tests/integration
+
+clean: sandbox-down
+	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache

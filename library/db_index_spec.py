@@ -1,0 +1,147 @@
+#!/usr/bin/python
+"""Ansible module db_index_spec: read an index spec file and prove it fits the database, before any change."""
+
+DOCUMENTATION = r"""
+module: db_index_spec
+short_description: Load and validate an index spec against the live schema
+description:
+  - Reads an index spec file (C(indexes:) and C(probes:)), applies the per-engine overrides of each entry, and checks
+    every entry, all at once, before anything changes. Structure, names, duplicate names and engine support are checked
+    locally; that each table and column exists and that the server accepts each definition is checked against the database.
+  - Returns the entries in the form M(db_index) takes, so a playbook can loop over them.
+  - Read-only; supports check mode.
+version_added: "0.1.0"
+author: safeindex developers
+options:
+  path:
+    description: The spec file (YAML).
+    type: path
+    required: true
+  check_server:
+    description: Also check the tables, columns and definitions against the database.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - safeindex_connection
+"""
+
+EXAMPLES = r"""
+- name: Load the index spec for this host's engine
+  db_index_spec:
+    path: "{{ playbook_dir }}/migrations/indexes.yml"
+    database_url: "{{ database_url }}"
+  register: index_spec
+"""
+
+RETURN = r"""
+indexes:
+  description: The entries for this engine, overrides applied, in the order of the file.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "idx_user_role", "table": "user", "columns": [{"name": "role"}], "unique": false, "method": "btree"}]
+probes:
+  description: The probe queries for this engine (name, sql, expect_index).
+  returned: always
+  type: list
+  elements: dict
+names:
+  description: The index names, in order.
+  returned: always
+  type: list
+  elements: str
+fingerprint:
+  description: SHA-256 of the spec's content (formatting and comments aside).
+  returned: always
+  type: str
+engine:
+  description: The engine the entries were resolved for.
+  returned: always
+  type: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.connection import connection_params
+from ansible.module_utils.safeindex.errors import SafeIndexError, SpecError
+from ansible.module_utils.safeindex.indexer import resolve
+from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+from ansible.module_utils.safeindex.spec import fingerprint, load_spec
+
+try:
+    import yaml
+except ImportError:  # PyYAML comes with ansible-core
+    yaml = None
+
+ARGUMENT_SPEC = argument_spec(
+    path=dict(type="path", required=True),
+    check_server=dict(type="bool", default=True),
+)
+
+
+def read_spec_file(path):
+    if not os.path.isfile(path):
+        raise SpecError("index spec file %s does not exist" % path)
+    try:
+        with open(path) as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        raise SpecError("index spec file %s is not valid YAML: %s" % (path, exc)) from None
+
+
+def as_module_args(spec):
+    """An IndexSpec as db_index options."""
+    columns = []
+    for column in spec.columns:
+        entry = {"name": column.name}
+        if column.descending:
+            entry["order"] = "desc"
+        if column.nulls_first is not None:
+            entry["nulls"] = "first" if column.nulls_first else "last"
+        if column.length:
+            entry["length"] = column.length
+        columns.append(entry)
+    args = {"name": spec.name, "table": spec.table, "columns": columns, "unique": spec.unique, "method": spec.method}
+    for key in ("schema", "where"):
+        if getattr(spec, key):
+            args[key] = getattr(spec, key)
+    if spec.include:
+        args["include"] = list(spec.include)
+    return args
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    dialect = None
+    try:
+        data = read_spec_file(module.params["path"])
+        engine = connection_params(module.params).engine
+        indexes, probes = load_spec(data, engine)
+        if module.params["check_server"]:
+            dialect = connect(module, "db_index_spec")
+            problems = []
+            for spec in indexes:
+                try:
+                    resolve(dialect, spec)
+                except SpecError as exc:
+                    problems.append(str(exc))
+            if problems:
+                raise SpecError("the index spec does not fit the database:\n  - " + "\n  - ".join(problems), problems=problems)
+    except SafeIndexError as exc:
+        fail(module, exc, changed=False)
+    finally:
+        if dialect is not None:
+            dialect.close()
+    module.exit_json(
+        changed=False,
+        engine=engine,
+        indexes=[as_module_args(i) for i in indexes],
+        names=[i.name for i in indexes],
+        probes=[dict(name=p.name, sql=p.sql, expect_index=p.expect_index) for p in probes],
+        fingerprint=fingerprint(data),
+    )
+
+
+if __name__ == "__main__":
+    main()

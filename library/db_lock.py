@@ -1,0 +1,106 @@
+#!/usr/bin/python
+"""Ansible module db_lock: one run per database at a time."""
+
+DOCUMENTATION = r"""
+module: db_lock
+short_description: Hold a database's run lock for the length of a playbook run
+description:
+  - Takes the database's run lock (PostgreSQL C(pg_try_advisory_lock), MySQL C(GET_LOCK)) so that two runs can never work
+    on the same database at once. A second run is refused at once, with the holder named (its run id, session, client and
+    start time).
+  - Modules are separate processes, and a session lock lives only as long as its connection, so a small background process
+    holds the lock. It lets go when O(state=released) stops it, or by itself as soon as the ansible-playbook process it
+    serves has ended (interrupted, killed, crashed), so the lock never outlives the run.
+  - Taking or releasing the lock is bookkeeping, not a change to the database, so the module never reports C(changed).
+  - In check mode the module only checks that the lock is free; it does not hold it.
+version_added: "0.1.0"
+author: safeindex developers
+options:
+  state:
+    description: V(acquired) takes the lock, V(released) lets it go.
+    type: str
+    choices: [acquired, released]
+    default: acquired
+  run_id:
+    description: Id of the run; the holder's session is named after it, so a refused run can say who holds the lock.
+    type: str
+    required: true
+  holder_file:
+    description: File (0600) where the holder keeps its pid; the same path releases it.
+    type: path
+    required: true
+  owner_pid:
+    description:
+      - The process whose end releases the lock. Defaults to the outermost C(ansible-playbook) process above the module.
+    type: int
+extends_documentation_fragment:
+  - safeindex_connection
+"""
+
+EXAMPLES = r"""
+- name: Take the run lock
+  db_lock:
+    database_url: "{{ database_url }}"
+    run_id: "{{ run_id }}"
+    holder_file: "{{ run_dir }}/run-lock.json"
+
+- name: Let the run lock go
+  db_lock:
+    database_url: "{{ database_url }}"
+    run_id: "{{ run_id }}"
+    holder_file: "{{ run_dir }}/run-lock.json"
+    state: released
+"""
+
+RETURN = r"""
+holder_pid:
+  description: Pid of the process holding the lock.
+  returned: when state is acquired, not in check mode
+  type: int
+held_by:
+  description: The session holding the lock when this run was refused (application, session, user, client, since).
+  returned: on refusal
+  type: dict
+released:
+  description: Whether a holder was stopped.
+  returned: when state is released
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex import runlock
+from ansible.module_utils.safeindex.errors import RunLocked, SafeIndexError
+from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+
+ARGUMENT_SPEC = argument_spec(
+    state=dict(type="str", choices=["acquired", "released"], default="acquired"),
+    run_id=dict(type="str", required=True),
+    holder_file=dict(type="path", required=True),
+    owner_pid=dict(type="int"),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    try:
+        if params["state"] == "released":
+            module.exit_json(changed=False, released=runlock.release(params["holder_file"]))
+        if module.check_mode:
+            dialect = connect(module, "db_lock check")
+            try:
+                runlock.probe(dialect)
+            finally:
+                dialect.close()
+            module.exit_json(changed=False, msg="the run lock is free")
+        owner = params["owner_pid"] or runlock.find_owner_pid()
+        pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], owner)
+    except RunLocked as exc:
+        fail(module, exc, changed=False)
+    except SafeIndexError as exc:
+        fail(module, exc, changed=False)
+    module.exit_json(changed=False, holder_pid=pid)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+#!/usr/bin/python
+"""Ansible module run_record: the run's record, its report and the runbook's summary."""
+
+DOCUMENTATION = r"""
+module: run_record
+short_description: Keep a run's record and write its report
+description:
+  - Every run keeps an append-only record in C(<run_dir>/record.jsonl) (0600, in a 0700 folder) of when it started, each
+    phase's start and end, and what each module changed, written as it happens.
+  - O(event=finish) writes C(report.json) and C(report.md) beside it and returns the runbook's summary lines
+    (created, already existed, errors, C(Total indexes in place N/N)).
+  - The record is bookkeeping on the controller, not a change to the database, so the module never reports C(changed).
+  - In check mode nothing is written; O(event=finish) still returns the summary of the plan.
+version_added: "0.1.0"
+author: safeindex developers
+options:
+  run_dir:
+    description: The run's folder, C(artifacts/<inventory_hostname>/<run_id>).
+    type: path
+    required: true
+  run_id:
+    description: Id of the run.
+    type: str
+    required: true
+  event:
+    description: What to record.
+    type: str
+    choices: [start, phase_start, phase_end, finish]
+    required: true
+  phase:
+    description: The phase, for V(phase_start) and V(phase_end).
+    type: str
+  host:
+    description: The inventory host the run is for.
+    type: str
+  engine:
+    description: The database engine.
+    type: str
+  status:
+    description: How the run ended, for V(finish).
+    type: str
+    choices: [success, failed, refused, interrupted]
+    default: success
+  expected_indexes:
+    description: Names of the spec's indexes, for V(finish).
+    type: list
+    elements: str
+    default: []
+  index_results:
+    description: The results of M(db_index) for each index (a registered loop's C(results)), for V(finish).
+    type: list
+    elements: dict
+    default: []
+  details:
+    description: More facts for the record (V(start)) or the report (V(finish)), for example C(backup), C(snapshot), C(error).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Record the start of the index phase
+  run_record:
+    run_dir: "{{ run_dir }}"
+    run_id: "{{ run_id }}"
+    event: phase_start
+    phase: indexes
+
+- name: Write the report
+  run_record:
+    run_dir: "{{ run_dir }}"
+    run_id: "{{ run_id }}"
+    event: finish
+    host: "{{ inventory_hostname }}"
+    engine: "{{ db_engine }}"
+    status: success
+    expected_indexes: "{{ index_spec.names }}"
+    index_results: "{{ index_build.results }}"
+  register: run_report
+"""
+
+RETURN = r"""
+summary:
+  description: The counts of the runbook's summary.
+  returned: when event is finish
+  type: dict
+  sample: {"indexes_created": 20, "already_existed": 0, "errors": 0, "total_in_place": 20, "total_expected": 20}
+summary_lines:
+  description: The runbook's summary, line by line.
+  returned: when event is finish
+  type: list
+  elements: str
+report:
+  description: The report as written to report.json.
+  returned: when event is finish
+  type: dict
+report_path:
+  description: Path of report.json (not written in check mode).
+  returned: when event is finish
+  type: str
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.record import RunRecord, now_iso
+from ansible.module_utils.safeindex.report import build_report, summarize, summary_lines, write_report
+
+ARGUMENT_SPEC = dict(
+    run_dir=dict(type="path", required=True),
+    run_id=dict(type="str", required=True),
+    event=dict(type="str", choices=["start", "phase_start", "phase_end", "finish"], required=True),
+    phase=dict(type="str"),
+    host=dict(type="str"),
+    engine=dict(type="str"),
+    status=dict(type="str", choices=["success", "failed", "refused", "interrupted"], default="success"),
+    expected_indexes=dict(type="list", elements="str", default=[]),
+    index_results=dict(type="list", elements="dict", default=[]),
+    details=dict(type="dict", default={}),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_if=[("event", "phase_start", ("phase",)), ("event", "phase_end", ("phase",))],
+    )
+    params = module.params
+    record = RunRecord(params["run_dir"])
+    event = params["event"]
+    if event != "finish":
+        if not module.check_mode:
+            data = dict(params["details"], run_id=params["run_id"], monotonic=time.monotonic())
+            for key in ("phase", "host", "engine"):
+                if params[key]:
+                    data[key] = params[key]
+            record.append(event, **data)
+        module.exit_json(changed=False)
+
+    summary = summarize(params["index_results"], params["expected_indexes"], module.check_mode)
+    lines = summary_lines(summary, params["host"], params["run_id"], module.check_mode)
+    if module.check_mode:
+        module.exit_json(changed=False, summary=summary, summary_lines=lines, report=None, report_path=None)
+    events = record.events()
+    started = next((e["at"] for e in events if e.get("event") == "start"), None)
+    report = build_report(
+        run_id=params["run_id"], host=params["host"], engine=params["engine"], status=params["status"],
+        summary=summary, index_results=params["index_results"], phases=record.phases(),
+        started=started, finished=now_iso(),
+        backup=params["details"].get("backup"), snapshot=params["details"].get("snapshot"),
+        extra={k: v for k, v in params["details"].items() if k not in ("backup", "snapshot")},
+    )
+    record.append("finish", status=params["status"], summary=summary)
+    path = write_report(params["run_dir"], report, lines)
+    module.exit_json(changed=False, summary=summary, summary_lines=lines, report=report, report_path=os.path.abspath(path))
+
+
+if __name__ == "__main__":
+    main()

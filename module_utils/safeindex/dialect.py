@@ -1,0 +1,159 @@
+"""What the engine needs from a database engine: one interface, one implementation per engine.
+
+The engine (indexer.py) decides what to do; a dialect knows how its server says it:
+catalog reading, statement building with the driver's own quoting, lock errors, and
+the sessions that stand in the way.
+"""
+
+import re
+from dataclasses import dataclass
+
+from ansible.module_utils.safeindex.errors import ConnectionConfigError
+
+OWNERSHIP_MARKER = "safeindex run_id=%s"
+OWNERSHIP_PATTERN = re.compile(r"safeindex run_id=([A-Za-z0-9_.:-]+)")
+
+
+def ownership_marker(run_id):
+    """The index comment that ties an index to the run that built it (rollback reads it)."""
+    return OWNERSHIP_MARKER % run_id
+
+
+def owner_run_id(comment):
+    match = OWNERSHIP_PATTERN.search(comment or "")
+    return match.group(1) if match else None
+
+
+@dataclass
+class CatalogIndex:
+    """An index as the server's catalog describes it."""
+
+    name: str
+    definition: object  # IndexDefinition
+    valid: bool = True
+    comment: str = None
+    size_bytes: int = 0
+    constraint: str = None  # the constraint it backs (primary key / unique), if any
+
+    @property
+    def owner_run_id(self):
+        return owner_run_id(self.comment)
+
+
+@dataclass
+class Statement:
+    """One statement to run: driver-level SQL and its parameters, with why it is run."""
+
+    sql: object
+    params: tuple = None
+    purpose: str = "ddl"  # session | drop | create | comment | analyze
+    takes_lock: bool = True
+
+
+class Dialect:
+    """The interface; see PostgresDialect for the reference implementation."""
+
+    engine = None
+
+    def __init__(self, params, application_name="safeindex"):
+        self.params = params
+        self.application_name = application_name[:63]
+
+    # connection
+    def close(self):
+        raise NotImplementedError
+
+    def server_version(self):
+        raise NotImplementedError
+
+    def default_schema(self):
+        raise NotImplementedError
+
+    # catalog
+    def table_columns(self, schema, table):
+        """Column names of a table, or None when the table does not exist."""
+        raise NotImplementedError
+
+    def find_index(self, spec, schema):
+        """The catalog entry holding the spec's index name, or None."""
+        raise NotImplementedError
+
+    def table_indexes(self, schema, table):
+        raise NotImplementedError
+
+    def canonical_definition(self, spec, schema):
+        """The spec's definition in the same form the catalog gives; raises SpecError if the server rejects it."""
+        raise NotImplementedError
+
+    def build_in_progress(self, index, schema):
+        """The session id building this index right now, or None."""
+        raise NotImplementedError
+
+    # statements
+    def session_statements(self, options):
+        raise NotImplementedError
+
+    def create_statement(self, name, definition, online=True):
+        raise NotImplementedError
+
+    def drop_statement(self, name, definition, online=True):
+        raise NotImplementedError
+
+    def post_build_statements(self, name, definition, run_id):
+        raise NotImplementedError
+
+    def render(self, statement):
+        """The exact SQL text the server receives."""
+        raise NotImplementedError
+
+    def render_definition(self, name, definition):
+        """A definition as a CREATE INDEX statement, for messages and diffs."""
+        raise NotImplementedError
+
+    def execute(self, statement):
+        """Run one statement; raises LockTimeout on a lock wait that ran out, ServerRefused otherwise."""
+        raise NotImplementedError
+
+    # sessions
+    def sessions_in_the_way(self, schema, table, min_age_seconds, for_drop=False):
+        """Sessions whose open transactions would make our DDL wait on this table (oldest first)."""
+        raise NotImplementedError
+
+    # one run per database at a time
+    def try_run_lock(self):
+        raise NotImplementedError
+
+    def release_run_lock(self):
+        raise NotImplementedError
+
+    def run_lock_holder(self):
+        raise NotImplementedError
+
+    def ping(self):
+        raise NotImplementedError
+
+
+def open_dialect(params, application_name="safeindex"):
+    """A connected dialect for the engine in the connection parameters."""
+    if params.engine == "postgresql":
+        from ansible.module_utils.safeindex.postgresql import PostgresDialect
+
+        return PostgresDialect(params, application_name)
+    if params.engine == "mysql":
+        try:
+            from ansible.module_utils.safeindex.mysql import MysqlDialect
+        except ImportError:
+            raise ConnectionConfigError("the mysql engine is not available in this version") from None
+        return MysqlDialect(params, application_name)
+    raise ConnectionConfigError("unknown engine %r" % params.engine)
+
+
+def describe_session(session):
+    """One line for an operator: who is in the way and what they are doing."""
+    return "pid %s (%s, transaction open %.0fs%s): %s" % (
+        session.get("pid"),
+        session.get("state") or "?",
+        session.get("age_seconds") or 0,
+        ", holds " + session["locks"] if session.get("locks") else "",
+        (session.get("query") or "").replace("\n", " ")[:200],
+    )

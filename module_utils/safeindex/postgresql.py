@@ -1,0 +1,358 @@
+"""PostgreSQL: CREATE INDEX CONCURRENTLY on an autocommit connection, read back from pg_catalog."""
+
+try:
+    import psycopg2
+    from psycopg2 import sql
+except ImportError:  # reported by the module as a missing requirement
+    psycopg2 = None
+
+from ansible.module_utils.safeindex.definition import IndexColumn, IndexDefinition
+from ansible.module_utils.safeindex.dialect import CatalogIndex, Dialect, Statement, ownership_marker
+from ansible.module_utils.safeindex.errors import (
+    DatabaseUnavailable,
+    LockTimeout,
+    ServerRefused,
+    SpecError,
+)
+
+LOCK_NOT_AVAILABLE = "55P03"
+RUN_LOCK_KEY = (0x5AFE, 1)  # (classid, objid) of pg_try_advisory_lock(int4, int4): ours, per database
+# Locks that make CREATE INDEX CONCURRENTLY wait: everything but AccessShare and RowShare.
+BUILD_BLOCKING_MODES = (
+    "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+    "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock",
+)
+INDOPTION_DESC = 1
+INDOPTION_NULLS_FIRST = 2
+
+INDEX_QUERY = """
+SELECT ic.relname, n.nspname, t.relname, i.indisunique, i.indisvalid AND i.indisready,
+       am.amname, pg_get_expr(i.indpred, i.indrelid), obj_description(i.indexrelid, 'pg_class'),
+       pg_relation_size(i.indexrelid), i.indnkeyatts, con.conname,
+       (SELECT json_agg(json_build_object(
+                  'name', a.attname,
+                  'expression', CASE WHEN i.indkey[k.pos] = 0
+                                     THEN pg_get_indexdef(i.indexrelid, k.pos + 1, true) END,
+                  'option', CASE WHEN k.pos < i.indnkeyatts THEN i.indoption[k.pos] END,
+                  'opclass', CASE WHEN k.pos < i.indnkeyatts AND NOT opc.opcdefault THEN opc.opcname END)
+               ORDER BY k.pos)
+          FROM generate_series(0, i.indnatts - 1) AS k(pos)
+          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.pos] AND i.indkey[k.pos] <> 0
+          LEFT JOIN pg_opclass opc ON opc.oid = i.indclass[k.pos] AND k.pos < i.indnkeyatts)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+JOIN pg_am am ON am.oid = ic.relam
+LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')
+"""
+
+SESSIONS_IN_THE_WAY = """
+SELECT a.pid, a.state, extract(epoch FROM now() - a.xact_start)::float8 AS age, left(a.query, 200),
+       (SELECT string_agg(DISTINCT l.mode, ',') FROM pg_locks l
+         WHERE l.pid = a.pid AND l.relation = %(relid)s AND l.granted) AS locks,
+       a.backend_xmin IS NOT NULL AS snapshot
+FROM pg_stat_activity a
+WHERE a.datname = current_database()
+  AND a.pid <> pg_backend_pid()
+  AND a.backend_type = 'client backend'
+  AND a.xact_start < now() - make_interval(secs => %(min_age)s)
+  AND (EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.pid = a.pid AND l.relation = %(relid)s AND l.granted
+                  AND (%(any_mode)s OR l.mode = ANY(%(modes)s)))
+       OR (NOT %(any_mode)s AND a.backend_xmin IS NOT NULL))
+ORDER BY a.xact_start
+LIMIT 20
+"""
+
+
+class PostgresDialect(Dialect):
+    engine = "postgresql"
+
+    def __init__(self, params, application_name="safeindex"):
+        super().__init__(params, application_name)
+        if psycopg2 is None:
+            raise DatabaseUnavailable("the psycopg2 Python package is required for PostgreSQL (pip install psycopg2-binary)")
+        try:
+            self.conn = psycopg2.connect(
+                host=params.host,
+                port=params.port,
+                dbname=params.database,
+                user=params.user,
+                password=params.password,
+                connect_timeout=params.connect_timeout,
+                application_name=self.application_name,
+                **dict(params.options),
+            )
+        except psycopg2.Error as exc:
+            raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), _first_line(exc))) from None
+        # CREATE INDEX CONCURRENTLY cannot run inside a transaction block.
+        self.conn.autocommit = True
+        self._schema = None
+
+    def close(self):
+        if not self.conn.closed:
+            self.conn.close()
+
+    def _rows(self, query, params=None):
+        with self.conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def server_version(self):
+        return self._rows("SHOW server_version")[0][0]
+
+    def default_schema(self):
+        if self._schema is None:
+            self._schema = self._rows("SELECT current_schema()")[0][0] or "public"
+        return self._schema
+
+    # catalog
+
+    def table_columns(self, schema, table):
+        rows = self._rows(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (schema, table),
+        )
+        if rows:
+            return [r[0] for r in rows]
+        exists = self._rows(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')",
+            (schema, table),
+        )
+        return [] if exists else None
+
+    def find_index(self, spec, schema):
+        kind = self._rows(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, spec.name),
+        )
+        if not kind:
+            return None
+        if kind[0][0] not in ("i", "I"):
+            raise SpecError(
+                "the name %s.%s is taken by another kind of relation (relkind %s), not an index" % (schema, spec.name, kind[0][0])
+            )
+        found = self._read_indexes("WHERE n.nspname = %s AND ic.relname = %s", (schema, spec.name))
+        return found[0] if found else None
+
+    def table_indexes(self, schema, table):
+        return self._read_indexes("WHERE n.nspname = %s AND t.relname = %s ORDER BY ic.relname", (schema, table))
+
+    def _read_indexes(self, where, params, table_as=None):
+        indexes = []
+        for (name, schema, table, unique, valid, method, predicate, comment, size, nkey, constraint, columns) in self._rows(
+            INDEX_QUERY + where, params
+        ):
+            keys, include = [], []
+            for position, column in enumerate(columns or []):
+                if position >= nkey:
+                    include.append(column["name"] or column["expression"])
+                    continue
+                option = column["option"] or 0
+                keys.append(
+                    IndexColumn(
+                        name=column["name"],
+                        expression=column["expression"],
+                        descending=bool(option & INDOPTION_DESC),
+                        nulls_first=bool(option & INDOPTION_NULLS_FIRST),
+                        opclass=column["opclass"],
+                    )
+                )
+            if table_as:
+                schema, table = table_as
+            definition = IndexDefinition(
+                table=table, schema=schema, columns=tuple(keys), unique=unique,
+                method=method, where=predicate, include=tuple(include),
+            )
+            indexes.append(
+                CatalogIndex(name=name, definition=definition, valid=valid, comment=comment,
+                             size_bytes=size, constraint=constraint)
+            )
+        return indexes
+
+    def canonical_definition(self, spec, schema):
+        """Build the spec on an empty temporary copy of the table and read it back from the catalog.
+
+        The server then normalises everything (column order options, the predicate's text,
+        defaults), so the result compares field by field with any real index. Rolled back.
+        """
+        wanted = spec.definition(self.engine, schema)
+        shadow_table, shadow_index = "safeindex_shadow", "safeindex_shadow_idx"
+        self.conn.autocommit = False
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SET LOCAL lock_timeout = '5s'")
+                cur.execute(
+                    sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}.{}) ON COMMIT DROP").format(
+                        sql.Identifier(shadow_table), sql.Identifier(schema), sql.Identifier(spec.table)
+                    )
+                )
+                shadow = IndexDefinition(
+                    table=shadow_table, schema=None, columns=wanted.columns, unique=wanted.unique,
+                    method=wanted.method, where=wanted.where, include=wanted.include,
+                )
+                cur.execute(self._index_sql(shadow_index, shadow, online=False))
+            found = self._read_indexes(
+                "WHERE ic.relname = %s AND n.oid = pg_my_temp_schema()", (shadow_index,), table_as=(schema, spec.table)
+            )
+            return found[0].definition
+        except psycopg2.Error as exc:
+            raise SpecError("%s: the server rejects this index definition: %s" % (spec.name, _first_line(exc))) from None
+        finally:
+            self.conn.rollback()
+            self.conn.autocommit = True
+
+    def build_in_progress(self, index, schema):
+        rows = self._rows(
+            "SELECT p.pid FROM pg_stat_progress_create_index p"
+            " JOIN pg_class c ON c.oid = p.index_relid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, index.name),
+        )
+        return rows[0][0] if rows else None
+
+    # statements
+
+    def session_statements(self, options):
+        settings = [
+            ("lock_timeout", "%dms" % int(options.lock_timeout * 1000)),
+            ("statement_timeout", "%dms" % int(options.statement_timeout * 1000)),
+        ]
+        if options.maintenance_work_mem:
+            settings.append(("maintenance_work_mem", options.maintenance_work_mem))
+        if options.parallel_workers is not None:
+            settings.append(("max_parallel_maintenance_workers", str(options.parallel_workers)))
+        return [
+            # Setting names are this module's constants; values go as parameters.
+            Statement(sql.SQL("SET %s = %%s" % name), (value,), purpose="session", takes_lock=False)
+            for name, value in settings
+        ]
+
+    def _index_sql(self, name, definition, online):
+        columns = []
+        for column in definition.columns:
+            part = sql.Identifier(column.name) if column.name else sql.SQL("(%s)" % column.expression)
+            if column.opclass:
+                part = sql.SQL("{} {}").format(part, sql.SQL(column.opclass))
+            if column.descending:
+                part = sql.SQL("{} DESC").format(part)
+            if column.nulls_first is not None and column.nulls_first != column.descending:
+                part = sql.SQL("{} NULLS {}").format(part, sql.SQL("FIRST" if column.nulls_first else "LAST"))
+            columns.append(part)
+        table = (
+            sql.SQL("{}.{}").format(sql.Identifier(definition.schema), sql.Identifier(definition.table))
+            if definition.schema else sql.Identifier(definition.table)
+        )
+        statement = sql.SQL("CREATE {unique}INDEX {online}{name} ON {table} USING {method} ({columns})").format(
+            unique=sql.SQL("UNIQUE " if definition.unique else ""),
+            online=sql.SQL("CONCURRENTLY " if online else ""),
+            name=sql.Identifier(name),
+            table=table,
+            # Access methods come from the spec's fixed list or the catalog, never free text.
+            method=sql.SQL(definition.method),
+            columns=sql.SQL(", ").join(columns),
+        )
+        if definition.include:
+            statement += sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, definition.include)))
+        if definition.where:
+            # A predicate is SQL by nature; the spec parser has refused ';', comments and subqueries.
+            statement += sql.SQL(" WHERE {}").format(sql.SQL(definition.where))
+        return statement
+
+    def create_statement(self, name, definition, online=True):
+        return Statement(self._index_sql(name, definition, online), purpose="create")
+
+    def drop_statement(self, name, definition, online=True):
+        return Statement(
+            sql.SQL("DROP INDEX {}IF EXISTS {}.{}").format(
+                sql.SQL("CONCURRENTLY " if online else ""), sql.Identifier(definition.schema), sql.Identifier(name)
+            ),
+            purpose="drop",
+        )
+
+    def post_build_statements(self, name, definition, run_id):
+        return [
+            Statement(
+                sql.SQL("COMMENT ON INDEX {}.{} IS %s").format(sql.Identifier(definition.schema), sql.Identifier(name)),
+                (ownership_marker(run_id),),
+                purpose="comment",
+            ),
+            Statement(
+                sql.SQL("ANALYZE {}.{}").format(sql.Identifier(definition.schema), sql.Identifier(definition.table)),
+                purpose="analyze",
+            ),
+        ]
+
+    def render(self, statement):
+        with self.conn.cursor() as cur:
+            return cur.mogrify(statement.sql, statement.params).decode("utf-8")
+
+    def render_definition(self, name, definition):
+        return self.render(Statement(self._index_sql(name, definition, online=False)))
+
+    def execute(self, statement):
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statement.sql, statement.params)
+        except psycopg2.Error as exc:
+            if exc.pgcode == LOCK_NOT_AVAILABLE:
+                raise LockTimeout(_first_line(exc)) from None
+            if self.conn.closed:
+                raise DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _first_line(exc))) from None
+            raise ServerRefused(_first_line(exc), sqlstate=exc.pgcode) from None
+
+    # sessions
+
+    def sessions_in_the_way(self, schema, table, min_age_seconds, for_drop=False):
+        relid = self._rows(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        )
+        if not relid:
+            return []
+        rows = self._rows(
+            SESSIONS_IN_THE_WAY,
+            {"relid": relid[0][0], "min_age": float(min_age_seconds), "any_mode": bool(for_drop), "modes": list(BUILD_BLOCKING_MODES)},
+        )
+        return [
+            {"pid": pid, "state": state, "age_seconds": round(age or 0, 1), "query": query,
+             "locks": locks, "holds_snapshot": snapshot}
+            for pid, state, age, query, locks, snapshot in rows
+        ]
+
+    # run lock
+
+    def try_run_lock(self):
+        return self._rows("SELECT pg_try_advisory_lock(%s, %s)", RUN_LOCK_KEY)[0][0]
+
+    def release_run_lock(self):
+        return self._rows("SELECT pg_advisory_unlock(%s, %s)", RUN_LOCK_KEY)[0][0]
+
+    def run_lock_holder(self):
+        rows = self._rows(
+            "SELECT a.pid, a.application_name, host(a.client_addr), a.usename, a.backend_start::text"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 2"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            RUN_LOCK_KEY,
+        )
+        if not rows:
+            return None
+        pid, application, client, user, since = rows[0]
+        return {"session": pid, "application": application, "client": client or "local socket", "user": user, "since": since}
+
+    def ping(self):
+        self._rows("SELECT 1")
+
+
+def _first_line(exc):
+    """The server's own message, without the driver's decoration."""
+    diag = getattr(exc, "diag", None)
+    text = (diag and diag.message_primary) or str(exc) or exc.__class__.__name__
+    return " ".join(text.strip().split("\n")[:2]).strip()

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the PostgreSQL and MariaDB server packages, with apt-get, only where they are missing.
+# When that is not possible (no root, no sudo, no apt), it says which command to run and fails.
+set -euo pipefail
+
+packages=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v pg_dump >/dev/null \
+  || packages+=(postgresql postgresql-client)
+{ command -v mariadbd || command -v mysqld; } >/dev/null 2>&1 && command -v mariadb-install-db >/dev/null \
+  && { command -v mariadb-dump || command -v mysqldump; } >/dev/null 2>&1 \
+  || packages+=(mariadb-server mariadb-client)
+
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+command="apt-get install -y ${packages[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  run=()
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  run=(sudo -n)
+else
+  echo "Missing database server packages: ${packages[*]}" >&2
+  echo "Install them with:  sudo $command" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "Missing database server packages (${packages[*]}) and no apt-get on this machine." >&2
+  echo "Install PostgreSQL (initdb, pg_dump) and MariaDB (mariadbd, mariadb-install-db, mariadb-dump) with your package manager." >&2
+  exit 1
+fi
+
+echo "Installing ${packages[*]} with apt-get (one time)..."
+export DEBIAN_FRONTEND=noninteractive
+# A fresh image may have empty package lists: update once and retry.
+if ! "${run[@]}" apt-get install -y -q "${packages[@]}" >/tmp/safeindex-apt.log 2>&1; then
+  "${run[@]}" apt-get update -q >>/tmp/safeindex-apt.log 2>&1 || true
+  if ! "${run[@]}" apt-get install -y -q "${packages[@]}" >>/tmp/safeindex-apt.log 2>&1; then
+    tail -20 /tmp/safeindex-apt.log >&2
+    echo "apt-get failed. Run it yourself:  sudo $command" >&2
+    exit 1
+  fi
+fi
+echo "Installed ${packages[*]}."

@@ -1,0 +1,45 @@
+"""Shared test plumbing: the project's module_utils where Ansible would put them, and module runners."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import ansible.module_utils
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+REPO = Path(__file__).resolve().parent.parent
+# Ansible serves module_utils/ as ansible.module_utils.*; do the same for in-process tests.
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+
+
+def load_module(name):
+    """A module from library/, imported by path (library/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("library_%s" % name, REPO / "library" / ("%s.py" % name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ModuleRun:
+    """Runs a module's main() with arguments, as Ansible would, and returns its JSON result."""
+
+    def __init__(self, capsys):
+        self.capsys = capsys
+
+    def __call__(self, name, args, check_mode=False, diff=False):
+        module = load_module(name)
+        args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+        self.capsys.readouterr()
+        with patch_module_args(args), pytest.raises(SystemExit) as exited:
+            module.main()
+        output = self.capsys.readouterr().out
+        result = json.loads(output)
+        result["_rc"] = exited.value.code
+        return result
+
+
+@pytest.fixture
+def run_module(capsys):
+    return ModuleRun(capsys)
