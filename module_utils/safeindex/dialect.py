@@ -47,7 +47,7 @@ class Statement:
     sql: object
     params: tuple = None
     purpose: str = "ddl"  # session | drop | create | comment | analyze
-    takes_lock: bool = True
+    timeout: float = 0.0  # seconds this statement alone may run; 0 for no limit
 
 
 class Dialect:
@@ -93,7 +93,7 @@ class Dialect:
     def session_statements(self, options):
         raise NotImplementedError
 
-    def create_statement(self, name, definition, online=True):
+    def create_statement(self, name, definition, online=True, timeout=0.0):
         raise NotImplementedError
 
     def drop_statement(self, name, definition, online=True):
@@ -103,7 +103,7 @@ class Dialect:
         raise NotImplementedError
 
     def render(self, statement):
-        """The exact SQL text the server receives."""
+        """The exact SQL the server receives for this statement, as a list of statements in order."""
         raise NotImplementedError
 
     def render_definition(self, name, definition):

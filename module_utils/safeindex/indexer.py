@@ -132,12 +132,12 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
         result.duration_seconds = round(time.monotonic() - started, 3)
         return result
 
-    create = dialect.create_statement(spec.name, wanted, online=options.online)
+    create = dialect.create_statement(spec.name, wanted, online=options.online, timeout=options.statement_timeout)
     drop = dialect.drop_statement(spec.name, wanted, online=options.online)
     session = dialect.session_statements(options)
     post_build = dialect.post_build_statements(spec.name, wanted, options.run_id)
     planned = ([drop] if plan.action == "rebuild_invalid" else []) + session + [create] + post_build
-    result.sql = [dialect.render(s) for s in planned]
+    result.sql = [text for s in planned for text in dialect.render(s)]
     result.action = "created" if plan.action == "create" else "rebuilt_invalid"
     result.changed = True
     if check_mode:
@@ -194,7 +194,7 @@ def ensure_absent(dialect, spec, options, check_mode=False, record=lambda event,
         raise IndexFailed("%s backs the constraint %s; drop the constraint instead" % (spec.name, existing.constraint), result)
     drop = dialect.drop_statement(existing.name, existing.definition, online=options.online)
     session = dialect.session_statements(options)
-    result.sql = [dialect.render(s) for s in session + [drop]]
+    result.sql = [text for s in session + [drop] for text in dialect.render(s)]
     result.action = "dropped"
     result.changed = True
     if check_mode:

@@ -95,9 +95,12 @@ class PostgresDialect(Dialect):
             self.conn.close()
 
     def _rows(self, query, params=None):
-        with self.conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+        except psycopg2.Error as exc:
+            raise self._error(exc) from None
 
     def server_version(self):
         return self._rows("SHOW server_version")[0][0]
@@ -203,6 +206,9 @@ class PostgresDialect(Dialect):
             )
             return found[0].definition
         except psycopg2.Error as exc:
+            if exc.pgcode == LOCK_NOT_AVAILABLE:
+                raise LockTimeout("%s: cannot read table %s.%s: another session holds an exclusive lock on it (%s)"
+                                  % (spec.name, schema, spec.table, _first_line(exc))) from None
             raise SpecError("%s: the server rejects this index definition: %s" % (spec.name, _first_line(exc))) from None
         finally:
             self.conn.rollback()
@@ -220,19 +226,20 @@ class PostgresDialect(Dialect):
     # statements
 
     def session_statements(self, options):
-        settings = [
-            ("lock_timeout", "%dms" % int(options.lock_timeout * 1000)),
-            ("statement_timeout", "%dms" % int(options.statement_timeout * 1000)),
-        ]
+        settings = [("lock_timeout", "%dms" % int(options.lock_timeout * 1000))]
         if options.maintenance_work_mem:
             settings.append(("maintenance_work_mem", options.maintenance_work_mem))
         if options.parallel_workers is not None:
             settings.append(("max_parallel_maintenance_workers", str(options.parallel_workers)))
         return [
             # Setting names are this module's constants; values go as parameters.
-            Statement(sql.SQL("SET %s = %%s" % name), (value,), purpose="session", takes_lock=False)
+            Statement(sql.SQL("SET %s = %%s" % name), (value,), purpose="session")
             for name, value in settings
         ]
+
+    @staticmethod
+    def _statement_timeout(seconds):
+        return Statement(sql.SQL("SET statement_timeout = %s"), ("%dms" % int(seconds * 1000),), purpose="session")
 
     def _index_sql(self, name, definition, online):
         columns = []
@@ -265,8 +272,8 @@ class PostgresDialect(Dialect):
             statement += sql.SQL(" WHERE {}").format(sql.SQL(definition.where))
         return statement
 
-    def create_statement(self, name, definition, online=True):
-        return Statement(self._index_sql(name, definition, online), purpose="create")
+    def create_statement(self, name, definition, online=True, timeout=0.0):
+        return Statement(self._index_sql(name, definition, online), purpose="create", timeout=timeout)
 
     def drop_statement(self, name, definition, online=True):
         return Statement(
@@ -289,23 +296,43 @@ class PostgresDialect(Dialect):
             ),
         ]
 
+    def _expand(self, statement):
+        """A statement with a timeout of its own runs between setting it and clearing it again."""
+        if not statement.timeout:
+            return [statement]
+        return [self._statement_timeout(statement.timeout), statement, self._statement_timeout(0)]
+
     def render(self, statement):
         with self.conn.cursor() as cur:
-            return cur.mogrify(statement.sql, statement.params).decode("utf-8")
+            return [cur.mogrify(s.sql, s.params).decode("utf-8") for s in self._expand(statement)]
 
     def render_definition(self, name, definition):
-        return self.render(Statement(self._index_sql(name, definition, online=False)))
+        return self.render(Statement(self._index_sql(name, definition, online=False)))[0]
 
     def execute(self, statement):
+        if not statement.timeout:
+            return self._execute(statement)
+        self._execute(self._statement_timeout(statement.timeout))
+        try:
+            self._execute(statement)
+        finally:
+            if not self.conn.closed:
+                self._execute(self._statement_timeout(0))
+
+    def _execute(self, statement):
         try:
             with self.conn.cursor() as cur:
                 cur.execute(statement.sql, statement.params)
         except psycopg2.Error as exc:
-            if exc.pgcode == LOCK_NOT_AVAILABLE:
-                raise LockTimeout(_first_line(exc)) from None
-            if self.conn.closed:
-                raise DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _first_line(exc))) from None
-            raise ServerRefused(_first_line(exc), sqlstate=exc.pgcode) from None
+            raise self._error(exc) from None
+
+    def _error(self, exc):
+        """The engine's error for a driver error: a lock timeout, a lost server, or the server's refusal."""
+        if exc.pgcode == LOCK_NOT_AVAILABLE:
+            return LockTimeout(_first_line(exc))
+        if self.conn.closed:
+            return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _first_line(exc)))
+        return ServerRefused(_first_line(exc), sqlstate=exc.pgcode)
 
     # sessions
 

@@ -128,7 +128,8 @@ def test_probes_must_be_one_select():
     for sql in ("DELETE FROM t", "SELECT 1; DROP TABLE t", "EXPLAIN SELECT 1"):
         with pytest.raises(SpecError, match="must be one SELECT query"):
             load_spec(spec_with(base, probes=[{"name": "p", "sql": sql, "expect_index": "idx_a"}]), "postgresql")
-    _, probes = load_spec(spec_with(base, probes=[{"name": "p", "sql": "SELECT * FROM t WHERE a = 1;", "expect_index": "idx_a"}]), "postgresql")
+    probe = {"name": "p", "sql": "SELECT * FROM t WHERE a = 1;", "expect_index": "idx_a"}
+    _, probes = load_spec(spec_with(base, probes=[probe]), "postgresql")
     assert probes[0].sql == "SELECT * FROM t WHERE a = 1"
 
 
@@ -137,7 +138,8 @@ def test_definition_defaults_follow_the_engine():
     definition = spec.definition("postgresql", "public")
     assert definition.schema == "public"
     assert [(c.descending, c.nulls_first) for c in definition.columns] == [(True, True), (False, False)]
-    assert all(c.nulls_first is None for c in parse_index({"name": "i", "table": "t", "columns": ["a DESC"]}, "mysql").definition("mysql").columns)
+    on_mysql = parse_index({"name": "i", "table": "t", "columns": ["a DESC"]}, "mysql").definition("mysql")
+    assert all(c.nulls_first is None for c in on_mysql.columns)
 
 
 def test_fingerprint_ignores_formatting_but_not_content():

@@ -1,0 +1,94 @@
+"""Real servers for the integration tests: one sandbox per engine per session, a fresh database per test."""
+
+import dataclasses
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from psycopg2 import sql
+
+import sandbox
+from tests.conftest import REPO
+
+# Big enough that the planner prefers the indexes; small enough to load in a few seconds.
+TEST_MESSAGES = int(os.environ.get("SAFEINDEX_TEST_MESSAGES", "20000"))
+_database_numbers = itertools.count(1)
+
+
+def quiet(_line):
+    """Sandbox progress lines are noise in test output."""
+
+
+@pytest.fixture(scope="session")
+def pg_sandbox():
+    with sandbox.running("postgresql", messages=TEST_MESSAGES, progress=quiet) as db:
+        yield db
+
+
+@pytest.fixture
+def pg_db(pg_sandbox):
+    """A database of its own for one test: a copy of the loaded sample app (CREATE DATABASE ... TEMPLATE)."""
+    name = "test_%d_%d" % (os.getpid(), next(_database_numbers))
+    admin = pg_sandbox.server.admin_connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(pg_sandbox.name), sql.Identifier(pg_sandbox.user)
+                )
+            )
+        yield dataclasses.replace(pg_sandbox, name=name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
+def connection_args(db):
+    """Module options that reach the test database."""
+    return dict(db_engine=db.engine, db_host=db.host, db_port=db.port, db_name=db.name, db_user=db.user, db_password=db.password)
+
+
+def query(db, statement, params=None):
+    """Rows of one query, on a connection of its own."""
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def pg_index(db, name):
+    """What a user would check in the catalog: valid, ready, the definition and the comment; None if absent."""
+    rows = query(
+        db,
+        "SELECT i.indisvalid, i.indisready, pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class')"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+        (name,),
+    )
+    if not rows:
+        return None
+    valid, ready, definition, comment = rows[0]
+    return {"valid": valid, "ready": ready, "definition": definition, "comment": comment}
+
+
+def pg_invalid_indexes(db):
+    return [r[0] for r in query(db, "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid")]
+
+
+def ansible_command(name):
+    """An Ansible command from the interpreter's own environment (the project's .venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def run_playbook(playbook, inventory, *extra, env=None, timeout=600):
+    completed = subprocess.run(
+        [ansible_command("ansible-playbook"), playbook, "-i", str(inventory), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {})),
+    )
+    return completed
