@@ -153,7 +153,9 @@ def cancelled_concurrent_build(db, statement):
 
 
 def test_an_invalid_leftover_of_a_cancelled_build_is_dropped_and_rebuilt(pg_db, run_module):
-    cancelled_concurrent_build(pg_db, 'CREATE INDEX CONCURRENTLY idx_message_conversation_timestamp ON message (conversation_id, "timestamp")')
+    cancelled_concurrent_build(
+        pg_db, 'CREATE INDEX CONCURRENTLY idx_message_conversation_timestamp ON message (conversation_id, "timestamp")'
+    )
     assert pg_invalid_indexes(pg_db) == ["idx_message_conversation_timestamp"]
 
     planned = run_module("db_index", index_args(pg_db, **MESSAGE_INDEX), check_mode=True)
@@ -255,11 +257,11 @@ def test_state_absent_drops_concurrently_and_is_idempotent(pg_db, run_module):
     "index, message",
     [
         ({"name": "idx_x", "table": "no_such_table", "columns": ["a"]}, "table public.no_such_table does not exist"),
-        ({"name": "idx_x", "table": "message", "columns": ["conversation_id", "no_such_column"]}, "table public.message has no column no_such_column"),
+        ({"name": "idx_x", "table": "message", "columns": ["conversation_id", "no_such_column"]}, "has no column no_such_column"),
         ({"name": "idx_x", "table": "message", "columns": []}, "'columns' must be a non-empty list"),
         ({"name": 'idx_x"; DROP TABLE message; --', "table": "message", "columns": ["role"]}, "not a plain identifier"),
         ({"name": "idx_x", "table": "message", "columns": ["role"], "where": "true; DROP TABLE message"}, "may not contain a ';'"),
-        ({"name": "idx_x", "table": "message", "columns": ["role"], "where": "no_such_column > 1"}, "the server rejects this index definition"),
+        ({"name": "idx_x", "table": "message", "columns": ["role"], "where": "no_such_column > 1"}, "the server rejects this index"),
     ],
 )
 def test_a_bad_spec_is_a_clear_error_before_anything_changes(pg_db, run_module, index, message):
