@@ -5,6 +5,7 @@ millions of messages fit in memory; the rows themselves are generated while they
 Ids follow time, as in a real app: users, conversations and messages are numbered in creation order.
 """
 
+import hashlib
 import json
 import random
 from array import array
@@ -37,6 +38,11 @@ def planned_counts(messages: int) -> dict[str, int]:
         "feedback": messages // 25,
         "query_log": messages // 2,
     }
+
+
+def session_token(session_id: int) -> str:
+    """A session's token: 64 hex digits, derived from its id."""
+    return hashlib.sha256(f"safeindex-sample-session-{session_id}".encode()).hexdigest()
 
 
 def timestamp(offset: int) -> str:
@@ -166,14 +172,10 @@ class SampleData:
             )
 
     def _session_rows(self) -> Iterator[tuple]:
+        """Tokens are derived from the session id: unique, and the same at every size, so probes can name one."""
         rng = self._rng("session")
         starts = sorted(rng.randrange(0, WINDOW_SECONDS) for _ in range(self.counts["session"]))
-        tokens: set[str] = set()
         for session_id, created in enumerate(starts, start=1):
-            token = f"{rng.getrandbits(256):064x}"
-            while token in tokens:
-                token = f"{rng.getrandbits(256):064x}"
-            tokens.add(token)
             if rng.random() < 0.15:
                 ip_address = "2001:db8:" + ":".join(f"{rng.getrandbits(16):x}" for _ in range(6))
             else:
@@ -181,7 +183,7 @@ class SampleData:
             yield (
                 session_id,
                 self._owner(rng, created),
-                token,
+                session_token(session_id),
                 ip_address,
                 rng.choice(sample_text.USER_AGENTS),
                 timestamp(created),

@@ -6,6 +6,7 @@ the sessions that stand in the way.
 """
 
 import re
+import time
 from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.errors import ConnectionConfigError
@@ -93,7 +94,8 @@ class Dialect:
     def session_statements(self, options):
         raise NotImplementedError
 
-    def create_statement(self, name, definition, online=True, timeout=0.0):
+    def create_statement(self, name, definition, run_id, online=True, timeout=0.0):
+        """The build; engines whose index carries its comment (MySQL) mark it with the run id here."""
         raise NotImplementedError
 
     def drop_statement(self, name, definition, online=True):
@@ -131,6 +133,10 @@ class Dialect:
 
     def ping(self):
         raise NotImplementedError
+
+    def idle(self, seconds):
+        """Wait while holding the run lock (MySQL waits inside the server, where others can see who holds it)."""
+        time.sleep(seconds)
 
 
 def open_dialect(params, application_name="safeindex"):

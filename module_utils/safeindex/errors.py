@@ -13,6 +13,10 @@ class SpecError(SafeIndexError):
     """The index spec is wrong; nothing was changed."""
 
 
+class OptionError(SafeIndexError):
+    """A module option does not apply to this engine or server."""
+
+
 class ConnectionConfigError(SafeIndexError):
     """The connection settings are incomplete or malformed."""
 

@@ -132,7 +132,7 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
         result.duration_seconds = round(time.monotonic() - started, 3)
         return result
 
-    create = dialect.create_statement(spec.name, wanted, online=options.online, timeout=options.statement_timeout)
+    create = dialect.create_statement(spec.name, wanted, options.run_id, online=options.online, timeout=options.statement_timeout)
     drop = dialect.drop_statement(spec.name, wanted, online=options.online)
     session = dialect.session_statements(options)
     post_build = dialect.post_build_statements(spec.name, wanted, options.run_id)

@@ -272,7 +272,7 @@ class PostgresDialect(Dialect):
             statement += sql.SQL(" WHERE {}").format(sql.SQL(definition.where))
         return statement
 
-    def create_statement(self, name, definition, online=True, timeout=0.0):
+    def create_statement(self, name, definition, run_id, online=True, timeout=0.0):
         return Statement(self._index_sql(name, definition, online), purpose="create", timeout=timeout)
 
     def drop_statement(self, name, definition, online=True):

@@ -165,7 +165,7 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd):  # pragma: no cov
         answered = True
         last_ping = time.monotonic()
         while not stop and is_alive(owner_pid):
-            time.sleep(POLL_SECONDS)
+            dialect.idle(POLL_SECONDS)
             if time.monotonic() - last_ping > PING_SECONDS:
                 dialect.ping()  # a dead connection means the lock is gone: stop claiming it
                 last_ping = time.monotonic()

@@ -11,6 +11,7 @@ import pytest
 from psycopg2 import sql
 
 import sandbox
+from sandbox.sample_app import TABLES
 from tests.conftest import REPO
 
 # Big enough that the planner prefers the indexes; small enough to load in a few seconds.
@@ -47,9 +48,40 @@ def pg_db(pg_sandbox):
         admin.close()
 
 
+@pytest.fixture(scope="session")
+def my_sandbox():
+    with sandbox.running("mysql", messages=TEST_MESSAGES, progress=quiet) as db:
+        yield db
+
+
+@pytest.fixture
+def my_db(my_sandbox):
+    """A database of its own for one test: the sample app's tables copied (MariaDB has no templates)."""
+    name = "test_%d_%d" % (os.getpid(), next(_database_numbers))
+    admin = my_sandbox.server.admin_connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute("CREATE DATABASE `%s`" % name)
+            for table in TABLES:
+                cur.execute("CREATE TABLE `%s`.`%s` LIKE `%s`.`%s`" % (name, table, my_sandbox.name, table))
+                cur.execute("INSERT INTO `%s`.`%s` SELECT * FROM `%s`.`%s`" % (name, table, my_sandbox.name, table))
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute("GRANT ALL PRIVILEGES ON `%s`.* TO %%s@%%s" % name, (my_sandbox.user, host))
+        yield dataclasses.replace(my_sandbox, name=name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
+        admin.close()
+
+
 def connection_args(db):
     """Module options that reach the test database."""
     return dict(db_engine=db.engine, db_host=db.host, db_port=db.port, db_name=db.name, db_user=db.user, db_password=db.password)
+
+
+def index_args(db, **index):
+    """db_index options for one index, with short lock waits so lock tests take seconds."""
+    return dict(connection_args(db), run_id="test-run-1", lock_timeout=1, lock_retries=2, lock_retry_delay=0.2) | index
 
 
 def query(db, statement, params=None):

@@ -6,17 +6,12 @@ import time
 import psycopg2
 import pytest
 
-from tests.integration.conftest import connection_args, pg_index, pg_invalid_indexes, query
+from tests.integration.conftest import connection_args, index_args, pg_index, pg_invalid_indexes, query
 
 pytestmark = pytest.mark.slow
 
 RUN_ID = "test-run-1"
 MESSAGE_INDEX = {"name": "idx_message_conversation_timestamp", "table": "message", "columns": ["conversation_id", "timestamp"]}
-
-
-def index_args(db, **index):
-    """Module options for one index, with short lock waits so lock tests take seconds."""
-    return dict(connection_args(db), run_id=RUN_ID, lock_timeout=1, lock_retries=2, lock_retry_delay=0.2) | index
 
 
 def table_index_names(db, table):

@@ -1,4 +1,4 @@
-"""migrate.yml on a real PostgreSQL, through the command a user types."""
+"""migrate.yml on real PostgreSQL and MariaDB servers, through the command a user types."""
 
 import json
 import os
@@ -17,12 +17,56 @@ pytestmark = pytest.mark.slow
 
 SPEC = yaml.safe_load((REPO / "migrations/indexes.yml").read_text())
 NAMES = [entry["name"] for entry in SPEC["indexes"]]
+TABLES = {entry["name"]: entry["table"] for entry in SPEC["indexes"]}
+HOST = "test_db"
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def db(request):
+    """The test's own database, on each engine in turn."""
+    return request.getfixturevalue({"postgresql": "pg_db", "mysql": "my_db"}[request.param])
+
+
+def catalog_index(db, name):
+    """What a user checks in the catalog: is the index there and usable, and which run's marker it carries."""
+    if db.engine == "postgresql":
+        found = pg_index(db, name)
+        return found and {"usable": found["valid"] and found["ready"], "comment": found["comment"]}
+    rows = query(
+        db,
+        "SELECT INDEX_COMMENT FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+        " AND INDEX_NAME = %s",
+        (TABLES[name], name),
+    )
+    return rows and {"usable": True, "comment": rows[0][0]}
+
+
+def probe_plan(db, sql):
+    """The probe's plan when the planner is told to prefer indexes (the small test tables may tempt it to scan)."""
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            if db.engine == "postgresql":
+                cur.execute("SET enable_seqscan = off")
+                cur.execute("EXPLAIN " + sql)
+                return "\n".join(r[0] for r in cur.fetchall())
+            cur.execute("SET SESSION max_seeks_for_key = 1")
+            cur.execute("EXPLAIN " + sql)
+            return " ".join(str(r[5]) for r in cur.fetchall())
+    finally:
+        conn.close()
+
+
+def run_lock_held(db):
+    if db.engine == "postgresql":
+        return query(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")[0][0] > 0
+    return query(db, "SELECT IS_USED_LOCK(%s)", ("safeindex:%s" % db.name,))[0][0] is not None
 
 
 def write_inventory(folder, db):
     """An inventory like inventories/local, pointing at the test's own database."""
     (folder / "group_vars/all").mkdir(parents=True)
-    hosts = {"all": {"children": {"databases": {"hosts": {"test_postgres": {
+    hosts = {"all": {"children": {"databases": {"hosts": {HOST: {
         "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user,
     }}}}}}
     (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
@@ -39,48 +83,45 @@ def write_inventory(folder, db):
 
 
 def recap(output):
-    line = next(line for line in output.splitlines() if line.startswith("test_postgres") and "ok=" in line)
+    line = next(line for line in output.splitlines() if line.startswith(HOST) and "ok=" in line)
     return dict(part.split("=") for part in line.split(":", 1)[1].split())
 
 
 def run_dirs(inventory):
-    root = inventory / "artifacts/test_postgres"
+    root = inventory / "artifacts" / HOST
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
-def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(pg_db, tmp_path):
-    inventory = write_inventory(tmp_path / "inventory", pg_db)
+def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp_path):
+    inventory = write_inventory(tmp_path / "inventory", db)
     first = run_playbook("migrate.yml", inventory, "-e", "run_id=first-run")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     assert "Indexes created: 20" in first.stdout and "Total indexes in place: 20/20" in first.stdout
     assert recap(first.stdout)["changed"] == "1" and recap(first.stdout)["failed"] == "0"
 
     for name in NAMES:
-        found = pg_index(pg_db, name)
-        assert found and found["valid"] and found["ready"], name
+        found = catalog_index(db, name)
+        assert found and found["usable"], name
         assert found["comment"] == "safeindex run_id=first-run", name
-    assert pg_invalid_indexes(pg_db) == []
-    # Each probe can use the index it expects (the small tables' planner may still prefer a scan).
-    conn = pg_db.connect()
-    with conn.cursor() as cur:
-        cur.execute("SET enable_seqscan = off")
-        for probe in SPEC["probes"]:
-            cur.execute("EXPLAIN " + probe["sql"])
-            plan = "\n".join(r[0] for r in cur.fetchall())
-            assert probe["expect_index"] in plan, (probe["name"], plan)
-    conn.close()
+    if db.engine == "postgresql":
+        assert pg_invalid_indexes(db) == []
+    for probe in SPEC["probes"]:
+        sql = probe.get(db.engine, {}).get("sql", probe["sql"])
+        plan = probe_plan(db, sql)
+        assert probe["expect_index"] in plan, (probe["name"], plan)
 
-    report_path = inventory / "artifacts/test_postgres/first-run/report.json"
+    report_path = inventory / "artifacts" / HOST / "first-run/report.json"
     report = json.loads(report_path.read_text())
     assert stat.S_IMODE(report_path.stat().st_mode) == 0o600
-    assert report["run_id"] == "first-run" and report["status"] == "success"
+    assert stat.S_IMODE(report_path.parent.stat().st_mode) == 0o700
+    assert report["run_id"] == "first-run" and report["status"] == "success" and report["engine"] == db.engine
     assert (report["indexes_created"], report["already_existed"], report["errors"]) == (20, 0, 0)
     assert (report["total_in_place"], report["total_expected"]) == (20, 20)
     assert report["backup"] is None and report["snapshot"] is None
     assert [p["name"] for p in report["phases"]] == ["preflight", "indexes"]
     assert all(p["duration_seconds"] is not None for p in report["phases"])
     assert sorted(i["name"] for i in report["indexes"] if i["action"] == "created") == sorted(NAMES)
-    assert (inventory / "artifacts/test_postgres/first-run/report.md").exists()
+    assert (report_path.parent / "report.md").exists()
 
     second = run_playbook("migrate.yml", inventory, "-e", "run_id=second-run")
     assert second.returncode == 0, second.stdout[-3000:]
@@ -88,51 +129,50 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(pg_db, 
     assert "Indexes created: 0" in second.stdout and "Already existed: 20" in second.stdout
     assert "Total indexes in place: 20/20" in second.stdout
     # The second run claimed nothing: the indexes still carry the first run's marker.
-    assert pg_index(pg_db, NAMES[0])["comment"] == "safeindex run_id=first-run"
+    assert catalog_index(db, NAMES[0])["comment"] == "safeindex run_id=first-run"
 
 
-def test_check_diff_prints_the_plan_and_changes_nothing(pg_db, tmp_path):
-    inventory = write_inventory(tmp_path / "inventory", pg_db)
-    query(pg_db, "CREATE INDEX idx_user_role ON \"user\" (role)")
-    before = sorted(r[0] for r in query(pg_db, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))
+def test_check_diff_prints_the_plan_and_changes_nothing(db, tmp_path):
+    inventory = write_inventory(tmp_path / "inventory", db)
+    query(db, 'CREATE INDEX idx_user_role ON "user" (role)' if db.engine == "postgresql" else "CREATE INDEX idx_user_role ON `user` (role)")
     planned = run_playbook("migrate.yml", inventory, "--check", "--diff")
     assert planned.returncode == 0, planned.stdout[-3000:]
-    assert 'CREATE INDEX CONCURRENTLY "idx_message_conversation_timestamp"' in planned.stdout
-    assert "+CREATE INDEX \"idx_user_username\"" in planned.stdout  # the diff's "after"
+    build = "CREATE INDEX CONCURRENTLY \"idx_message_conversation_timestamp\"" if db.engine == "postgresql" else (
+        "ALTER TABLE `message` ADD INDEX `idx_message_conversation_timestamp`")
+    assert build in planned.stdout
+    assert "+CREATE INDEX" in planned.stdout  # the diff's "after"
     assert "Indexes to build: 19" in planned.stdout and "Already existed: 1" in planned.stdout
     assert "Total indexes in place: 1/20" in planned.stdout
-    after = sorted(r[0] for r in query(pg_db, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))
-    assert after == before
+    assert [name for name in NAMES if catalog_index(db, name)] == ["idx_user_role"]
     assert run_dirs(inventory) == []
 
 
-def test_a_second_run_at_the_same_time_is_refused_and_names_the_holder(pg_db, tmp_path):
-    inventory = write_inventory(tmp_path / "inventory", pg_db)
+def test_a_second_run_at_the_same_time_is_refused_and_names_the_holder(db, tmp_path):
+    inventory = write_inventory(tmp_path / "inventory", db)
     holder = subprocess.Popen(
         [ansible_command("ansible-playbook"), "tests/integration/playbooks/hold_run_lock.yml", "-i", str(inventory),
          "-e", "run_id=the-other-run", "-e", "holder_file=%s" % (tmp_path / "holder.json")],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
     )
     try:
-        advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
         deadline = time.monotonic() + 60
-        while query(pg_db, advisory)[0][0] == 0:
+        while not run_lock_held(db):
             assert holder.poll() is None and time.monotonic() < deadline, "the holder never took the lock"
             time.sleep(0.2)
 
         refused = run_playbook("migrate.yml", inventory, "-e", "run_id=refused-run")
         assert refused.returncode != 0
         assert "another run holds this database's run lock: safeindex lock run_id=the-other-run" in refused.stdout
-        assert "run refused-run refused on test_postgres" in refused.stdout
-        assert all(pg_index(pg_db, name) is None for name in NAMES)
-        report = json.loads((inventory / "artifacts/test_postgres/refused-run/report.json").read_text())
+        assert "run refused-run refused on %s" % HOST in refused.stdout
+        assert not any(catalog_index(db, name) for name in NAMES)
+        report = json.loads((inventory / "artifacts" / HOST / "refused-run/report.json").read_text())
         assert report["status"] == "refused" and "the-other-run" in report["error"]
 
         # Interrupting the holder's playbook (Ctrl-C) lets the lock go within a moment.
         holder.send_signal(signal.SIGINT)
         holder.wait(30)
         deadline = time.monotonic() + 5
-        while query(pg_db, advisory)[0][0] != 0:
+        while run_lock_held(db):
             assert time.monotonic() < deadline, "the run lock outlived its playbook"
             time.sleep(0.1)
     finally:

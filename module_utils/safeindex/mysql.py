@@ -1,0 +1,344 @@
+"""MySQL and MariaDB: ALTER TABLE ... ALGORITHM=INPLACE, LOCK=NONE, read back with SHOW INDEX.
+
+InnoDB's online DDL takes an exclusive metadata lock at its start and at its end; while it waits
+for one, every new statement on the table queues behind it. So the wait is short
+(lock_wait_timeout), retried, and a build is not started while an old transaction is open.
+"""
+
+import hashlib
+import math
+import re
+import time
+
+try:
+    import pymysql
+    import pymysql.cursors
+except ImportError:  # reported by the module as a missing requirement
+    pymysql = None
+
+from ansible.module_utils.safeindex.definition import IndexColumn, IndexDefinition
+from ansible.module_utils.safeindex.dialect import CatalogIndex, Dialect, Statement, ownership_marker
+from ansible.module_utils.safeindex.errors import (
+    DatabaseUnavailable,
+    LockTimeout,
+    OptionError,
+    ServerRefused,
+    SpecError,
+)
+
+LOCK_WAIT_TIMEOUT = 1205
+STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+CONNECTION_LOST = (2006, 2013, 2055)
+LONG_TYPES = ("tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob")
+APPLICATION_IN_QUERY = re.compile(r"/\* (safeindex[^*]*?)(?: since=(\S+))? \*/")
+
+SESSIONS_IN_THE_WAY = """
+SELECT p.ID, p.COMMAND, p.STATE,
+       GREATEST(COALESCE(p.TIME, 0), COALESCE(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0)) AS age,
+       LEFT(COALESCE(p.INFO, t.trx_query, ''), 200), t.trx_id IS NOT NULL
+FROM information_schema.PROCESSLIST p
+LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+WHERE p.ID <> CONNECTION_ID()
+  AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL')
+  AND p.USER <> 'system user'
+  AND COALESCE(p.STATE, '') NOT LIKE 'Waiting for table metadata lock%%'
+  AND COALESCE(p.INFO, '') NOT LIKE '%%safeindex lock%%'
+  AND (p.DB = %(schema)s OR p.DB IS NULL)
+  AND ((t.trx_id IS NOT NULL AND t.trx_started <= NOW() - INTERVAL %(min_age)s SECOND)
+       OR (p.COMMAND = 'Query' AND p.TIME >= %(min_age)s))
+ORDER BY age DESC
+LIMIT 20
+"""
+
+
+def quote(identifier):
+    """A MySQL identifier: backticks, with any backtick inside doubled."""
+    return "`%s`" % identifier.replace("`", "``")
+
+
+class MysqlDialect(Dialect):
+    engine = "mysql"
+
+    def __init__(self, params, application_name="safeindex"):
+        super().__init__(params, application_name)
+        if pymysql is None:
+            raise DatabaseUnavailable("the PyMySQL Python package is required for MySQL and MariaDB (pip install PyMySQL)")
+        try:
+            self.conn = pymysql.connect(
+                host=params.host,
+                port=params.port,
+                user=params.user,
+                password=params.password or "",
+                database=params.database,
+                connect_timeout=params.connect_timeout,
+                autocommit=True,
+                charset="utf8mb4",
+                program_name=self.application_name,
+                **dict(params.options),
+            )
+        except (pymysql.Error, TypeError) as exc:
+            raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), _message(exc))) from None
+        # Reading the catalog must not wait a day behind someone else's DDL (the server default).
+        self._rows("SET SESSION lock_wait_timeout = 5")
+        self._version = None
+        self._connected_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def close(self):
+        if self.conn.open:
+            self.conn.close()
+
+    def _rows(self, query, params=None, as_dict=False):
+        cursor_class = pymysql.cursors.DictCursor if as_dict else pymysql.cursors.Cursor
+        try:
+            with self.conn.cursor(cursor_class) as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+        except pymysql.Error as exc:
+            raise self._error(exc) from None
+
+    def server_version(self):
+        if self._version is None:
+            self._version = self._rows("SELECT VERSION()")[0][0]
+        return self._version
+
+    def is_mariadb(self):
+        return "mariadb" in self.server_version().lower()
+
+    def default_schema(self):
+        return self._rows("SELECT DATABASE()")[0][0]
+
+    # catalog
+
+    def _column_types(self, schema, table):
+        return dict(self._rows(
+            "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (schema, table),
+        ))
+
+    def table_columns(self, schema, table):
+        exists = self._rows(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
+            (schema, table),
+        )
+        return list(self._column_types(schema, table)) if exists else None
+
+    def find_index(self, spec, schema):
+        if not spec.table:
+            raise OptionError("%s: on MySQL an index belongs to a table: give its table" % spec.name)
+        if self.table_columns(schema, spec.table) is None:
+            return None
+        found = [i for i in self.table_indexes(schema, spec.table) if i.name == spec.name]
+        return found[0] if found else None
+
+    def table_indexes(self, schema, table):
+        return self._read_indexes(schema, table, quote(schema) + "." + quote(table), with_sizes=True)
+
+    def _read_indexes(self, schema, table, relation, with_sizes=False):
+        """SHOW INDEX reads real and temporary tables alike, so the spec's shadow reads back the same way."""
+        keys = {}
+        for row in self._rows("SHOW INDEX FROM %s" % relation, as_dict=True):
+            keys.setdefault(row["Key_name"], []).append(row)
+        indexes = []
+        for name, rows in keys.items():
+            rows.sort(key=lambda r: r["Seq_in_index"])
+            columns = tuple(
+                IndexColumn(
+                    name=r["Column_name"],
+                    expression=None if r["Column_name"] else (r.get("Expression") or "functional key part"),
+                    descending=r["Collation"] == "D",
+                    length=r["Sub_part"],
+                )
+                for r in rows
+            )
+            definition = IndexDefinition(
+                table=table, schema=schema, columns=columns, unique=not int(rows[0]["Non_unique"]),
+                method=rows[0]["Index_type"].lower(),
+            )
+            indexes.append(CatalogIndex(
+                name=name, definition=definition, valid=True, comment=rows[0].get("Index_comment") or None,
+                size_bytes=self._index_size(schema, table, name) if with_sizes else None,
+                constraint="PRIMARY KEY" if name == "PRIMARY" else None,
+            ))
+        return sorted(indexes, key=lambda i: i.name)
+
+    def _index_size(self, schema, table, name):
+        """From InnoDB's persistent statistics, where this user may read them."""
+        try:
+            rows = self._rows(
+                "SELECT stat_value * @@innodb_page_size FROM mysql.innodb_index_stats"
+                " WHERE database_name = %s AND table_name = %s AND index_name = %s AND stat_name = 'size'",
+                (schema, table, name),
+            )
+        except ServerRefused:
+            return None
+        return int(rows[0][0]) if rows else None
+
+    def canonical_definition(self, spec, schema):
+        """Build the spec on an empty temporary copy of the table and read it back, as for PostgreSQL.
+
+        The server then checks what only it knows (key length limits, prefix lengths against column
+        types) and says how it will store the definition; dropped at once.
+        """
+        wanted = spec.definition(self.engine, schema)
+        types = self._column_types(schema, spec.table)
+        for column in wanted.columns:
+            if types.get(column.name) in LONG_TYPES and not column.length:
+                raise SpecError(
+                    "%s: column %s is %s: give a prefix length, e.g. %s(100)" % (spec.name, column.name, types[column.name], column.name)
+                )
+        shadow_table, shadow_index = "safeindex_shadow", "safeindex_shadow_idx"
+        try:
+            self._rows("DROP TEMPORARY TABLE IF EXISTS %s" % quote(shadow_table))
+            self._rows("CREATE TEMPORARY TABLE %s LIKE %s.%s" % (quote(shadow_table), quote(schema), quote(spec.table)))
+            try:
+                self._rows("ALTER TABLE %s ADD %s" % (quote(shadow_table), self._index_clause(shadow_index, wanted)))
+            except ServerRefused as exc:
+                raise SpecError("%s: the server rejects this index definition: %s" % (spec.name, exc)) from None
+            found = [i for i in self._read_indexes(schema, spec.table, quote(shadow_table)) if i.name == shadow_index]
+        finally:
+            self._rows("DROP TEMPORARY TABLE IF EXISTS %s" % quote(shadow_table))
+        canonical = found[0].definition
+        if any(w.descending and not c.descending for w, c in zip(wanted.columns, canonical.columns, strict=True)):
+            raise SpecError("%s: this server ignores DESC in indexes (it needs MySQL 8.0 or MariaDB 10.8)" % spec.name)
+        return canonical
+
+    def build_in_progress(self, index, schema):
+        return None  # an online build is invisible in the catalog until it commits
+
+    # statements
+
+    def session_statements(self, options):
+        if options.maintenance_work_mem or options.parallel_workers is not None:
+            raise OptionError("maintenance_work_mem and max_parallel_maintenance_workers are PostgreSQL settings")
+        # lock_wait_timeout counts whole seconds.
+        return [Statement("SET SESSION lock_wait_timeout = %s", (max(1, math.ceil(options.lock_timeout)),), purpose="session")]
+
+    def _index_clause(self, name, definition):
+        parts = []
+        for column in definition.columns:
+            part = quote(column.name)
+            if column.length:
+                part += "(%d)" % column.length
+            if column.descending:
+                part += " DESC"
+            parts.append(part)
+        return "%sINDEX %s (%s)" % ("UNIQUE " if definition.unique else "", quote(name), ", ".join(parts))
+
+    def _timed(self, text, timeout):
+        if not timeout:
+            return text
+        if not self.is_mariadb():
+            raise OptionError("MySQL cannot limit the run time of DDL (max_execution_time covers SELECT only): unset statement_timeout")
+        return "SET STATEMENT max_statement_time = %s FOR %s" % (_seconds(timeout), text)
+
+    def create_statement(self, name, definition, run_id, online=True, timeout=0.0):
+        text = "ALTER TABLE %s ADD %s COMMENT %%s" % (quote(definition.table), self._index_clause(name, definition))
+        if online:
+            # Stated, never assumed: a server that cannot build online refuses, and says why.
+            text += ", ALGORITHM=INPLACE, LOCK=NONE"
+        return Statement(self._timed(text, timeout), (ownership_marker(run_id),), purpose="create")
+
+    def drop_statement(self, name, definition, online=True):
+        text = "ALTER TABLE %s DROP INDEX %s" % (quote(definition.table), quote(name))
+        if online:
+            text += ", ALGORITHM=INPLACE, LOCK=NONE"
+        return Statement(text, purpose="drop")
+
+    def post_build_statements(self, name, definition, run_id):
+        # The comment went in with the build, and InnoDB computed the new index's statistics as part
+        # of it. No ANALYZE TABLE: on MySQL before 8.0.24 it makes every later statement on the table
+        # wait for a table flush behind the longest running query.
+        return []
+
+    def render(self, statement):
+        with self.conn.cursor() as cur:
+            return [cur.mogrify(statement.sql, statement.params)]
+
+    def render_definition(self, name, definition):
+        text = self._index_clause(name, definition)
+        unique = text.startswith("UNIQUE ")
+        return "CREATE %sINDEX %s ON %s.%s %s" % (
+            "UNIQUE " if unique else "", quote(name), quote(definition.schema), quote(definition.table),
+            text[text.index("("):],
+        )
+
+    def execute(self, statement):
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statement.sql, statement.params)
+        except pymysql.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code == LOCK_WAIT_TIMEOUT:
+            return LockTimeout(_message(exc))
+        if code in STATEMENT_TIMEOUT:
+            return ServerRefused("the statement ran over its statement_timeout and was stopped: %s" % _message(exc), code=code)
+        if code in CONNECTION_LOST or not self.conn.open:
+            return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _message(exc)))
+        return ServerRefused(_message(exc), code=code)
+
+    # sessions
+
+    def sessions_in_the_way(self, schema, table, min_age_seconds, for_drop=False):
+        # MariaDB shows no metadata locks without an optional plugin, so every old transaction in this
+        # database counts: any of them may have touched the table.
+        rows = self._rows(SESSIONS_IN_THE_WAY, {"schema": schema, "min_age": int(min_age_seconds)})
+        return [
+            {"pid": pid, "state": _session_state(command, state, in_trx), "age_seconds": float(age or 0),
+             "query": query or "", "locks": None}
+            for pid, command, state, age, query, in_trx in rows
+        ]
+
+    # run lock
+
+    def _run_lock_name(self):
+        # User locks are server-wide: one per database. Names are limited to 64 characters.
+        name = "safeindex:%s" % self.params.database
+        return name if len(name) <= 64 else "safeindex:%s" % hashlib.sha256(self.params.database.encode()).hexdigest()[:40]
+
+    def try_run_lock(self):
+        return self._rows("SELECT GET_LOCK(%s, 0)", (self._run_lock_name(),))[0][0] == 1
+
+    def release_run_lock(self):
+        return self._rows("SELECT RELEASE_LOCK(%s)", (self._run_lock_name(),))[0][0] == 1
+
+    def run_lock_holder(self):
+        session = self._rows("SELECT IS_USED_LOCK(%s)", (self._run_lock_name(),))[0][0]
+        if session is None:
+            return None
+        rows = self._rows("SELECT USER, HOST, TIME, INFO FROM information_schema.PROCESSLIST WHERE ID = %s", (session,))
+        if not rows:
+            return {"session": session, "application": None, "client": None, "user": None, "since": None}
+        user, host, _, info = rows[0]
+        named = APPLICATION_IN_QUERY.search(info or "")
+        return {"session": session, "application": named.group(1) if named else None,
+                "client": host, "user": user, "since": named.group(2) if named else None}
+
+    def ping(self):
+        self._rows("SELECT 1")
+
+    def idle(self, seconds):
+        # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
+        label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)
+        self._rows("SELECT /* %s since=%s */ SLEEP(%%s)" % (label, self._connected_at), (seconds,))
+
+
+def _session_state(command, state, in_transaction):
+    """PostgreSQL's words for what a session is doing, so messages read the same on both engines."""
+    if command == "Sleep":
+        return "idle in transaction" if in_transaction else "idle"
+    activity = (state or command or "active").lower()
+    return "active in transaction: %s" % activity if in_transaction else "active: %s" % activity
+
+
+def _seconds(value):
+    return ("%.3f" % value).rstrip("0").rstrip(".")
+
+
+def _message(exc):
+    if len(getattr(exc, "args", ())) >= 2:
+        return str(exc.args[1])
+    return str(exc) or exc.__class__.__name__
