@@ -8,6 +8,9 @@ description:
   - Reads an index spec file (C(indexes:) and C(probes:)), applies the per-engine overrides of each entry, and checks
     every entry, all at once, before anything changes. Structure, names, duplicate names and engine support are checked
     locally; that each table and column exists and that the server accepts each definition is checked against the database.
+  - Plans each index against the catalog, as M(db_index) would, and returns which need work (O(check_server)).
+    An index whose name exists with another definition is a problem of the spec, so the module fails, showing both
+    definitions, so a run refuses before any backup or change.
   - Returns the entries in the form M(db_index) takes, so a playbook can loop over them.
   - Read-only; supports check mode.
 version_added: "0.1.0"
@@ -18,9 +21,14 @@ options:
     type: path
     required: true
   check_server:
-    description: Also check the tables, columns and definitions against the database.
+    description: Also check the tables, columns and definitions against the database, and plan each index.
     type: bool
     default: true
+  on_equivalent:
+    description: How M(db_index) will treat an equal index under another name, so the plan matches.
+    type: str
+    choices: [skip, create]
+    default: skip
 extends_documentation_fragment:
   - safeindex_connection
 """
@@ -58,6 +66,16 @@ engine:
   description: The engine the entries were resolved for.
   returned: always
   type: str
+plan:
+  description: What M(db_index) will do with each index (V(created), V(exists), V(rebuilt_invalid), V(skipped_equivalent)).
+  returned: when check_server
+  type: dict
+  sample: {"idx_user_role": "created", "idx_user_username": "exists"}
+pending:
+  description: The indexes that need work (to build, or to rebuild from an INVALID leftover), in order.
+  returned: when check_server
+  type: list
+  elements: str
 """
 
 import os
@@ -65,7 +83,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.connection import connection_params
 from ansible.module_utils.safeindex.errors import SafeIndexError, SpecError
-from ansible.module_utils.safeindex.indexer import resolve
+from ansible.module_utils.safeindex.indexer import BuildOptions, IndexFailed, ensure_present
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
 from ansible.module_utils.safeindex.spec import fingerprint, load_spec
 
@@ -77,6 +95,7 @@ except ImportError:  # PyYAML comes with ansible-core
 ARGUMENT_SPEC = argument_spec(
     path=dict(type="path", required=True),
     check_server=dict(type="bool", default=True),
+    on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
 )
 
 
@@ -114,17 +133,19 @@ def as_module_args(spec):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     dialect = None
+    plan = {}
     try:
         data = read_spec_file(module.params["path"])
         engine = connection_params(module.params).engine
         indexes, probes = load_spec(data, engine)
         if module.params["check_server"]:
             dialect = connect(module, "db_index_spec")
+            options = BuildOptions(run_id="plan", on_equivalent=module.params["on_equivalent"])
             problems = []
             for spec in indexes:
                 try:
-                    resolve(dialect, spec)
-                except SpecError as exc:
+                    plan[spec.name] = ensure_present(dialect, spec, options, check_mode=True).action
+                except (SpecError, IndexFailed) as exc:
                     problems.append(str(exc))
             if problems:
                 raise SpecError("the index spec does not fit the database:\n  - " + "\n  - ".join(problems), problems=problems)
@@ -135,6 +156,8 @@ def main():
             dialect.close()
     module.exit_json(
         changed=False,
+        plan=plan,
+        pending=[name for name, action in plan.items() if action in ("created", "rebuilt_invalid")],
         engine=engine,
         indexes=[as_module_args(i) for i in indexes],
         names=[i.name for i in indexes],

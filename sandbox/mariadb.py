@@ -160,7 +160,8 @@ class MariadbServer(DatabaseServer):
         """A user with this password (TCP and socket), all rights on the database, and PROCESS.
 
         PROCESS is the one global right the migration needs: mysqldump --single-transaction reads
-        tablespace info with it, and it shows other sessions in PROCESSLIST and INNODB_TRX.
+        tablespace info with it, and it shows other sessions in PROCESSLIST and INNODB_TRX. The
+        backup proves itself by restoring into scratch databases named safeindex_verify_*.
         """
         database = quote_identifier(db_name)
         conn = self.admin_connect()
@@ -173,6 +174,7 @@ class MariadbServer(DatabaseServer):
                     cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (*account, db_password))
                     cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO %s@%s", account)
                     cur.execute("GRANT PROCESS ON *.* TO %s@%s", account)
+                    cur.execute("GRANT ALL PRIVILEGES ON `safeindex\\_verify\\_%%`.* TO %s@%s", account)
         finally:
             conn.close()
 

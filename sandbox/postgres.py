@@ -177,7 +177,10 @@ class PostgresServer(DatabaseServer):
         return conn
 
     def create_app_database(self, db_name: str, db_user: str, db_password: str) -> None:
-        """A login role with this password and a database it owns (only a table's owner may index it)."""
+        """A login role with this password and a database it owns (only a table's owner may index it).
+
+        CREATEDB, like an RDS master user: the backup proves itself by restoring into a scratch database.
+        """
         user = sql.Identifier(db_user)
         database = sql.Identifier(db_name)
         conn = self.admin_connect()
@@ -185,7 +188,7 @@ class PostgresServer(DatabaseServer):
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (db_user,))
                 verb = "ALTER" if cur.fetchone() else "CREATE"
-                cur.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD %s").format(sql.SQL(verb), user), (db_password,))
+                cur.execute(sql.SQL("{} ROLE {} LOGIN CREATEDB PASSWORD %s").format(sql.SQL(verb), user), (db_password,))
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,))
                 if cur.fetchone():
                     cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(database, user))

@@ -7,7 +7,7 @@ the sessions that stand in the way.
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ansible.module_utils.safeindex.errors import ConnectionConfigError
 
@@ -132,6 +132,30 @@ class Dialect:
         raise NotImplementedError
 
     def ping(self):
+        raise NotImplementedError
+
+    # backups
+
+    def connect_to(self, database):
+        """Another connection of the same kind, to another database of the same server."""
+        return self.__class__(replace(self.params, database=database), self.application_name)
+
+    def database_size(self):
+        """Bytes the database takes on the server."""
+        raise NotImplementedError
+
+    def user_tables(self):
+        """[(schema, table)] of every table whose rows a dump carries."""
+        raise NotImplementedError
+
+    def row_counts(self, tables):
+        """{"schema.table": exact row count}."""
+        raise NotImplementedError
+
+    def create_scratch_database(self, name):
+        raise NotImplementedError
+
+    def drop_scratch_database(self, name):
         raise NotImplementedError
 
     def idle(self, seconds):

@@ -320,6 +320,40 @@ class MysqlDialect(Dialect):
     def ping(self):
         self._rows("SELECT 1")
 
+    # backups
+
+    def database_size(self):
+        size = self._rows(
+            "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+        )[0][0]
+        return int(size)
+
+    def user_tables(self):
+        return [tuple(r) for r in self._rows(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
+        )]
+
+    def row_counts(self, tables):
+        """Exact counts, all read in one consistent snapshot."""
+        self._rows("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        counts = {}
+        try:
+            for schema, table in tables:
+                try:
+                    counts["%s.%s" % (schema, table)] = self._rows("SELECT COUNT(*) FROM %s.%s" % (quote(schema), quote(table)))[0][0]
+                except ServerRefused as exc:
+                    raise ServerRefused("cannot count the rows of %s.%s: %s" % (schema, table, exc), **exc.details) from None
+        finally:
+            self._rows("ROLLBACK")
+        return counts
+
+    def create_scratch_database(self, name):
+        self._rows("CREATE DATABASE %s" % quote(name))
+
+    def drop_scratch_database(self, name):
+        self._rows("DROP DATABASE IF EXISTS %s" % quote(name))
+
     def idle(self, seconds):
         # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
         label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)

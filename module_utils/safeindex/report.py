@@ -54,6 +54,24 @@ def summary_lines(summary, host, run_id, check_mode=False):
     return lines
 
 
+def backup_summary(result):
+    """The report's `backup`: where the verified dump is and how it was proven; None when none was taken."""
+    if not result or not result.get("sha256"):
+        return None
+    verified = result.get("verified") or {}
+    return {
+        "path": result["path"],
+        "manifest_path": result.get("manifest_path"),
+        "sha256": result["sha256"],
+        "size_bytes": result.get("size_bytes"),
+        "format": result.get("format"),
+        "verified": verified.get("result") == "ok",
+        "verification": verified,
+        "duration_seconds": result.get("duration_seconds"),
+        "s3": result.get("s3"),
+    }
+
+
 def build_report(run_id, host, engine, status, summary, index_results, phases, started=None, finished=None,
                  backup=None, snapshot=None, extra=None):
     indexes = []
@@ -82,7 +100,7 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
         "errors": summary["errors"],
         "total_in_place": summary["total_in_place"],
         "total_expected": summary["total_expected"],
-        "backup": backup,
+        "backup": backup_summary(backup),
         "snapshot": snapshot,
         "phases": phases,
         "indexes": indexes,
@@ -106,7 +124,14 @@ def render_markdown(report, lines):
     if errors:
         out += ["", "## Errors", ""]
         out += ["- **%s**: %s" % (i["name"], i["error"].replace("\n", " ")) for i in errors]
-    out += ["", "Backup: %s" % (report["backup"] or "none"), "Snapshot: %s" % (report["snapshot"] or "none"), ""]
+    backup = report["backup"]
+    if backup:
+        out += ["", "Backup: %s (%s bytes, sha256 %s), verified by %s: %s" % (
+            backup["path"], backup["size_bytes"], backup["sha256"], backup["verification"].get("level"),
+            "ok" if backup["verified"] else "NOT VERIFIED")]
+    else:
+        out += ["", "Backup: none (no index to build)" if report["status"] == "success" else "Backup: none"]
+    out += ["Snapshot: %s" % (report["snapshot"] or "none"), ""]
     return "\n".join(out)
 
 

@@ -3,8 +3,11 @@
 import dataclasses
 import itertools
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,48 @@ def my_db(my_sandbox):
         with admin.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A moto server on a free loopback port: the real boto3 client talks to it through endpoint_url."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [ansible_command("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start: " + log.read_text()
+                time.sleep(0.1)
+        yield "http://127.0.0.1:%d" % port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials for moto, so nothing can reach a real AWS account."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "eu-west-1")):
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def db(request):
+    """The test's own database, on each engine in turn."""
+    return request.getfixturevalue({"postgresql": "pg_db", "mysql": "my_db"}[request.param])
 
 
 def connection_args(db):

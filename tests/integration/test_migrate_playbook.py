@@ -21,12 +21,6 @@ TABLES = {entry["name"]: entry["table"] for entry in SPEC["indexes"]}
 HOST = "test_db"
 
 
-@pytest.fixture(params=["postgresql", "mysql"])
-def db(request):
-    """The test's own database, on each engine in turn."""
-    return request.getfixturevalue({"postgresql": "pg_db", "mysql": "my_db"}[request.param])
-
-
 def catalog_index(db, name):
     """What a user checks in the catalog: is the index there and usable, and which run's marker it carries."""
     if db.engine == "postgresql":
@@ -74,6 +68,7 @@ def write_inventory(folder, db):
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "artifacts_dir": str(folder / "artifacts"),
+        "backup_dir": str(folder / "backups"),
         "db_password": db.password,
     }
     path = folder / "group_vars/all/vars.yml"
@@ -97,7 +92,8 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp
     first = run_playbook("migrate.yml", inventory, "-e", "run_id=first-run")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     assert "Indexes created: 20" in first.stdout and "Total indexes in place: 20/20" in first.stdout
-    assert recap(first.stdout)["changed"] == "1" and recap(first.stdout)["failed"] == "0"
+    # Two tasks changed something: the backup, and the index builds.
+    assert recap(first.stdout)["changed"] == "2" and recap(first.stdout)["failed"] == "0"
 
     for name in NAMES:
         found = catalog_index(db, name)
@@ -117,8 +113,15 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp
     assert report["run_id"] == "first-run" and report["status"] == "success" and report["engine"] == db.engine
     assert (report["indexes_created"], report["already_existed"], report["errors"]) == (20, 0, 0)
     assert (report["total_in_place"], report["total_expected"]) == (20, 20)
-    assert report["backup"] is None and report["snapshot"] is None
-    assert [p["name"] for p in report["phases"]] == ["preflight", "indexes"]
+    assert report["snapshot"] is None
+    assert report["backup"]["verified"] and report["backup"]["verification"]["level"] == "restore"
+    assert report["backup"]["path"] == str(inventory / "backups" / HOST / "first-run" / os.path.basename(report["backup"]["path"]))
+    assert os.path.exists(report["backup"]["manifest_path"])
+    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "indexes"]
+    # The gate: the backup was finished and verified before the first index build began.
+    events = [json.loads(line) for line in (report_path.parent / "record.jsonl").read_text().splitlines()]
+    kinds = [(e["event"], e.get("phase")) for e in events]
+    assert kinds.index(("phase_end", "backup")) < kinds.index(("index_build_started", None))
     assert all(p["duration_seconds"] is not None for p in report["phases"])
     assert sorted(i["name"] for i in report["indexes"] if i["action"] == "created") == sorted(NAMES)
     assert (report_path.parent / "report.md").exists()
@@ -128,6 +131,8 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp
     assert recap(second.stdout)["changed"] == "0"
     assert "Indexes created: 0" in second.stdout and "Already existed: 20" in second.stdout
     assert "Total indexes in place: 20/20" in second.stdout
+    assert "no backup needed" in second.stdout  # nothing to build, nothing to back up
+    assert json.loads((inventory / "artifacts" / HOST / "second-run/report.json").read_text())["backup"] is None
     # The second run claimed nothing: the indexes still carry the first run's marker.
     assert catalog_index(db, NAMES[0])["comment"] == "safeindex run_id=first-run"
 
@@ -179,3 +184,31 @@ def test_a_second_run_at_the_same_time_is_refused_and_names_the_holder(db, tmp_p
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_no_verified_backup_no_index(db, tmp_path):
+    inventory = write_inventory(tmp_path / "inventory", db)
+    refused = run_playbook("migrate.yml", inventory, "-e", "run_id=no-room", "-e", "backup_space_factor=1000000000")
+    assert refused.returncode != 0
+    assert "not enough space for the backup" in refused.stdout
+    assert not any(catalog_index(db, name) for name in NAMES)
+    report = json.loads((inventory / "artifacts" / HOST / "no-room/report.json").read_text())
+    assert report["status"] == "failed" and report["backup"] is None and report["indexes_created"] == 0
+    assert not list((inventory / "backups").rglob("*.partial"))
+
+
+def test_no_secret_in_the_output_even_at_vvv_nor_in_any_file(db, tmp_path):
+    inventory = write_inventory(tmp_path / "inventory", db)
+    completed = run_playbook("migrate.yml", inventory, "-vvv", "-e", "run_id=secret-check")
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    assert db.password not in completed.stdout and db.password not in completed.stderr
+    for folder in (inventory / "artifacts", inventory / "backups"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                content = path.read_bytes()
+                if path.name.endswith(".gz"):
+                    import gzip
+
+                    content = gzip.decompress(content)
+                assert db.password.encode() not in content, path
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

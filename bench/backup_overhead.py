@@ -1,0 +1,114 @@
+"""What a backup that proves itself costs, against the runbook's plain dump to a file.
+
+    python bench/backup_overhead.py [--messages 1000000] [--engine postgresql|mysql|both] [--repeat 3]
+
+For each engine: a sandbox database of the sample app, then (on the same data) the runbook's
+`pg_dump > file.sql` (or `mysqldump > file.sql`), and db_backup's engine at each verification
+level (compression level 1, the default), and once more at checksum level with compression 6.
+Prints a table, writes JSON (bench/results/backup_overhead.json by default).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import ansible.module_utils  # noqa: E402
+
+ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+
+from ansible.module_utils.safeindex import backup  # noqa: E402
+from ansible.module_utils.safeindex.connection import connection_params  # noqa: E402
+from ansible.module_utils.safeindex.dialect import open_dialect  # noqa: E402
+
+import sandbox  # noqa: E402
+
+LEVELS = ("checksum", "list", "restore")
+
+
+def plain_dump(db, target):
+    """The runbook's step: the client's default output redirected to a file."""
+    if db.engine == "postgresql":
+        argv = ["pg_dump", "-h", db.host, "-p", str(db.port), "-U", db.user, "-d", db.name]
+        env = dict(os.environ, PGPASSWORD=db.password)
+    else:
+        argv = ["mysqldump", "-h", db.host, "-P", str(db.port), "-u", db.user, db.name]
+        env = dict(os.environ, MYSQL_PWD=db.password)
+    with open(target, "wb") as output:
+        subprocess.run(argv, env=env, stdout=output, check=True)
+
+
+def timed(action, repeat):
+    times = []
+    for _ in range(repeat):
+        started = time.monotonic()
+        action()
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def measure(engine, messages, repeat, workdir):
+    with sandbox.running(engine, messages=messages, progress=lambda line: None) as db:
+        dialect = open_dialect(connection_params(dict(database_url=db.url())))
+        dumper = backup.dumper_for(dialect.params)
+        row = {"engine": engine, "messages": messages, "database_bytes": dialect.database_size()}
+        row["plain_seconds"] = timed(lambda: plain_dump(db, os.path.join(workdir, "plain.sql")), repeat)
+        row["plain_bytes"] = os.path.getsize(os.path.join(workdir, "plain.sql"))
+        for level, compress in [(level, 1) for level in LEVELS] + [("checksum", 6)]:
+            runs = iter(range(repeat))
+            key = level if compress == 1 else "%s_compress%d" % (level, compress)
+
+            def verified_backup(level=level, compress=compress, runs=runs, key=key):
+                options = backup.BackupOptions(run_id="bench-%s-%d" % (key, next(runs)), host_name=engine, retention_days=0,
+                                               backup_dir=os.path.join(workdir, "backups"), verify=level, compress_level=compress)
+                row["%s_bytes" % key] = backup.take(dialect, dumper, options)["size_bytes"]
+
+            row["%s_seconds" % key] = timed(verified_backup, repeat)
+            row["%s_ratio" % key] = round(row["%s_seconds" % key] / row["plain_seconds"], 2)
+        dialect.close()
+        return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=1_000_000, help="size of the sample database (message rows)")
+    parser.add_argument("--engine", choices=["postgresql", "mysql", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is kept")
+    parser.add_argument("--quick", action="store_true", help="a tiny size and one run: proves the benchmark still works")
+    parser.add_argument("--output", default=str(REPO / "bench/results/backup_overhead.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.messages, args.repeat = 2000, 1
+    engines = ["postgresql", "mysql"] if args.engine == "both" else [args.engine]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="safeindex-bench-") as workdir:
+        for engine in engines:
+            print("%s: %d messages..." % (engine, args.messages), file=sys.stderr, flush=True)
+            rows.append(measure(engine, args.messages, args.repeat, workdir))
+    print("seconds (ratio to the plain dump); sizes in MB")
+    print("%-10s %7s %14s %16s %16s %16s %18s" % ("engine", "db", "plain dump", "checksum", "list", "restore", "checksum, gzip 6"))
+    for row in rows:
+        def cell(key, row=row):
+            return "%6.2f (x%.2f)" % (row[key + "_seconds"], row[key + "_ratio"])
+
+        print("%-10s %7.1f %7.2f %6.1fMB %16s %16s %16s %18s" % (
+            row["engine"], row["database_bytes"] / 1e6, row["plain_seconds"], row["plain_bytes"] / 1e6,
+            cell("checksum"), cell("list"), cell("restore"), cell("checksum_compress6")))
+        print("%-10s %7s %16s %16s %16s %16s %18s" % (
+            "", "", "", "%.1fMB" % (row["checksum_bytes"] / 1e6), "", "", "%.1fMB" % (row["checksum_compress6_bytes"] / 1e6)))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as handle:
+        json.dump({"benchmark": "backup_overhead", "messages": args.messages, "repeat": args.repeat, "results": rows}, handle, indent=2)
+    print("wrote %s" % args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+#!/usr/bin/python
+"""Ansible module db_backup: a backup that proves itself before any index work."""
+
+DOCUMENTATION = r"""
+module: db_backup
+short_description: Take a database backup and prove it restores
+description:
+  - Dumps the database with its own client tools and proves the dump before calling it a backup.
+  - PostgreSQL uses C(pg_dump), custom format by default, or directory format with O(jobs) for a parallel dump. Each
+    table's rows are counted in an exported snapshot that C(pg_dump) reads too (C(--snapshot)), so the counts are exactly
+    the dump's.
+  - MySQL and MariaDB use C(mariadb-dump) or C(mysqldump) with C(--single-transaction --routines --triggers --events
+    --hex-blob), compressed with gzip as it streams. The rows are counted just before and just after the dump.
+  - The password never appears in a command line or an environment variable. It goes to a 0600 passfile
+    (PostgreSQL) or defaults-extra-file (MySQL) in a private temporary folder, removed afterwards.
+  - The dump and its C(manifest.json) are written 0600 in C(<backup_dir>/<host_name>/<run_id>/). The manifest holds
+    the engine, server and client versions, database, start and end, size, sha256, format, and every table with its
+    row count.
+  - O(verify) sets how the dump is proven, each level including the ones before it. V(checksum) re-reads the dump
+    and matches its sha256. V(list) reads the dump's table of contents (C(pg_restore --list), or the dump's
+    C(CREATE TABLE) statements) and finds every table. V(restore) restores into a scratch database on the same server
+    (C(safeindex_verify_<run_id>), dropped afterwards) and compares every table's row count with the manifest.
+  - The client's version is checked first. A C(pg_dump) older than the server is an error before anything runs.
+  - There must be room in O(backup_dir) for the database's size times O(space_factor), or the module refuses.
+  - A dump is written under a C(.partial) name and renamed only after it passes verification. Only then is the
+    manifest written. A failed dump or verification leaves no file that looks like a backup.
+  - After a verified backup, this host's backups older than O(retention_days) are removed. Only backups whose
+    manifest says this tool made them are touched, and only the files that manifest names.
+  - With O(s3_bucket), the dump and manifest are uploaded with server-side encryption and the sha256 as object
+    metadata. Each object is checked after upload.
+  - O(state=verified) proves an existing backup again, found by O(manifest_path) or by O(backup_dir), O(host_name)
+    and O(run_id).
+  - In check mode the module says what it would dump, where, and how big the database is, and writes nothing.
+version_added: "0.1.0"
+author: safeindex developers
+options:
+  state:
+    description: V(present) takes a backup, V(verified) proves an existing one.
+    type: str
+    choices: [present, verified]
+    default: present
+  run_id:
+    description: Id of the run the backup belongs to; part of its path.
+    type: str
+  host_name:
+    description: The folder under O(backup_dir) for this database, normally C(inventory_hostname).
+    type: str
+  backup_dir:
+    description: Where backups are kept.
+    type: path
+  manifest_path:
+    description: The manifest of the backup to prove, for O(state=verified).
+    type: path
+  format:
+    description:
+      - V(custom) (the default for PostgreSQL) or V(directory) (PostgreSQL, needed for a parallel dump).
+        V(sql) (gzip-compressed SQL) is MySQL's only format and its default.
+    type: str
+    choices: [custom, directory, sql]
+  jobs:
+    description: Parallel jobs for a directory-format dump and for the restore check (PostgreSQL).
+    type: int
+    default: 1
+  verify:
+    description: How the backup is proven.
+    type: str
+    choices: [checksum, list, restore]
+    default: restore
+  retention_days:
+    description: Remove this tool's backups of this host older than this many days after a verified backup; V(0) keeps all.
+    type: int
+    default: 7
+  space_factor:
+    description: The free space O(backup_dir) must have, as a multiple of the database's size.
+    type: float
+    default: 1.0
+  compress_level:
+    description:
+      - gzip level of the dump, V(0) (none) to V(9). At V(1) a dump takes about as long as an uncompressed one
+        and is about a fifth of its size. At V(6), zlib's usual default, it takes about twice as long for a
+        file a third smaller (bench/README.md).
+    type: int
+    default: 1
+  client_bin_dir:
+    description: Folder holding the client tools (C(pg_dump), C(pg_restore) or C(mariadb-dump), C(mariadb)); PATH when unset.
+    type: path
+  s3_bucket:
+    description: Upload the verified backup to this S3 bucket.
+    type: str
+  s3_prefix:
+    description: Key prefix in the bucket; objects go to C(<prefix>/<host_name>/<run_id>/).
+    type: str
+    default: ""
+  s3_sse:
+    description: Server-side encryption of the uploaded objects.
+    type: str
+    choices: [AES256, "aws:kms"]
+    default: AES256
+  s3_kms_key_id:
+    description: KMS key for O(s3_sse=aws:kms); the bucket's default key when unset.
+    type: str
+  aws_region:
+    description: AWS region of the bucket.
+    type: str
+  aws_endpoint_url:
+    description: S3 endpoint (a test server, a VPC endpoint). C(AWS_ENDPOINT_URL) when unset.
+    type: str
+  aws_profile:
+    description: AWS profile for the credentials; the usual boto3 chain (environment, profile, instance role) when unset.
+    type: str
+extends_documentation_fragment:
+  - safeindex_connection
+notes:
+  - Supports check mode.
+  - O(verify=restore) needs the right to create the scratch database. That is C(CREATEDB) on PostgreSQL and
+    C(CREATE) on C(safeindex_verify_%) on MySQL. It also needs room for a second copy of the data on the server.
+    Use O(verify=list) where either is missing.
+"""
+
+EXAMPLES = r"""
+- name: Back up before building indexes, proven by a restore
+  db_backup:
+    database_url: "{{ database_url }}"
+    run_id: "{{ run_id }}"
+    host_name: "{{ inventory_hostname }}"
+    backup_dir: /var/backups/safeindex
+  register: backup
+
+- name: A parallel dump of a big PostgreSQL database, proven by its table of contents, kept in S3
+  db_backup:
+    database_url: "{{ database_url }}"
+    run_id: "{{ run_id }}"
+    host_name: "{{ inventory_hostname }}"
+    backup_dir: /var/backups/safeindex
+    format: directory
+    jobs: 4
+    verify: list
+    s3_bucket: acme-db-backups
+    s3_prefix: safeindex
+
+- name: Prove last night's backup again
+  db_backup:
+    database_url: "{{ database_url }}"
+    state: verified
+    manifest_path: /var/backups/safeindex/db1/20261124T220000Z-1a2b/manifest.json
+"""
+
+RETURN = r"""
+path:
+  description: The dump (a file, or a folder for the directory format).
+  returned: success
+  type: str
+manifest_path:
+  description: The backup's manifest.
+  returned: success
+  type: str
+size_bytes:
+  description: Size of the dump.
+  returned: success
+  type: int
+sha256:
+  description: SHA-256 of the dump (for a directory dump, of its files' names and digests).
+  returned: success
+  type: str
+format:
+  description: The dump's format.
+  returned: success
+  type: str
+duration_seconds:
+  description: Time to dump and verify.
+  returned: success
+  type: float
+verified:
+  description: The proof, with C(level), C(result) (V(ok)), C(tables_checked), C(mismatches) and C(seconds).
+  returned: success
+  type: dict
+tables:
+  description: Each table with its row count (C(rows), and C(rows_after) on MySQL).
+  returned: success
+  type: list
+  elements: dict
+reused:
+  description: True when this run's backup already existed and was verified, so nothing was dumped.
+  returned: success
+  type: bool
+s3:
+  description: The uploaded objects.
+  returned: when s3_bucket is set
+  type: list
+  elements: str
+retention_removed:
+  description: Old backups removed (or, in check mode, that would be removed).
+  returned: when state is present
+  type: list
+  elements: str
+plan:
+  description: In check mode, what would be dumped, where and how big (path, format, database_size_bytes,
+    estimated_dump_bytes, free_bytes, space_problem, command, client, verify).
+  returned: in check mode
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex import backup, s3
+from ansible.module_utils.safeindex.errors import SafeIndexError
+from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+
+FORMATS = {"postgresql": ("custom", "directory"), "mysql": ("sql",)}
+ARGUMENT_SPEC = argument_spec(
+    state=dict(type="str", choices=["present", "verified"], default="present"),
+    run_id=dict(type="str"),
+    host_name=dict(type="str"),
+    backup_dir=dict(type="path"),
+    manifest_path=dict(type="path"),
+    format=dict(type="str", choices=["custom", "directory", "sql"]),
+    jobs=dict(type="int", default=1),
+    verify=dict(type="str", choices=["checksum", "list", "restore"], default="restore"),
+    retention_days=dict(type="int", default=7),
+    space_factor=dict(type="float", default=1.0),
+    compress_level=dict(type="int", default=1),
+    client_bin_dir=dict(type="path"),
+    s3_bucket=dict(type="str"),
+    s3_prefix=dict(type="str", default=""),
+    s3_sse=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
+    s3_kms_key_id=dict(type="str"),
+    aws_region=dict(type="str"),
+    aws_endpoint_url=dict(type="str"),
+    aws_profile=dict(type="str"),
+)
+
+
+def upload_to_s3(params, result):
+    """Upload the dump's files and its manifest; keys <prefix>/<host>/<run_id>/<file>."""
+    client = s3.s3_client(params["aws_region"], params["aws_endpoint_url"], params["aws_profile"])
+    folder = os.path.dirname(result["manifest_path"])
+    base = "%s/%s" % (params["host_name"], params["run_id"])
+    files = []
+    dump = result["path"]
+    paths = [os.path.join(dump, n) for n in sorted(os.listdir(dump))] if os.path.isdir(dump) else [dump]
+    for path in paths + [result["manifest_path"]]:
+        digest = result["sha256"] if path == dump else backup.checksum(path, False)
+        files.append((path, "%s/%s" % (base, os.path.relpath(path, folder)), digest))
+    metadata = {"safeindex-run-id": params["run_id"], "safeindex-backup-sha256": result["sha256"]}
+    return s3.upload(client, files, params["s3_bucket"], params["s3_prefix"], metadata, params["s3_sse"], params["s3_kms_key_id"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_if=[("state", "present", ("run_id", "host_name", "backup_dir"))],
+    )
+    params = module.params
+    if params["jobs"] < 1 or params["space_factor"] < 0 or params["retention_days"] < 0 or not 0 <= params["compress_level"] <= 9:
+        module.fail_json(msg="jobs must be at least 1, compress_level 0 to 9; space_factor and retention_days not negative")
+    options = backup.BackupOptions(
+        run_id=params["run_id"], host_name=params["host_name"], backup_dir=params["backup_dir"], format=params["format"],
+        jobs=params["jobs"], verify=params["verify"], retention_days=params["retention_days"], space_factor=params["space_factor"],
+        compress_level=params["compress_level"],
+    )
+    dialect = None
+    try:
+        dialect = connect(module, "db_backup")
+        dumper = backup.dumper_for(dialect.params, params["client_bin_dir"])
+        allowed = FORMATS[dialect.engine]
+        if params["format"] and params["format"] not in allowed:
+            raise backup.BackupFailed("format %s does not apply to %s: use %s" % (params["format"], dialect.engine, " or ".join(allowed)))
+        if params["state"] == "verified":
+            manifest_path = params["manifest_path"] or (
+                os.path.join(backup.run_dir(options), backup.MANIFEST) if params["backup_dir"] and params["host_name"] and params["run_id"]
+                else None)
+            if not manifest_path:
+                raise backup.BackupFailed("state=verified needs manifest_path, or backup_dir, host_name and run_id")
+            module.exit_json(changed=False, **backup.verify_existing(dialect, dumper, manifest_path, params["verify"], params["jobs"]))
+        if module.check_mode:
+            plan = backup.plan(dialect, dumper, options)
+            module.exit_json(changed=True, plan=plan, path=plan["path"], retention_removed=backup.apply_retention(options, True))
+        result = backup.take(dialect, dumper, options)
+        if params["s3_bucket"]:
+            result["s3"] = upload_to_s3(params, result)
+        result["retention_removed"] = backup.apply_retention(options)
+    except SafeIndexError as exc:
+        fail(module, exc, changed=False)
+    finally:
+        if dialect is not None:
+            dialect.close()
+    module.exit_json(changed=not result["reused"], **result)
+
+
+if __name__ == "__main__":
+    main()
