@@ -199,17 +199,3 @@ def test_a_bad_spec_is_a_clear_error_before_anything_changes(my_db, run_module, 
     result = run_module("db_index", index_args(my_db, **index))
     assert result["failed"] and message in result["msg"]
     assert index_names(my_db, "message") == before
-
-
-def test_a_wrong_password_is_a_clear_error_without_the_password(my_db, run_module):
-    result = run_module("db_index", dict(index_args(my_db, **MESSAGE_INDEX), db_password="not-the-password-123"))
-    assert result["failed"] and "Access denied" in result["msg"]
-    assert "not-the-password-123" not in str(result)
-
-
-@pytest.mark.parametrize("scheme", ["mysql", "mysql+pymysql", "mariadb"])
-def test_the_apps_database_url_reaches_the_server(my_db, run_module, scheme):
-    url = my_db.url().replace("mysql://", scheme + "://", 1)
-    result = run_module("db_index", dict(database_url=url, run_id=RUN_ID, **MESSAGE_INDEX), check_mode=True)
-    assert result["action"] == "created" and result["engine"] == "mysql"
-    assert my_db.password not in str(result)

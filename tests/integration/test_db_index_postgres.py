@@ -274,18 +274,3 @@ def test_session_settings_for_the_build_reach_the_server(pg_db, run_module):
     built = run_module("db_index", index_args(pg_db, **MESSAGE_INDEX, maintenance_work_mem="96MB", max_parallel_maintenance_workers=2))
     assert built["action"] == "created"
     assert "SET maintenance_work_mem = '96MB'" in built["sql"] and "SET max_parallel_maintenance_workers = '2'" in built["sql"]
-
-
-def test_a_wrong_password_is_a_clear_error_without_the_password(pg_db, run_module):
-    args = dict(index_args(pg_db, **MESSAGE_INDEX), db_password="not-the-password-123")
-    result = run_module("db_index", args)
-    assert result["failed"] and "password authentication failed" in result["msg"]
-    assert "not-the-password-123" not in str(result)
-
-
-@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg2"])
-def test_the_apps_database_url_reaches_the_server(pg_db, run_module, scheme):
-    url = pg_db.url().replace("postgresql://", scheme + "://", 1)
-    result = run_module("db_index", dict(database_url=url, run_id=RUN_ID, **MESSAGE_INDEX), check_mode=True)
-    assert result["action"] == "created" and result["engine"] == "postgresql"
-    assert pg_db.password not in str(result)
