@@ -72,6 +72,21 @@ def backup_summary(result):
     }
 
 
+def snapshot_summary(result):
+    """The report's `snapshot`: id, arn, status and how long it took; None when none was taken."""
+    if not result:
+        return None
+    snapshot = result.get("snapshot")
+    if snapshot and snapshot.get("arn"):
+        return {"id": snapshot["id"], "arn": snapshot["arn"], "status": snapshot["status"], "kind": snapshot.get("kind"),
+                "source": snapshot.get("source"), "created": snapshot.get("created"),
+                "duration_seconds": result.get("duration_seconds")}
+    if result.get("snapshot_id"):  # it failed or timed out: the operator needs the id to watch it
+        return {"id": result["snapshot_id"], "arn": result.get("arn"), "status": result.get("status"),
+                "duration_seconds": result.get("duration_seconds"), "error": result.get("msg")}
+    return None
+
+
 def build_report(run_id, host, engine, status, summary, index_results, phases, started=None, finished=None,
                  backup=None, snapshot=None, extra=None):
     indexes = []
@@ -101,7 +116,7 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
         "total_in_place": summary["total_in_place"],
         "total_expected": summary["total_expected"],
         "backup": backup_summary(backup),
-        "snapshot": snapshot,
+        "snapshot": snapshot_summary(snapshot),
         "phases": phases,
         "indexes": indexes,
     }
@@ -131,7 +146,12 @@ def render_markdown(report, lines):
             "ok" if backup["verified"] else "NOT VERIFIED")]
     else:
         out += ["", "Backup: none (no index to build)" if report["status"] == "success" else "Backup: none"]
-    out += ["Snapshot: %s" % (report["snapshot"] or "none"), ""]
+    snapshot = report["snapshot"]
+    if snapshot:
+        out += ["RDS snapshot: %s (%s), %s" % (snapshot["id"], snapshot.get("arn") or "no arn yet", snapshot["status"])]
+    else:
+        out += ["RDS snapshot: none"]
+    out += [""]
     return "\n".join(out)
 
 

@@ -3,12 +3,12 @@
 import os
 
 try:
-    import boto3
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-except ImportError:  # reported by the module when an upload is asked for
-    boto3 = None
+except ImportError:  # aws_client says boto3 is missing
+    pass
 
+from ansible.module_utils.safeindex.aws import aws_client
 from ansible.module_utils.safeindex.errors import SafeIndexError
 
 
@@ -17,11 +17,7 @@ class UploadFailed(SafeIndexError):
 
 
 def s3_client(region=None, endpoint_url=None, profile=None):
-    """A boto3 client, credentials the boto3 way (environment, profile, instance role); AWS_ENDPOINT_URL honoured."""
-    if boto3 is None:
-        raise UploadFailed("boto3 is required to upload backups to S3 (pip install boto3)")
-    session = boto3.session.Session(profile_name=profile, region_name=region)
-    return session.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+    return aws_client("s3", region, endpoint_url, profile)
 
 
 def upload(client, files, bucket, prefix, metadata, sse="AES256", kms_key_id=None):

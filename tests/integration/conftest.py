@@ -3,11 +3,9 @@
 import dataclasses
 import itertools
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -78,30 +76,28 @@ def my_db(my_sandbox):
 
 
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    """A moto server on a free loopback port: the real boto3 client talks to it through endpoint_url."""
+def moto_server():
+    """A moto server on a free loopback port, in this process: the real boto3 client (and ansible-playbook)
+    talk to it over HTTP through endpoint_url, and a test can still reach its models (see moto_backend)."""
+    from moto.server import ThreadedMotoServer
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [ansible_command("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start: " + log.read_text()
-                time.sleep(0.1)
         yield "http://127.0.0.1:%d" % port
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(10)
+        server.stop()
+
+
+def moto_backend(service, region="eu-west-1"):
+    """The moto server's own model of a service, for setting up states the API cannot make (a snapshot held in creating)."""
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return get_backend(service)[DEFAULT_ACCOUNT_ID][region]
 
 
 @pytest.fixture

@@ -57,11 +57,11 @@ def run_lock_held(db):
     return query(db, "SELECT IS_USED_LOCK(%s)", ("safeindex:%s" % db.name,))[0][0] is not None
 
 
-def write_inventory(folder, db):
+def write_inventory(folder, db, **host_vars):
     """An inventory like inventories/local, pointing at the test's own database."""
-    (folder / "group_vars/all").mkdir(parents=True)
+    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
     hosts = {"all": {"children": {"databases": {"hosts": {HOST: {
-        "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user,
+        "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user, **host_vars,
     }}}}}}
     (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
     group_vars = {
@@ -212,3 +212,31 @@ def test_no_secret_in_the_output_even_at_vvv_nor_in_any_file(db, tmp_path):
                     content = gzip.decompress(content)
                 assert db.password.encode() not in content, path
                 assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_an_rds_host_gets_its_snapshot_before_any_index_is_built(pg_db, tmp_path, moto_server, aws_credentials):
+    import boto3
+
+    rds = boto3.client("rds", endpoint_url=moto_server, region_name="eu-west-1")
+    rds.create_db_instance(DBInstanceIdentifier="chat-prod", Engine="postgres", DBInstanceClass="db.t3.micro",
+                           AllocatedStorage=20, MasterUsername="admin", MasterUserPassword="secret-admin-pw")
+    aws = {"aws_region": "eu-west-1", "aws_endpoint_url": moto_server, "snapshot_poll_interval": 0.2}
+
+    wrong = write_inventory(tmp_path / "wrong", pg_db, rds_instance_id="chat-prod-typo", **aws)
+    refused = run_playbook("migrate.yml", wrong, "-e", "run_id=wrong-instance")
+    assert refused.returncode != 0 and "RDS instance chat-prod-typo not found in region eu-west-1" in refused.stdout
+    assert not any(catalog_index(pg_db, name) for name in NAMES)
+
+    inventory = write_inventory(tmp_path / "inventory", pg_db, rds_instance_id="chat-prod", **aws)
+    completed = run_playbook("migrate.yml", inventory, "-e", "run_id=20261124T220000Z-5e7a")
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    report = json.loads((inventory / "artifacts" / HOST / "20261124T220000Z-5e7a/report.json").read_text())
+    snapshot = report["snapshot"]
+    assert snapshot["status"] == "available" and snapshot["id"].startswith("pre-index-migration-") and snapshot["id"].endswith("-5e7a")
+    assert snapshot["arn"] and snapshot["duration_seconds"] is not None
+    tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=snapshot["arn"])["TagList"]}
+    assert tags == {"safeindex:tool": "safeindex", "safeindex:run-id": "20261124T220000Z-5e7a", "safeindex:database": pg_db.name}
+    events = [json.loads(line) for line in (inventory / "artifacts" / HOST / "20261124T220000Z-5e7a/record.jsonl").read_text().splitlines()]
+    kinds = [(e["event"], e.get("phase")) for e in events]
+    assert kinds.index(("phase_end", "backup")) < kinds.index(("phase_end", "snapshot")) < kinds.index(("index_build_started", None))
+    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes"]
