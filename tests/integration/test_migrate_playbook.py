@@ -117,7 +117,7 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp
     assert report["backup"]["verified"] and report["backup"]["verification"]["level"] == "restore"
     assert report["backup"]["path"] == str(inventory / "backups" / HOST / "first-run" / os.path.basename(report["backup"]["path"]))
     assert os.path.exists(report["backup"]["manifest_path"])
-    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "indexes"]
+    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes"]
     # The gate: the backup was finished and verified before the first index build began.
     events = [json.loads(line) for line in (report_path.parent / "record.jsonl").read_text().splitlines()]
     kinds = [(e["event"], e.get("phase")) for e in events]
