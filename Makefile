@@ -41,11 +41,14 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit
 
+# Two workers (the machine has two cores); each starts its own sandbox servers.
+PYTEST_WORKERS ?= 2
+
 integration: setup
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/integration
 
 test: setup lint
-	$(PY) -m pytest tests/unit tests/integration
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit tests/integration
 
 clean: sandbox-down
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache

@@ -76,21 +76,22 @@ pending:
   returned: when check_server
   type: list
   elements: str
+equivalents:
+  description: Spec index names mapped to the existing index, under another name, that equals them.
+  returned: when check_server
+  type: dict
+tables:
+  description: The tables the spec indexes, each once.
+  returned: always
+  type: list
+  elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex import planning
 from ansible.module_utils.safeindex.connection import connection_params
-from ansible.module_utils.safeindex.errors import SafeIndexError, SpecError
-from ansible.module_utils.safeindex.indexer import BuildOptions, IndexFailed, ensure_present
+from ansible.module_utils.safeindex.errors import SafeIndexError
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.spec import fingerprint, load_spec
-
-try:
-    import yaml
-except ImportError:  # PyYAML comes with ansible-core
-    yaml = None
 
 ARGUMENT_SPEC = argument_spec(
     path=dict(type="path", required=True),
@@ -99,71 +100,22 @@ ARGUMENT_SPEC = argument_spec(
 )
 
 
-def read_spec_file(path):
-    if not os.path.isfile(path):
-        raise SpecError("index spec file %s does not exist" % path)
-    try:
-        with open(path) as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        raise SpecError("index spec file %s is not valid YAML: %s" % (path, exc)) from None
-
-
-def as_module_args(spec):
-    """An IndexSpec as db_index options."""
-    columns = []
-    for column in spec.columns:
-        entry = {"name": column.name}
-        if column.descending:
-            entry["order"] = "desc"
-        if column.nulls_first is not None:
-            entry["nulls"] = "first" if column.nulls_first else "last"
-        if column.length:
-            entry["length"] = column.length
-        columns.append(entry)
-    args = {"name": spec.name, "table": spec.table, "columns": columns, "unique": spec.unique, "method": spec.method}
-    for key in ("schema", "where"):
-        if getattr(spec, key):
-            args[key] = getattr(spec, key)
-    if spec.include:
-        args["include"] = list(spec.include)
-    return args
-
-
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     dialect = None
-    plan = {}
+    actions, equivalents = {}, {}
     try:
-        data = read_spec_file(module.params["path"])
         engine = connection_params(module.params).engine
-        indexes, probes = load_spec(data, engine)
+        fingerprint, indexes, probes = planning.load(module.params["path"], engine)
         if module.params["check_server"]:
             dialect = connect(module, "db_index_spec")
-            options = BuildOptions(run_id="plan", on_equivalent=module.params["on_equivalent"])
-            problems = []
-            for spec in indexes:
-                try:
-                    plan[spec.name] = ensure_present(dialect, spec, options, check_mode=True).action
-                except (SpecError, IndexFailed) as exc:
-                    problems.append(str(exc))
-            if problems:
-                raise SpecError("the index spec does not fit the database:\n  - " + "\n  - ".join(problems), problems=problems)
+            actions, equivalents = planning.plan(dialect, indexes, module.params["on_equivalent"])
     except SafeIndexError as exc:
         fail(module, exc, changed=False)
     finally:
         if dialect is not None:
             dialect.close()
-    module.exit_json(
-        changed=False,
-        plan=plan,
-        pending=[name for name, action in plan.items() if action in ("created", "rebuilt_invalid")],
-        engine=engine,
-        indexes=[as_module_args(i) for i in indexes],
-        names=[i.name for i in indexes],
-        probes=[dict(name=p.name, sql=p.sql, expect_index=p.expect_index) for p in probes],
-        fingerprint=fingerprint(data),
-    )
+    module.exit_json(changed=False, engine=engine, **planning.summary(fingerprint, indexes, probes, actions, equivalents))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,31 @@
 #!/usr/bin/python
-"""Ansible module db_preflight: the runbook's checks that need SQL, before any change."""
+"""Ansible module db_preflight: the runbook's checklist, before any backup or index work."""
 
 DOCUMENTATION = r"""
 module: db_preflight
-short_description: Check a database is fit for an online index migration
+short_description: Check a database and its surroundings are fit for an online index migration
 description:
-  - Connects and reports the server version, and refuses a server older than O(min_server_version).
-  - Returns a table of checks (check, result, detail); fails, with one line per failed check, when any check fails.
-  - Read-only; supports check mode.
+  - Runs the runbook's checks and returns one row per check (C(check), C(result) V(ok), V(warn), V(fail) or V(skip),
+    C(detail)). A check that cannot be made says so rather than pass in silence.
+  - connection, server version and privileges (the user may create indexes on every table of the spec).
+  - index spec (O(spec_path)). Every table and column exists, the server accepts each definition, and no index of the
+    same name has another definition. Each index is planned, and RV(spec) holds the plan for the rest of the run.
+  - maintenance window (O(maintenance_window); outside it the check fails unless O(ignore_maintenance_window)).
+  - active connections (against O(max_active_connections)).
+  - long transactions, older than O(max_transaction_age_seconds), which stall online builds; listed, V(fail) or V(warn)
+    as O(long_transaction_action) says.
+  - replication lag of the replicas (against O(max_replication_lag_seconds)).
+  - INVALID leftovers of failed builds, and existing indexes equal to a spec entry under another name.
+  - disk space, the estimated size of the indexes to build times O(disk_headroom_factor) against the free
+    space. It uses CloudWatch FreeStorageSpace for RDS, O(free_bytes) when given, or the data directory's file system
+    when the server runs on this machine.
+  - client tools (pg_dump or mysqldump present, and not older than the server).
+  - deployment (O(deployment_check), a command that exits 0 or a URL that answers 2xx when no deployment is running).
+  - run lock, taken for the whole run as M(db_lock) takes it (O(run_id), O(holder_file)); another run holding it is
+    named. In check mode the lock is only tested, not held.
+  - rehearsal, for O(environment_name=prod). The spec's fingerprint must have passed the staging rehearsal (a record in
+    O(rehearsal_dir)), unless O(skip_rehearsal_gate).
+  - Changes nothing in the database; supports check mode. Fails, with one line per failed check, when any check fails.
 version_added: "0.1.0"
 author: safeindex developers
 options:
@@ -16,6 +34,88 @@ options:
       - Oldest server version accepted, as V(major.minor). Defaults to the oldest the online build supports,
         V(12.0) for PostgreSQL (C(pg_stat_progress_create_index)) and V(5.6) for MySQL (online DDL).
     type: str
+  schema:
+    description: Schema of the spec's tables (PostgreSQL); the connection's current schema when unset.
+    type: str
+  spec_path:
+    description: The index spec file.
+    type: path
+    required: true
+  on_equivalent:
+    description: How M(db_index) will treat an equal index under another name, so the plan matches.
+    type: str
+    choices: [skip, create]
+    default: skip
+  run_id:
+    description: Id of the run, for the run lock.
+    type: str
+    required: true
+  holder_file:
+    description: File (0600) where the run lock's holder keeps its pid; M(db_lock) O(state=released) lets it go.
+    type: path
+    required: true
+  maintenance_window:
+    description: C(days) (V(mon)..V(sun), default every day), C(start) and C(end) (V(HH:MM); it may cross midnight) and
+      C(timezone) (default V(UTC)). Unset, the check is skipped.
+    type: dict
+  ignore_maintenance_window:
+    description: Outside the window, warn instead of failing.
+    type: bool
+    default: false
+  max_active_connections:
+    description: Most client sessions allowed on the database (PostgreSQL) or server (MySQL); unset, only reported.
+    type: int
+  max_transaction_age_seconds:
+    description: Transactions older than this stall online builds and are listed.
+    type: float
+    default: 300
+  long_transaction_action:
+    description: What long transactions make of the check.
+    type: str
+    choices: [fail, warn]
+    default: fail
+  max_replication_lag_seconds:
+    description: Most replica lag allowed; unset, only reported.
+    type: float
+  disk_headroom_factor:
+    description: Free space needed, as a multiple of the indexes' estimated size (the build also writes WAL or redo).
+    type: float
+    default: 2.0
+  free_bytes:
+    description: Free space on the server's data volume, when known from elsewhere (for example C(df) run on the server).
+    type: int
+  rds_instance_id:
+    description: The RDS instance, to read its free storage from CloudWatch.
+    type: str
+  rds_cluster_id:
+    description: The Aurora cluster (its storage grows as needed).
+    type: str
+  aws_region:
+    description: AWS region.
+    type: str
+  aws_endpoint_url:
+    description: CloudWatch endpoint; C(AWS_ENDPOINT_URL) when unset.
+    type: str
+  aws_profile:
+    description: AWS profile for the credentials.
+    type: str
+  client_bin_dir:
+    description: Folder holding the client tools; PATH when unset.
+    type: path
+  deployment_check:
+    description: A command line (exit 0 means no deployment is running), a URL (2xx means the same), or a mapping
+      with C(command), or with C(url), C(method), C(headers), C(body) and C(status).
+    type: raw
+  environment_name:
+    description: The inventory's environment. V(prod) turns the rehearsal gate on.
+    type: str
+  rehearsal_dir:
+    description: Where successful staging rehearsals leave their records.
+    type: path
+  skip_rehearsal_gate:
+    description: On prod, warn instead of failing when the spec was not rehearsed.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - safeindex_connection
 """
@@ -24,6 +124,13 @@ EXAMPLES = r"""
 - name: Preflight checks
   db_preflight:
     database_url: "{{ database_url }}"
+    spec_path: migrations/indexes.yml
+    run_id: "{{ run_id }}"
+    holder_file: "{{ run_dir }}/run-lock.json"
+    maintenance_window: {days: [mon, tue, wed, thu, fri], start: "22:00", end: "06:00", timezone: Europe/Berlin}
+    max_active_connections: 50
+    max_transaction_age_seconds: 120
+    deployment_check: ./bin/deploy-status --quiet
   register: preflight
 """
 
@@ -38,7 +145,7 @@ server_version:
   type: str
   sample: 15.18 (Debian 15.18-0+deb12u1)
 checks:
-  description: One entry per check, with C(check), C(result) (V(ok), V(warn), V(fail)) and C(detail).
+  description: One entry per check, with C(check), C(result) (V(ok), V(warn), V(fail), V(skip)) and C(detail).
   returned: always
   type: list
   elements: dict
@@ -47,17 +154,61 @@ failed_checks:
   returned: always
   type: list
   elements: str
+warnings_found:
+  description: The checks that warned, one line each.
+  returned: always
+  type: list
+  elements: str
+spec:
+  description: The index spec for this engine and its plan, as M(db_index_spec) returns them (fingerprint, indexes,
+    names, tables, probes, plan, pending, equivalents).
+  returned: when the spec loaded
+  type: dict
+table:
+  description: The checks as a table to print, a line each (check, result, detail).
+  returned: always
+  type: list
+  elements: str
+lock_holder_pid:
+  description: Pid of the process holding the run lock for this run.
+  returned: when the lock was taken
+  type: int
 """
 
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex import planning, preflight, runlock
+from ansible.module_utils.safeindex.aws import aws_client
 from ansible.module_utils.safeindex.connection import connection_params
-from ansible.module_utils.safeindex.errors import SafeIndexError
+from ansible.module_utils.safeindex.errors import RunLocked, SafeIndexError
 from ansible.module_utils.safeindex.module_support import argument_spec, connect
 
 ARGUMENT_SPEC = argument_spec(
     min_server_version=dict(type="str"),
+    schema=dict(type="str"),
+    spec_path=dict(type="path", required=True),
+    on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
+    run_id=dict(type="str", required=True),
+    holder_file=dict(type="path", required=True),
+    maintenance_window=dict(type="dict"),
+    ignore_maintenance_window=dict(type="bool", default=False),
+    max_active_connections=dict(type="int"),
+    max_transaction_age_seconds=dict(type="float", default=300),
+    long_transaction_action=dict(type="str", choices=["fail", "warn"], default="fail"),
+    max_replication_lag_seconds=dict(type="float"),
+    disk_headroom_factor=dict(type="float", default=2.0),
+    free_bytes=dict(type="int"),
+    rds_instance_id=dict(type="str"),
+    rds_cluster_id=dict(type="str"),
+    aws_region=dict(type="str"),
+    aws_endpoint_url=dict(type="str"),
+    aws_profile=dict(type="str"),
+    client_bin_dir=dict(type="path"),
+    deployment_check=dict(type="raw"),
+    environment_name=dict(type="str"),
+    rehearsal_dir=dict(type="path"),
+    skip_rehearsal_gate=dict(type="bool", default=False),
 )
 DEFAULT_MIN_VERSION = {"postgresql": "12.0", "mysql": "5.6"}
 
@@ -67,28 +218,106 @@ def version_tuple(text):
     return tuple(int(n) for n in numbers[:2]) if numbers else ()
 
 
+def spec_check(module, dialect, loaded):
+    """The index spec against the live schema, and the plan; (row, summary or None)."""
+    fingerprint, indexes, probes = loaded
+    try:
+        actions, equivalents = planning.plan(dialect, indexes, module.params["on_equivalent"])
+    except SafeIndexError as exc:
+        problems = exc.details.get("problems") or [str(exc)]
+        return preflight.row("index spec", "fail", "; ".join(p.replace("\n", " ") for p in problems)), None
+    summary = planning.summary(fingerprint, indexes, probes, actions, equivalents)
+    return preflight.row("index spec", "ok", "%d indexes on %d tables, all tables and columns there: %d to build (spec %s)" % (
+        len(indexes), len(summary["tables"]), len(summary["pending"]), fingerprint[:12])), summary
+
+
+def run_lock(module, dialect):
+    """Take the run lock for the whole run (check mode: only test it); (row, holder pid or None)."""
+    params = module.params
+    try:
+        if module.check_mode:
+            runlock.probe(dialect)
+            return preflight.row("run lock", "ok", "free (check mode: not taken)"), None
+        pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], runlock.find_owner_pid())
+    except RunLocked as exc:
+        return preflight.row("run lock", "fail", str(exc)), None
+    except SafeIndexError as exc:
+        return preflight.row("run lock", "fail", "could not take it: %s" % exc), None
+    return preflight.row("run lock", "ok", "held by this run until it ends (holder pid %d)" % pid), pid
+
+
+def database_checks(module, dialect, tables, summary):
+    """The checks that need the database, each guarded so one failure does not hide the others."""
+    params = module.params
+    schema = params["schema"] or dialect.default_schema()
+    minimum = params["min_server_version"] or DEFAULT_MIN_VERSION[dialect.engine]
+    to_build = []
+    if summary:
+        from ansible.module_utils.safeindex.spec import parse_index
+
+        for entry in summary["indexes"]:
+            if entry["name"] in summary["pending"]:
+                spec = parse_index(entry, dialect.engine)
+                to_build.append((spec.schema or schema, spec.definition(dialect.engine, spec.schema or schema)))
+    cloudwatch = None
+    if params["rds_instance_id"]:
+        cloudwatch = aws_client("cloudwatch", params["aws_region"], params["aws_endpoint_url"], params["aws_profile"])
+    g = preflight.guarded
+    return [
+        g("server version", preflight.server_version, dialect, minimum, version_tuple),
+        g("privileges", preflight.privileges, dialect, schema, tables),
+        g("active connections", preflight.active_connections, dialect, params["max_active_connections"]),
+        g("long transactions", preflight.long_transactions, dialect, params["max_transaction_age_seconds"],
+          params["long_transaction_action"]),
+        g("replication lag", preflight.replication_lag, dialect, params["max_replication_lag_seconds"]),
+        g("invalid and duplicate indexes", preflight.leftovers, dialect, summary["equivalents"] if summary else {}),
+        g("disk space", preflight.disk_space, dialect, to_build, params["disk_headroom_factor"], params["rds_instance_id"],
+          params["rds_cluster_id"], params["free_bytes"], cloudwatch),
+        g("client tools", preflight.client_tools, dialect, params["client_bin_dir"]),
+    ]
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    checks = []
-    engine, version = None, None
+    params = module.params
+    checks, engine, version, summary, holder = [], None, None, None, None
+    loaded, fingerprint = None, None
     try:
-        params = connection_params(module.params)
-        engine = params.engine
-        dialect = connect(module, "db_preflight")
+        engine = connection_params(params).engine
+        loaded = planning.load(params["spec_path"], engine)
+        fingerprint = loaded[0]
+    except SafeIndexError as exc:
+        checks.append(preflight.row("index spec", "fail", str(exc).replace("\n", " ")))
+    dialect = None
+    if engine:
+        try:
+            dialect = connect(module, "db_preflight")
+        except SafeIndexError as exc:
+            checks.insert(0, preflight.row("connection", "fail", str(exc)))
+    if dialect is not None:
         try:
             version = dialect.server_version()
+            checks.insert(0, preflight.row("connection", "ok", "connected to %s" % dialect.params.describe()))
+            if loaded:
+                spec_row, summary = spec_check(module, dialect, loaded)
+                checks.append(spec_row)
+            tables = sorted({i.table for i in loaded[1]}) if loaded else []
+            checks.extend(database_checks(module, dialect, tables, summary))
+            lock_row, holder = run_lock(module, dialect)
         finally:
             dialect.close()
-        checks.append(dict(check="connectivity", result="ok", detail="connected to %s" % params.describe()))
-        minimum = module.params["min_server_version"] or DEFAULT_MIN_VERSION[engine]
-        if version_tuple(version) >= version_tuple(minimum):
-            checks.append(dict(check="server version", result="ok", detail=version))
-        else:
-            checks.append(dict(check="server version", result="fail", detail="%s is older than %s" % (version, minimum)))
-    except SafeIndexError as exc:
-        checks.append(dict(check="connectivity", result="fail", detail=str(exc)))
+    else:
+        lock_row = preflight.row("run lock", "skip", "not connected")
+    checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],
+                                    params["ignore_maintenance_window"]))
+    checks.append(preflight.guarded("deployment", preflight.deployment, params["deployment_check"]))
+    checks.append(lock_row)
+    checks.append(preflight.guarded("rehearsal", preflight.rehearsal, params["environment_name"], fingerprint, engine,
+                                    params["rehearsal_dir"] or "", params["skip_rehearsal_gate"]))
     failed = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "fail"]
-    result = dict(changed=False, engine=engine, server_version=version, checks=checks, failed_checks=failed)
+    warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
+    result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
+                  failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder)
     if failed:
         module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), **result)
     module.exit_json(**result)

@@ -52,9 +52,16 @@ options:
     elements: dict
     default: []
   details:
-    description: More facts for the record (V(start)) or the report (V(finish)), for example C(backup), C(snapshot), C(error).
+    description: More facts for the record (V(start)) or the report (V(finish)), for example C(backup), C(snapshot), C(error),
+      C(preflight) (the checks), C(warnings), C(spec_fingerprint).
     type: dict
     default: {}
+  environment_name:
+    description: The inventory's environment. A successful V(finish) on V(staging) writes the spec's rehearsal record.
+    type: str
+  rehearsal_dir:
+    description: Where rehearsal records go (read by the rehearsal gate of prod runs).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -97,12 +104,17 @@ report_path:
   description: Path of report.json (not written in check mode).
   returned: when event is finish
   type: str
+rehearsal_record:
+  description: The rehearsal record written, on a successful staging run.
+  returned: when event is finish
+  type: str
 """
 
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.preflight import write_rehearsal_record
 from ansible.module_utils.safeindex.record import RunRecord, now_iso
 from ansible.module_utils.safeindex.report import build_report, summarize, summary_lines, write_report
 
@@ -117,6 +129,8 @@ ARGUMENT_SPEC = dict(
     expected_indexes=dict(type="list", elements="str", default=[]),
     index_results=dict(type="list", elements="dict", default=[]),
     details=dict(type="dict", default={}),
+    environment_name=dict(type="str"),
+    rehearsal_dir=dict(type="path"),
 )
 
 
@@ -153,7 +167,12 @@ def main():
     )
     record.append("finish", status=params["status"], summary=summary)
     path = write_report(params["run_dir"], report, lines)
-    module.exit_json(changed=False, summary=summary, summary_lines=lines, report=report, report_path=os.path.abspath(path))
+    rehearsal = None
+    fingerprint = params["details"].get("spec_fingerprint")
+    if params["environment_name"] == "staging" and params["status"] == "success" and params["rehearsal_dir"] and fingerprint:
+        rehearsal = write_rehearsal_record(params["rehearsal_dir"], report, fingerprint)
+    module.exit_json(changed=False, summary=summary, summary_lines=lines, report=report, report_path=os.path.abspath(path),
+                     rehearsal_record=rehearsal)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,8 @@ class MariadbServer(DatabaseServer):
                     cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, db_password))
                     cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (*account, db_password))
                     cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO %s@%s", account)
-                    cur.execute("GRANT PROCESS ON *.* TO %s@%s", account)
+                    # PROCESS shows other sessions; REPLICATION MASTER ADMIN lists the replicas (preflight's lag check).
+                    cur.execute("GRANT PROCESS, REPLICATION MASTER ADMIN ON *.* TO %s@%s", account)
                     cur.execute("GRANT ALL PRIVILEGES ON `safeindex\\_verify\\_%%`.* TO %s@%s", account)
         finally:
             conn.close()

@@ -180,6 +180,8 @@ class PostgresServer(DatabaseServer):
         """A login role with this password and a database it owns (only a table's owner may index it).
 
         CREATEDB, like an RDS master user: the backup proves itself by restoring into a scratch database.
+        pg_read_all_settings and pg_monitor, as RDS's rds_superuser has them: preflight reads the data
+        directory (for its free space) and the replicas' lag.
         """
         user = sql.Identifier(db_user)
         database = sql.Identifier(db_name)
@@ -189,6 +191,7 @@ class PostgresServer(DatabaseServer):
                 cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (db_user,))
                 verb = "ALTER" if cur.fetchone() else "CREATE"
                 cur.execute(sql.SQL("{} ROLE {} LOGIN CREATEDB PASSWORD %s").format(sql.SQL(verb), user), (db_password,))
+                cur.execute(sql.SQL("GRANT pg_read_all_settings, pg_monitor TO {}").format(user))
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,))
                 if cur.fetchone():
                     cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(database, user))

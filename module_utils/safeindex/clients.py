@@ -47,9 +47,9 @@ def client_version(path):
 
 
 @contextlib.contextmanager
-def private_dir(prefix="safeindex-"):
-    """A 0700 temporary folder for secret files, removed on the way out whatever happens."""
-    path = tempfile.mkdtemp(prefix=prefix)
+def private_dir(prefix="safeindex-secrets-"):
+    """A 0700 temporary folder for secret files, removed on the way out whatever happens (named after our pid)."""
+    path = tempfile.mkdtemp(prefix="%s%d-" % (prefix, os.getpid()))
     os.chmod(path, 0o700)
     try:
         yield path

@@ -134,6 +134,36 @@ class Dialect:
     def ping(self):
         raise NotImplementedError
 
+    # preflight
+
+    def index_privilege_problems(self, schema, tables):
+        """Why this user may not index some of the tables: {table: reason}; empty when it may index them all."""
+        raise NotImplementedError
+
+    def connection_count(self):
+        """(client sessions other than ours, of which active) on this database (PostgreSQL) or server (MySQL)."""
+        raise NotImplementedError
+
+    def long_transactions(self, min_age_seconds):
+        """Sessions whose transaction (or statement) has run longer than this, oldest first."""
+        raise NotImplementedError
+
+    def replicas(self):
+        """[{name, state, lag_seconds}] of the replicas this server feeds; lag None where it cannot be read."""
+        raise NotImplementedError
+
+    def invalid_indexes(self):
+        """Names of the indexes a failed build left INVALID (none on MySQL)."""
+        return []
+
+    def estimated_index_bytes(self, schema, definition):
+        """About how many bytes an index of this definition will take, from the table's size and key widths."""
+        raise NotImplementedError
+
+    def data_directory(self):
+        """The server's data directory, or None when this user may not see it."""
+        raise NotImplementedError
+
     # backups
 
     def connect_to(self, database):

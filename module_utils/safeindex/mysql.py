@@ -285,12 +285,78 @@ class MysqlDialect(Dialect):
     def sessions_in_the_way(self, schema, table, min_age_seconds, for_drop=False):
         # MariaDB shows no metadata locks without an optional plugin, so every old transaction in this
         # database counts: any of them may have touched the table.
-        rows = self._rows(SESSIONS_IN_THE_WAY, {"schema": schema, "min_age": int(min_age_seconds)})
+        return self.long_transactions(min_age_seconds)
+
+    def long_transactions(self, min_age_seconds):
+        rows = self._rows(SESSIONS_IN_THE_WAY, {"schema": self.params.database, "min_age": int(min_age_seconds)})
         return [
             {"pid": pid, "state": _session_state(command, state, in_trx), "age_seconds": float(age or 0),
              "query": query or "", "locks": None}
             for pid, command, state, age, query, in_trx in rows
         ]
+
+    # preflight
+
+    def _grantee(self):
+        user, host = self._rows("SELECT CURRENT_USER()")[0][0].rsplit("@", 1)
+        return "'%s'@'%s'" % (user, host)
+
+    def index_privilege_problems(self, schema, tables):
+        # ALTER TABLE ... ADD INDEX needs ALTER and INDEX on the table, granted at any level.
+        grantee = self._grantee()
+        granted = {r[0] for r in self._rows(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s"
+            " UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = %s AND TABLE_SCHEMA = %s",
+            (grantee, grantee, schema),
+        )}
+        problems = {}
+        for table in tables:
+            on_table = granted | {r[0] for r in self._rows(
+                "SELECT PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = %s AND TABLE_SCHEMA = %s"
+                " AND TABLE_NAME = %s", (grantee, schema, table))}
+            missing = [p for p in ("ALTER", "INDEX") if p not in on_table]
+            if missing:
+                problems[table] = "%s lacks %s on it" % (grantee, " and ".join(missing))
+        return problems
+
+    def connection_count(self):
+        return tuple(int(v or 0) for v in self._rows(
+            "SELECT COUNT(*), SUM(COMMAND <> 'Sleep') FROM information_schema.PROCESSLIST"
+            " WHERE ID <> CONNECTION_ID() AND USER <> 'system user'"
+            " AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL')"
+        )[0])
+
+    def replicas(self):
+        found = []
+        for statement in ("SHOW REPLICA HOSTS", "SHOW SLAVE HOSTS"):
+            try:
+                found = [{"name": "%s:%s" % (row.get("Host") or row.get("Server_id"), row.get("Port")), "state": "attached",
+                          "lag_seconds": None} for row in self._rows(statement, as_dict=True)]
+                break
+            except ServerRefused as exc:
+                if exc.details.get("code") in (1227, 1142):  # no privilege: say so rather than guess
+                    raise
+        return found
+
+    def estimated_index_bytes(self, schema, definition):
+        # An InnoDB secondary entry holds the key and the primary key, about 14 bytes of record
+        # overhead, on pages filled to about 70 %.
+        rows = self._rows("SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                          (schema, definition.table))
+        if not rows:
+            return 0
+        types = {name: (kind, length) for name, kind, length in self._rows(
+            "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (schema, definition.table))}
+        primary = [r[0] for r in self._rows(
+            "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+            " AND INDEX_NAME = 'PRIMARY'", (schema, definition.table))]
+        width = sum(_column_width(*types.get(c.name, ("varchar", 64)), prefix=c.length) for c in definition.columns)
+        width += sum(_column_width(*types.get(c, ("bigint", None))) for c in primary)
+        return int(int(rows[0][0]) * (width + 14) / 0.7) + 16384
+
+    def data_directory(self):
+        return self._rows("SELECT @@datadir")[0][0]
 
     # run lock
 
@@ -358,6 +424,18 @@ class MysqlDialect(Dialect):
         # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
         label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)
         self._rows("SELECT /* %s since=%s */ SLEEP(%%s)" % (label, self._connected_at), (seconds,))
+
+
+FIXED_WIDTHS = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "bigint": 8, "float": 4, "double": 8, "decimal": 8,
+                "date": 3, "time": 3, "datetime": 8, "timestamp": 4, "year": 1, "bit": 8}
+
+
+def _column_width(kind, length, prefix=None):
+    """About how many bytes a key column takes: fixed types by size, strings by a third of their maximum."""
+    if kind in FIXED_WIDTHS:
+        return FIXED_WIDTHS[kind]
+    characters = prefix or min(int(length or 64), 255)
+    return max(4, characters // 3) + 2
 
 
 def _session_state(command, state, in_transaction):

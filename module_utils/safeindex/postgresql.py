@@ -381,6 +381,72 @@ class PostgresDialect(Dialect):
     def ping(self):
         self._rows("SELECT 1")
 
+    # preflight
+
+    def index_privilege_problems(self, schema, tables):
+        # Only a table's owner (a member of the owning role, or a superuser) may create an index on it.
+        rows = self._rows(
+            "SELECT c.relname, pg_get_userbyid(c.relowner),"
+            " pg_has_role(current_user, c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'm')",
+            (schema, list(tables)),
+        )
+        return {table: "owned by %s, and only a table's owner may index it" % owner for table, owner, allowed in rows if not allowed}
+
+    def connection_count(self):
+        return tuple(self._rows(
+            "SELECT count(*), count(*) FILTER (WHERE state NOT LIKE 'idle%%') FROM pg_stat_activity"
+            " WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )[0])
+
+    def long_transactions(self, min_age_seconds):
+        rows = self._rows(
+            "SELECT pid, state, extract(epoch FROM now() - xact_start)::float8, left(query, 200) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " AND xact_start < now() - make_interval(secs => %s) ORDER BY xact_start",
+            (float(min_age_seconds),),
+        )
+        return [{"pid": pid, "state": state, "age_seconds": round(age, 1), "query": query} for pid, state, age, query in rows]
+
+    def replicas(self):
+        rows = self._rows(
+            "SELECT COALESCE(application_name, ''), COALESCE(client_addr::text, 'local'), state,"
+            " extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication"
+        )
+        return [{"name": "%s@%s" % (name, address) if name else address, "state": state, "lag_seconds": lag}
+                for name, address, state, lag in rows]
+
+    def invalid_indexes(self):
+        return ["%s.%s (on %s)" % (schema, name, table) for schema, name, table in self._rows(
+            "SELECT n.nspname, c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE NOT (i.indisvalid AND i.indisready) ORDER BY 1, 2"
+        )]
+
+    def estimated_index_bytes(self, schema, definition):
+        # A btree entry: the key's average width (pg_stats, else the type's width, else 32) plus
+        # about 16 bytes of tuple header and item pointer; leaves are filled to 90 %.
+        columns = [c.name for c in definition.columns if c.name] + list(definition.include)
+        rows = self._rows(
+            "SELECT GREATEST(c.reltuples, 0)::float8, COALESCE(sum(COALESCE(s.avg_width, NULLIF(a.attlen, -1), 32)), 0)::float8"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ANY(%s)"
+            " LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname"
+            " WHERE n.nspname = %s AND c.relname = %s GROUP BY c.reltuples",
+            (columns, schema, definition.table),
+        )
+        if not rows:
+            return 0
+        tuples, width = rows[0]
+        return int(tuples * (width + 16) / 0.9) + 8192
+
+    def data_directory(self):
+        try:
+            return self._rows("SELECT current_setting('data_directory')")[0][0]
+        except ServerRefused:
+            return None  # needs pg_read_all_settings
+
     # backups
 
     def database_size(self):

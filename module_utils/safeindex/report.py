@@ -127,7 +127,14 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
 def render_markdown(report, lines):
     out = ["# Index migration %s on %s: %s" % (report["run_id"], report["host"], report["status"]), "", "```"]
     out += lines
-    out += ["```", "", "## Phases", "", "| phase | started | duration (s) |", "|---|---|---|"]
+    out += ["```", ""]
+    if report.get("warnings"):
+        out += ["## Warnings", ""] + ["- %s" % w for w in report["warnings"]] + [""]
+    if report.get("preflight"):
+        out += ["## Preflight", "", "| check | result | detail |", "|---|---|---|"]
+        out += ["| %s | %s | %s |" % (c["check"], c["result"], c["detail"].replace("|", "\\|")) for c in report["preflight"]]
+        out += [""]
+    out += ["## Phases", "", "| phase | started | duration (s) |", "|---|---|---|"]
     for phase in report["phases"]:
         out.append("| %s | %s | %s |" % (phase["name"], phase["started"], _or_dash(phase["duration_seconds"])))
     out += ["", "## Indexes", "", "| index | action | duration (s) | size (bytes) | attempts |", "|---|---|---|---|---|"]

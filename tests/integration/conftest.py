@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from psycopg2 import sql
 
 import sandbox
@@ -165,3 +166,45 @@ def run_playbook(playbook, inventory, *extra, env=None, timeout=600):
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {})),
     )
     return completed
+
+
+HOST = "test_db"
+
+
+def write_inventory(folder, db, **host_vars):
+    """An inventory like inventories/local, pointing at the test's own database; extra host vars as given."""
+    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
+    hosts = {"all": {"children": {"databases": {"hosts": {HOST: {
+        "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user, **host_vars,
+    }}}}}}
+    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    group_vars = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "artifacts_dir": str(folder / "artifacts"),
+        "backup_dir": str(folder / "backups"),
+        "db_password": db.password,
+    }
+    path = folder / "group_vars/all/vars.yml"
+    path.write_text(yaml.safe_dump(group_vars))
+    path.chmod(0o600)
+    return folder
+
+
+def play_recap(output, host=HOST):
+    line = next(line for line in output.splitlines() if line.startswith(host) and "ok=" in line)
+    return dict(part.split("=") for part in line.split(":", 1)[1].split())
+
+
+def index_in_catalog(db, table, name):
+    """What a user checks in the catalog: is the index there and usable, and which run's marker it carries."""
+    if db.engine == "postgresql":
+        found = pg_index(db, name)
+        return found and {"usable": found["valid"] and found["ready"], "comment": found["comment"]}
+    rows = query(
+        db,
+        "SELECT INDEX_COMMENT FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+        " AND INDEX_NAME = %s",
+        (table, name),
+    )
+    return rows and {"usable": True, "comment": rows[0][0]}

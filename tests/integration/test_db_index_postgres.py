@@ -199,7 +199,8 @@ def test_a_writer_that_starts_with_the_build_leaves_an_invalid_index_that_is_nam
     # waits for the writer; no drop can remove that index while the writer holds the table.
     writer = OpenTransaction(pg_db, INSERT_MESSAGE)
     try:
-        result = run_module("db_index", index_args(pg_db, **MESSAGE_INDEX, lock_retries=1))
+        # 3 s: room for the build to start before the writer is older than the lock timeout, on a busy machine too.
+        result = run_module("db_index", index_args(pg_db, **MESSAGE_INDEX, lock_retries=1, lock_timeout=3))
     finally:
         writer.close()
     assert result["failed"] and "pid %d" % writer.pid in result["msg"]

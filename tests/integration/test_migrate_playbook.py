@@ -11,28 +11,26 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.integration.conftest import ansible_command, pg_index, pg_invalid_indexes, query, run_playbook
+from tests.integration.conftest import (
+    HOST,
+    ansible_command,
+    index_in_catalog,
+    pg_invalid_indexes,
+    play_recap,
+    query,
+    run_playbook,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.slow
 
 SPEC = yaml.safe_load((REPO / "migrations/indexes.yml").read_text())
 NAMES = [entry["name"] for entry in SPEC["indexes"]]
 TABLES = {entry["name"]: entry["table"] for entry in SPEC["indexes"]}
-HOST = "test_db"
 
 
 def catalog_index(db, name):
-    """What a user checks in the catalog: is the index there and usable, and which run's marker it carries."""
-    if db.engine == "postgresql":
-        found = pg_index(db, name)
-        return found and {"usable": found["valid"] and found["ready"], "comment": found["comment"]}
-    rows = query(
-        db,
-        "SELECT INDEX_COMMENT FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
-        " AND INDEX_NAME = %s",
-        (TABLES[name], name),
-    )
-    return rows and {"usable": True, "comment": rows[0][0]}
+    return index_in_catalog(db, TABLES[name], name)
 
 
 def probe_plan(db, sql):
@@ -57,29 +55,8 @@ def run_lock_held(db):
     return query(db, "SELECT IS_USED_LOCK(%s)", ("safeindex:%s" % db.name,))[0][0] is not None
 
 
-def write_inventory(folder, db, **host_vars):
-    """An inventory like inventories/local, pointing at the test's own database."""
-    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
-    hosts = {"all": {"children": {"databases": {"hosts": {HOST: {
-        "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user, **host_vars,
-    }}}}}}
-    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    group_vars = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "artifacts_dir": str(folder / "artifacts"),
-        "backup_dir": str(folder / "backups"),
-        "db_password": db.password,
-    }
-    path = folder / "group_vars/all/vars.yml"
-    path.write_text(yaml.safe_dump(group_vars))
-    path.chmod(0o600)
-    return folder
-
-
 def recap(output):
-    line = next(line for line in output.splitlines() if line.startswith(HOST) and "ok=" in line)
-    return dict(part.split("=") for part in line.split(":", 1)[1].split())
+    return play_recap(output, HOST)
 
 
 def run_dirs(inventory):
@@ -170,8 +147,9 @@ def test_a_second_run_at_the_same_time_is_refused_and_names_the_holder(db, tmp_p
         assert "another run holds this database's run lock: safeindex lock run_id=the-other-run" in refused.stdout
         assert "run refused-run refused on %s" % HOST in refused.stdout
         assert not any(catalog_index(db, name) for name in NAMES)
+        assert not (inventory / "backups").exists()
         report = json.loads((inventory / "artifacts" / HOST / "refused-run/report.json").read_text())
-        assert report["status"] == "refused" and "the-other-run" in report["error"]
+        assert report["status"] == "refused" and "the-other-run" in report["error"] and report["backup"] is None
 
         # Interrupting the holder's playbook (Ctrl-C) lets the lock go within a moment.
         holder.send_signal(signal.SIGINT)
