@@ -108,6 +108,13 @@ options:
   aws_profile:
     description: AWS profile for the credentials; the usual boto3 chain (environment, profile, instance role) when unset.
     type: str
+  progress_file:
+    description:
+      - While a dump or the restore check runs longer than about two seconds, its progress (stage, bytes written,
+        the table the client works on) is appended to this file as JSON lines.
+      - Defaults to the environment variable C(SAFEINDEX_PROGRESS_FILE), which the callback plugin
+        C(safeindex_progress) sets for each task and prints from while the task runs. Unset, nothing is watched.
+    type: path
 extends_documentation_fragment:
   - safeindex_connection
 notes:
@@ -202,10 +209,11 @@ plan:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible.module_utils.safeindex import backup, s3
 from ansible.module_utils.safeindex.errors import SafeIndexError
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+from ansible.module_utils.safeindex.progress import PROGRESS_FILE_ENV
 
 FORMATS = {"postgresql": ("custom", "directory"), "mysql": ("sql",)}
 ARGUMENT_SPEC = argument_spec(
@@ -228,6 +236,7 @@ ARGUMENT_SPEC = argument_spec(
     aws_region=dict(type="str"),
     aws_endpoint_url=dict(type="str"),
     aws_profile=dict(type="str"),
+    progress_file=dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV])),
 )
 
 
@@ -263,7 +272,7 @@ def main():
     dialect = None
     try:
         dialect = connect(module, "db_backup")
-        dumper = backup.dumper_for(dialect.params, params["client_bin_dir"])
+        dumper = backup.dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
         allowed = FORMATS[dialect.engine]
         if params["format"] and params["format"] not in allowed:
             raise backup.BackupFailed("format %s does not apply to %s: use %s" % (params["format"], dialect.engine, " or ".join(allowed)))

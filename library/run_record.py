@@ -7,8 +7,11 @@ short_description: Keep a run's record and write its report
 description:
   - Every run keeps an append-only record in C(<run_dir>/record.jsonl) (0600, in a 0700 folder) of when it started, each
     phase's start and end, and what each module changed, written as it happens.
-  - O(event=finish) writes C(report.json) and C(report.md) beside it and returns the runbook's summary lines
-    (created, already existed, errors, C(Total indexes in place N/N)).
+  - O(event=finish) writes C(report.json), C(report.md) and a self-contained C(report.html) beside it (0600) and returns
+    the runbook's summary lines (created, already existed, errors, C(Total indexes in place N/N)) and, when verification
+    ran, each probe's time before and after and its speed-up.
+  - The report holds the phases against the runbook's Expected Timeline and its Post-Migration Checklist, each item
+    ticked from the evidence (or marked not checked).
   - The record is bookkeeping on the controller, not a change to the database, so the module never reports C(changed).
   - In check mode nothing is written; O(event=finish) still returns the summary of the plan.
 version_added: "0.1.0"
@@ -53,7 +56,8 @@ options:
     default: []
   details:
     description: More facts for the record (V(start)) or the report (V(finish)), for example C(backup), C(snapshot), C(error),
-      C(preflight) (the checks), C(warnings), C(spec_fingerprint).
+      C(preflight) (the checks), C(warnings), C(spec_fingerprint), C(verify) and C(probes_before) (from M(db_verify)),
+      C(monitor) (from the monitor role), C(backup_retention_days). Missing or null phases are reported as not run.
     type: dict
     default: {}
   environment_name:
@@ -82,6 +86,9 @@ EXAMPLES = r"""
     status: success
     expected_indexes: "{{ index_spec.names }}"
     index_results: "{{ index_build.results }}"
+    details:
+      verify: "{{ verify_result | default(None) }}"
+      monitor: "{{ monitor_result | default(None) }}"
   register: run_report
 """
 
@@ -92,7 +99,7 @@ summary:
   type: dict
   sample: {"indexes_created": 20, "already_existed": 0, "errors": 0, "total_in_place": 20, "total_expected": 20}
 summary_lines:
-  description: The runbook's summary, line by line.
+  description: The runbook's summary, line by line, then one line per probe with its time before and after and the speed-up.
   returned: when event is finish
   type: list
   elements: str
@@ -116,7 +123,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.preflight import write_rehearsal_record
 from ansible.module_utils.safeindex.record import RunRecord, now_iso
-from ansible.module_utils.safeindex.report import build_report, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.report import build_report, notices_from_events, summarize, summary_lines, write_report
 
 ARGUMENT_SPEC = dict(
     run_dir=dict(type="path", required=True),
@@ -152,21 +159,24 @@ def main():
             record.append(event, **data)
         module.exit_json(changed=False)
 
+    details = dict(params["details"])
+    phase_results = {key: details.pop(key, None) for key in ("backup", "snapshot", "verify", "probes_before", "monitor",
+                                                                "backup_retention_days")}
     summary = summarize(params["index_results"], params["expected_indexes"], module.check_mode)
-    lines = summary_lines(summary, params["host"], params["run_id"], module.check_mode)
+    lines = summary_lines(summary, params["host"], params["run_id"], module.check_mode, phase_results["verify"])
     if module.check_mode:
         module.exit_json(changed=False, summary=summary, summary_lines=lines, report=None, report_path=None)
     events = record.events()
-    started = next((e["at"] for e in events if e.get("event") == "start"), None)
+    start = next((e for e in events if e.get("event") == "start"), {})
+    total_seconds = round(time.monotonic() - start["monotonic"], 3) if start.get("monotonic") is not None else None
     report = build_report(
         run_id=params["run_id"], host=params["host"], engine=params["engine"], status=params["status"],
         summary=summary, index_results=params["index_results"], phases=record.phases(),
-        started=started, finished=now_iso(),
-        backup=params["details"].get("backup"), snapshot=params["details"].get("snapshot"),
-        extra={k: v for k, v in params["details"].items() if k not in ("backup", "snapshot")},
+        started=start.get("at"), finished=now_iso(), extra=details, notices=notices_from_events(events),
+        total_seconds=total_seconds, lines=lines, **phase_results,
     )
     record.append("finish", status=params["status"], summary=summary)
-    path = write_report(params["run_dir"], report, lines)
+    path = write_report(params["run_dir"], report)
     rehearsal = None
     fingerprint = params["details"].get("spec_fingerprint")
     if params["environment_name"] == "staging" and params["status"] == "success" and params["rehearsal_dir"] and fingerprint:

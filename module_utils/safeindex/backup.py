@@ -9,6 +9,7 @@ looks like a backup.
 """
 
 import calendar
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from ansible.module_utils.safeindex import progress
 from ansible.module_utils.safeindex.clients import private_dir
 from ansible.module_utils.safeindex.errors import SafeIndexError, ServerRefused
 from ansible.module_utils.safeindex.files import make_private_dir, write_private
@@ -45,14 +47,33 @@ class BackupOptions:
     compress_level: int = 1  # gzip level: 1 dumps about as fast as uncompressed at a fifth of the size
 
 
-def dumper_for(params, bin_dir=None):
+def dumper_for(params, bin_dir=None, progress_file=None):
+    """The engine's dumper; with a progress file, its dumps and restores show progress while they run."""
     if params.engine == "postgresql":
         from ansible.module_utils.safeindex.dump_postgres import PostgresDumper
 
-        return PostgresDumper(params, bin_dir)
+        return PostgresDumper(params, bin_dir, progress_file)
     from ansible.module_utils.safeindex.dump_mysql import MysqlDumper
 
-    return MysqlDumper(params, bin_dir)
+    return MysqlDumper(params, bin_dir, progress_file)
+
+
+@contextlib.contextmanager
+def _watched(dumper, subject, secrets, written=None):
+    """Watch the dumper's client while it runs: its stage and table, and the bytes written to `written`."""
+
+    def sample(_source):
+        found = dumper.progress()
+        if written:
+            found["bytes"] = progress.size_of(written)
+        return found
+
+    dumper.progress_log = os.path.join(secrets, "client.log") if dumper.progress_file else None
+    try:
+        with progress.watching(dumper.progress_file, subject, "backup", sample):
+            yield
+    finally:
+        dumper.progress_log = None
 
 
 def run_dir(options):
@@ -146,7 +167,7 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
     record("backup_started", path=os.path.join(folder, name))
     tables = dialect.user_tables()
     try:
-        with private_dir() as secrets:
+        with private_dir() as secrets, _watched(dumper, "backup of " + dialect.params.database, secrets, written=partial):
             before, after = dumper.dump_with_counts(dialect, partial, fmt, options.jobs, options.compress_level, tables, secrets)
         for path in [partial] + (dumper.dump_files(partial) if os.path.isdir(partial) else []):
             os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
@@ -251,7 +272,7 @@ def _restore_and_count(dialect, dumper, path, tables, run_id, jobs):
             ) from None
         raise
     try:
-        with private_dir() as secrets:
+        with private_dir() as secrets, _watched(dumper, "restore check into " + name, secrets):
             try:
                 dumper.restore(path, name, jobs, secrets)
             except SafeIndexError as exc:

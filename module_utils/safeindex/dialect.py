@@ -192,6 +192,45 @@ class Dialect:
         """Wait while holding the run lock (MySQL waits inside the server, where others can see who holds it)."""
         time.sleep(seconds)
 
+    # monitoring
+
+    def lock_waits(self):
+        """Sessions of this database waiting for a lock right now: [{pid, waiting_seconds, query, blocked_by, lock}]."""
+        raise NotImplementedError
+
+    # verification (read only: every probe runs in a READ ONLY transaction that is rolled back)
+
+    def explain_json(self, query, timeout, prefer_indexes=False):
+        """EXPLAIN's JSON plan of a query, parsed; prefer_indexes discourages full scans (to prove an index usable)."""
+        raise NotImplementedError
+
+    def explain_text(self, query, timeout, prefer_indexes=False):
+        """The plan as the engine prints it for people, one string."""
+        raise NotImplementedError
+
+    def time_probe(self, query, timeout):
+        """Seconds one run of the query takes, measured here: execute and fetch every row."""
+        raise NotImplementedError
+
+    def index_usage(self, schema, indexes):
+        """{index name: times used since the statistics were reset} for [(table, name)], or None where the server
+        does not count (MySQL without performance_schema)."""
+        raise NotImplementedError
+
+    def table_row_estimate(self, schema, table):
+        """The catalog's estimate of a table's rows (no count), or None when it has none."""
+        raise NotImplementedError
+
+    # progress (read from a second connection while the first runs a long statement)
+
+    def backend_id(self):
+        """This connection's id on the server (PostgreSQL pid, MySQL connection id)."""
+        raise NotImplementedError
+
+    def build_progress(self, backend_id):
+        """How far the DDL running on that connection has come: {phase, percent, unit, waiting}, None where unknown."""
+        raise NotImplementedError
+
 
 def open_dialect(params, application_name="safeindex"):
     """A connected dialect for the engine in the connection parameters."""

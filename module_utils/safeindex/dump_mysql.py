@@ -1,8 +1,8 @@
 """mysqldump / mariadb-dump with --single-transaction, compressed as it streams; password in a 0600 defaults file."""
 
 import gzip
+import os
 import re
-import shutil
 import subprocess
 import tempfile
 
@@ -15,9 +15,12 @@ from ansible.module_utils.safeindex.clients import (
     version_numbers,
     write_secret,
 )
+from ansible.module_utils.safeindex.progress import percent
 
 CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)`")
 CHUNK = 1 << 20
+# The comment mysqldump writes before each table's rows: where a dump (or its restore) has got to.
+DATA_COMMENT = re.compile(rb"-- Dumping data for table `((?:[^`]|``)+)`")
 
 
 def _option_value(value):
@@ -29,10 +32,37 @@ class MysqlDumper:
     default_format = "sql"
     counts_exact = False  # mysqldump's snapshot is its own: counts are taken just before and just after
 
-    def __init__(self, params, bin_dir=None):
+    def __init__(self, params, bin_dir=None, progress_file=None):
         self.params = params
         self.dump_tool = find_client(["mariadb-dump", "mysqldump"], bin_dir)
         self.client = find_client(["mariadb", "mysql"], bin_dir)
+        self.progress_file = progress_file  # where backup.py's watcher writes
+        self.progress_log = None  # unused: the table comes from the dump's own comments
+        self.stage = None
+        self._table = None
+        self._percent = None
+
+    def progress(self):
+        """What the dump or restore is doing now, for the progress watcher."""
+        found = {"phase": self.stage, "table": self._table}
+        if self._percent is not None:
+            found.update(percent=self._percent, unit="the dump read")
+        return found
+
+    def _copy(self, source, target, raw=None):
+        """shutil.copyfileobj, noting the table the stream has reached and, reading a file `raw`, how much of it is read."""
+        self._table, self._percent = None, None
+        total = os.fstat(raw.fileno()).st_size if raw is not None else None
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                return
+            target.write(chunk)
+            tables = DATA_COMMENT.findall(chunk)
+            if tables:
+                self._table = tables[-1].decode("utf-8", "replace").replace("``", "`")
+            if raw is not None:
+                self._percent = percent(raw.tell(), total)
 
     def describe_client(self):
         return client_version(self.dump_tool)
@@ -74,7 +104,7 @@ class MysqlDumper:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors_file, env=clean_environment())
         try:
             with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=compress_level) as compressed:
-                shutil.copyfileobj(process.stdout, compressed, CHUNK)
+                self._copy(process.stdout, compressed)
             process.wait()
             errors_file.seek(0)
             errors = errors_file.read()
@@ -89,8 +119,11 @@ class MysqlDumper:
 
     def dump_with_counts(self, dialect, target, fmt, jobs, compress_level, tables, secrets):
         """mysqldump reads in a transaction of its own: count just before and just after it."""
+        self.stage = "counting rows"
         before = dialect.row_counts(tables)
+        self.stage = "dumping"
         self.dump(target, fmt, jobs, compress_level, secrets)
+        self.stage = "counting rows after the dump"
         return before, dialect.row_counts(tables)
 
     @staticmethod
@@ -114,9 +147,10 @@ class MysqlDumper:
         argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets), "--batch", database]
         with tempfile.TemporaryFile() as errors_file:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors_file, env=clean_environment())
+            self.stage = "restoring"
             try:
-                with gzip.open(path, "rb") as dump:
-                    shutil.copyfileobj(dump, process.stdin, CHUNK)
+                with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as dump:
+                    self._copy(dump, process.stdin, raw)
                 process.stdin.close()
             except BrokenPipeError:
                 pass  # the client stopped reading: its exit code and stderr say why

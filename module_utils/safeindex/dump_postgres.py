@@ -1,6 +1,7 @@
 """pg_dump and pg_restore: custom or directory format, sharing an exported snapshot, password in a passfile."""
 
 import os
+import re
 import subprocess
 
 from ansible.module_utils.safeindex.clients import (
@@ -9,11 +10,16 @@ from ansible.module_utils.safeindex.clients import (
     client_version,
     find_client,
     run,
+    tail,
     version_numbers,
     write_secret,
 )
+from ansible.module_utils.safeindex.progress import last_match
 
 FORMATS = {"custom": ("c", ".pgdump"), "directory": ("d", ".pgdir")}
+# --verbose names each table as its data goes by; everything else it says is noise in an error message.
+VERBOSE_TABLE = r'(?:dumping contents of|processing data for) table "([^"]+)"'
+VERBOSE_NOISE = re.compile(r"^pg_(?:dump|restore): (?!error|detail|hint|warning)")
 
 
 def _conninfo_value(value):
@@ -29,10 +35,33 @@ class PostgresDumper:
     default_format = "custom"
     counts_exact = True  # counted in the very snapshot the dump reads
 
-    def __init__(self, params, bin_dir=None):
+    def __init__(self, params, bin_dir=None, progress_file=None):
         self.params = params
         self.pg_dump = find_client(["pg_dump"], bin_dir)
         self.pg_restore = find_client(["pg_restore"], bin_dir)
+        self.progress_file = progress_file  # where backup.py's watcher writes; progress_log is the clients' --verbose log
+        self.progress_log = None
+        self.stage = None
+
+    def progress(self):
+        """What the client is doing now, for the progress watcher: the stage and the table its log last named."""
+        return {"phase": self.stage, "table": last_match(self.progress_log, VERBOSE_TABLE) if self.progress_log else None}
+
+    def _run(self, argv, env, stdout=None):
+        """run(), or, while progress is watched, run with --verbose into the progress log (errors from its tail)."""
+        if not self.progress_log:
+            return run(argv, env=env, secret=self.params.password, stdout=stdout)
+        fd = os.open(self.progress_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as log:
+            completed = subprocess.run(argv[:1] + ["--verbose"] + argv[1:], env=env,
+                                       stdout=subprocess.DEVNULL if stdout is None else stdout, stderr=log)
+        if completed.returncode != 0:
+            with open(self.progress_log, "rb") as log:
+                lines = log.read().decode("utf-8", "replace").splitlines()
+            errors = "\n".join(line for line in lines if not VERBOSE_NOISE.match(line))
+            raise ClientError("%s exited with %d: %s"
+                              % (os.path.basename(argv[0]), completed.returncode, tail(errors, self.params.password)))
+        return completed
 
     def describe_client(self):
         return client_version(self.pg_dump)
@@ -73,14 +102,16 @@ class PostgresDumper:
         return argv + ["--dbname=" + self._conninfo(self.params.database)]
 
     def dump(self, target, fmt, jobs, compress_level, secrets, snapshot=None):
-        run(self.dump_command(target, fmt, jobs, compress_level, snapshot), env=self._environment(secrets), secret=self.params.password)
+        self._run(self.dump_command(target, fmt, jobs, compress_level, snapshot), env=self._environment(secrets))
 
     def dump_with_counts(self, dialect, target, fmt, jobs, compress_level, tables, secrets):
         """Count the rows in an exported snapshot and let pg_dump read that very snapshot: the counts are the dump's."""
         holder = dialect.connect_to(dialect.params.database)
         try:
             with holder.exported_snapshot() as snapshot:
+                self.stage = "counting rows in the dump's snapshot"
                 counts = holder.row_counts(tables)
+                self.stage = "dumping"
                 self.dump(target, fmt, jobs, compress_level, secrets, snapshot)
         finally:
             holder.close()
@@ -108,7 +139,8 @@ class PostgresDumper:
         if jobs > 1:
             argv.remove("--exit-on-error")  # not allowed with parallel restore; errors still fail the exit code
             argv.append("--jobs=%d" % jobs)
-        run(argv + [path], env=self._environment(secrets), secret=self.params.password, stdout=subprocess.DEVNULL)
+        self.stage = "restoring"
+        self._run(argv + [path], env=self._environment(secrets), stdout=subprocess.DEVNULL)
 
     def dump_files(self, path):
         """The files of a dump: the file itself, or the files of a directory-format dump."""

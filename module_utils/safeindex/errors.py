@@ -39,3 +39,7 @@ class RunLocked(SafeIndexError):
 
 class ServerRefused(SafeIndexError):
     """The server refused a statement; the message carries its reason."""
+
+
+class StatementTimeout(ServerRefused):
+    """The server stopped a statement that ran over its statement timeout."""

@@ -15,6 +15,7 @@ from ansible.module_utils.safeindex.errors import (
     ServerRefused,
     SpecError,
 )
+from ansible.module_utils.safeindex.progress import watch_build
 
 ACTIONS = ("created", "exists", "rebuilt_invalid", "skipped_equivalent", "dropped", "absent", "failed")
 
@@ -31,6 +32,7 @@ class BuildOptions:
     parallel_workers: int = None
     on_equivalent: str = "skip"     # skip | create
     online: bool = True             # False only with an explicit opt-in: blocks writes for the build
+    progress_file: str = None       # where a long build's progress goes while it runs (progress.py)
 
     def lock_budget_seconds(self):
         """The longest all attempts can wait on locks before giving up (not counting the build)."""
@@ -155,7 +157,8 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
 
     def build():
         drop_leftover()
-        dialect.execute(create)
+        with watch_build(dialect, spec.name, options.progress_file):
+            dialect.execute(create)
 
     try:
         result.attempts = with_lock_retries(dialect, schema, spec.table, options, build, result)

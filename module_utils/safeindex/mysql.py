@@ -5,7 +5,9 @@ for one, every new statement on the table queues behind it. So the wait is short
 (lock_wait_timeout), retried, and a build is not started while an old transaction is open.
 """
 
+import contextlib
 import hashlib
+import json
 import math
 import re
 import time
@@ -24,6 +26,7 @@ from ansible.module_utils.safeindex.errors import (
     OptionError,
     ServerRefused,
     SpecError,
+    StatementTimeout,
 )
 
 LOCK_WAIT_TIMEOUT = 1205
@@ -275,7 +278,7 @@ class MysqlDialect(Dialect):
         if code == LOCK_WAIT_TIMEOUT:
             return LockTimeout(_message(exc))
         if code in STATEMENT_TIMEOUT:
-            return ServerRefused("the statement ran over its statement_timeout and was stopped: %s" % _message(exc), code=code)
+            return StatementTimeout("the statement ran over its statement_timeout and was stopped: %s" % _message(exc), code=code)
         if code in CONNECTION_LOST or not self.conn.open:
             return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _message(exc)))
         return ServerRefused(_message(exc), code=code)
@@ -424,6 +427,120 @@ class MysqlDialect(Dialect):
         # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
         label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)
         self._rows("SELECT /* %s since=%s */ SLEEP(%%s)" % (label, self._connected_at), (seconds,))
+
+    # monitoring
+
+    def lock_waits(self):
+        # Row locks show in INNODB_TRX (LOCK WAIT); metadata and table locks only in PROCESSLIST's state.
+        rows = self._rows(
+            "SELECT p.ID, GREATEST(COALESCE(p.TIME, 0), COALESCE(TIMESTAMPDIFF(SECOND, t.trx_wait_started, NOW()), 0)),"
+            " LEFT(COALESCE(p.INFO, t.trx_query, ''), 200), IF(t.trx_state = 'LOCK WAIT', 'row lock', p.STATE)"
+            " FROM information_schema.PROCESSLIST p"
+            " LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID"
+            " WHERE p.ID <> CONNECTION_ID() AND (p.DB = %s OR p.DB IS NULL)"
+            " AND (t.trx_state = 'LOCK WAIT' OR p.STATE LIKE 'Waiting for%%lock')"
+            " ORDER BY 2 DESC",
+            (self.params.database,),
+        )
+        return [{"pid": pid, "waiting_seconds": float(age or 0), "query": query or "", "blocked_by": [], "lock": lock}
+                for pid, age, query, lock in rows]
+
+    # verification
+
+    @contextlib.contextmanager
+    def _read_only(self, timeout, prefer_indexes=False):
+        """A READ ONLY transaction with a statement timeout, always rolled back: a probe can change nothing.
+
+        The session settings go back to the server's defaults afterwards.
+        """
+        timeout_setting = "max_statement_time" if self.is_mariadb() else "max_execution_time"
+        limit = timeout if self.is_mariadb() else int(timeout * 1000)  # MariaDB counts seconds, MySQL milliseconds
+        settings = [timeout_setting] + (["max_seeks_for_key"] if prefer_indexes else [])
+        self._rows("SET SESSION %s = %%s" % timeout_setting, (limit,))
+        try:
+            if prefer_indexes:
+                # The optimizer then assumes a key lookup costs at most one seek, so it prefers one to a scan.
+                self._rows("SET SESSION max_seeks_for_key = 1")
+            self._rows("START TRANSACTION READ ONLY")
+            try:
+                yield
+            finally:
+                if self.conn.open:
+                    self._rows("ROLLBACK")
+        finally:
+            if self.conn.open:
+                for name in settings:
+                    self._rows("SET SESSION %s = DEFAULT" % name)
+
+    # A probe's SQL is SQL by nature; the spec parser allows one SELECT (or WITH) query only, and the
+    # transaction is READ ONLY. It runs without parameters, so a '%' in it stays as written.
+
+    def explain_json(self, query, timeout, prefer_indexes=False):
+        with self._read_only(timeout, prefer_indexes):
+            return json.loads(self._rows("EXPLAIN FORMAT=JSON " + query)[0][0])
+
+    def explain_text(self, query, timeout, prefer_indexes=False):
+        with self._read_only(timeout, prefer_indexes):
+            rows = self._rows("EXPLAIN " + query, as_dict=True)
+        lines = []
+        for row in rows:
+            lines.append("table %s: %s, key %s (possible: %s), rows %s%s" % (
+                row.get("table"), row.get("type"), row.get("key") or "none", row.get("possible_keys") or "none",
+                row.get("rows"), "; " + row["Extra"] if row.get("Extra") else ""))
+        return "\n".join(lines)
+
+    def time_probe(self, query, timeout):
+        with self._read_only(timeout):
+            try:
+                with self.conn.cursor() as cur:
+                    started = time.perf_counter()
+                    cur.execute(query)
+                    cur.fetchall()
+                    return time.perf_counter() - started
+            except pymysql.Error as exc:
+                raise self._error(exc) from None
+
+    def index_usage(self, schema, indexes):
+        if not int(self._rows("SELECT @@performance_schema")[0][0]):
+            return None
+        # Rows fetched through each index (performance_schema counts row reads, not scans).
+        counts = {}
+        for table, name in indexes:
+            rows = self._rows(
+                "SELECT COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_index_usage"
+                " WHERE OBJECT_SCHEMA = %s AND OBJECT_NAME = %s AND INDEX_NAME = %s",
+                (schema, table, name),
+            )
+            counts[name] = int(rows[0][0]) if rows else None
+        return counts
+
+    def table_row_estimate(self, schema, table):
+        rows = self._rows("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                          (schema, table))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    # progress
+
+    def backend_id(self):
+        return self._rows("SELECT CONNECTION_ID()")[0][0]
+
+    def build_progress(self, backend_id):
+        # MariaDB reports STAGE, MAX_STAGE and PROGRESS where the engine measures it (InnoDB's online ALTER
+        # does not: 0 of 0); MySQL has no such columns. Then the state and the elapsed time are what there is.
+        try:
+            rows = self._rows("SELECT STATE, STAGE, MAX_STAGE, PROGRESS FROM information_schema.PROCESSLIST WHERE ID = %s",
+                              (backend_id,))
+        except ServerRefused:
+            rows = [row + (None, None, None) for row in
+                    self._rows("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s", (backend_id,))]
+        if not rows:
+            return {"phase": None}
+        state, stage, max_stage, progress = rows[0]
+        found = {"phase": state or None, "stage": stage, "max_stage": max_stage}
+        if max_stage:
+            found["phase"] = "%s (stage %d of %d)" % (state or "running", stage, max_stage)
+            found.update(percent=int(progress or 0), unit="stage")
+        return found
 
 
 FIXED_WIDTHS = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "bigint": 8, "float": 4, "double": 8, "decimal": 8,

@@ -16,9 +16,11 @@ from ansible.module_utils.safeindex.errors import (
     LockTimeout,
     ServerRefused,
     SpecError,
+    StatementTimeout,
 )
 
 LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"  # statement_timeout (or a cancel request)
 OBJECT_IN_USE = "55006"
 RUN_LOCK_KEY = (0x5AFE, 1)  # (classid, objid) of pg_try_advisory_lock(int4, int4): ours, per database
 # Locks that make CREATE INDEX CONCURRENTLY wait: everything but AccessShare and RowShare.
@@ -336,6 +338,8 @@ class PostgresDialect(Dialect):
             return LockTimeout(_first_line(exc))
         if self.conn.closed:
             return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _first_line(exc)))
+        if exc.pgcode == QUERY_CANCELED:
+            return StatementTimeout(_first_line(exc), sqlstate=exc.pgcode)
         return ServerRefused(_first_line(exc), sqlstate=exc.pgcode)
 
     # sessions
@@ -503,6 +507,112 @@ class PostgresDialect(Dialect):
                 if exc.details.get("sqlstate") != OBJECT_IN_USE or attempt == 9:
                     raise ServerRefused("could not drop the scratch database %s: %s" % (name, exc), **exc.details) from None
                 time.sleep(1)
+
+    # monitoring
+
+    def lock_waits(self):
+        rows = self._rows(
+            "SELECT a.pid, extract(epoch FROM now() - a.query_start)::float8, left(a.query, 200), pg_blocking_pids(a.pid),"
+            " (SELECT string_agg(l.locktype || COALESCE(' on ' || l.relation::regclass::text, '') || ' ' || l.mode, ', ')"
+            "    FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted)"
+            " FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()"
+            " AND a.wait_event_type = 'Lock' ORDER BY a.query_start"
+        )
+        return [{"pid": pid, "waiting_seconds": round(age or 0, 1), "query": query, "blocked_by": list(blockers or []), "lock": lock}
+                for pid, age, query, blockers, lock in rows]
+
+    # verification
+
+    @contextlib.contextmanager
+    def _read_only(self, timeout, prefer_indexes=False):
+        """A READ ONLY transaction with a statement timeout, always rolled back: a probe can change nothing."""
+        self.conn.autocommit = False
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SET TRANSACTION READ ONLY")
+                cur.execute("SET LOCAL statement_timeout = %s", ("%dms" % int(timeout * 1000),))
+                if prefer_indexes:
+                    cur.execute("SET LOCAL enable_seqscan = off")
+                yield cur
+        except psycopg2.Error as exc:
+            raise self._error(exc) from None
+        finally:
+            if not self.conn.closed:
+                self.conn.rollback()
+                self.conn.autocommit = True
+
+    # A probe's SQL is SQL by nature; the spec parser allows one SELECT (or WITH) query only, and the
+    # transaction is READ ONLY. It runs without parameters, so a '%' in it stays as written.
+
+    def explain_json(self, query, timeout, prefer_indexes=False):
+        with self._read_only(timeout, prefer_indexes) as cur:
+            cur.execute("EXPLAIN (FORMAT JSON) " + query)
+            return cur.fetchone()[0]
+
+    def explain_text(self, query, timeout, prefer_indexes=False):
+        with self._read_only(timeout, prefer_indexes) as cur:
+            cur.execute("EXPLAIN " + query)
+            return "\n".join(row[0] for row in cur.fetchall())
+
+    def time_probe(self, query, timeout):
+        with self._read_only(timeout) as cur:
+            started = time.perf_counter()
+            cur.execute(query)
+            cur.fetchall()
+            return time.perf_counter() - started
+
+    def index_usage(self, schema, indexes):
+        # This session's counts reach the shared statistics only when it goes idle; PostgreSQL 15 can be told to
+        # flush them at the next idle moment, which comes right after this autocommit statement.
+        try:
+            self._rows("SELECT pg_stat_force_next_flush()")
+        except ServerRefused:
+            pass  # before 15: the counts arrive within about half a second
+        names = [name for _, name in indexes]
+        found = dict(self._rows(
+            "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE schemaname = %s AND indexrelname = ANY(%s)",
+            (schema, names),
+        ))
+        return {name: found.get(name) for name in names}
+
+    def table_row_estimate(self, schema, table):
+        rows = self._rows(
+            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        )
+        # -1: never analyzed nor vacuumed, so the catalog has no estimate.
+        return int(rows[0][0]) if rows and rows[0][0] >= 0 else None
+
+    # progress
+
+    def backend_id(self):
+        return self._rows("SELECT pg_backend_pid()")[0][0]
+
+    def build_progress(self, backend_id):
+        rows = self._rows(
+            "SELECT p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total, p.lockers_done, p.lockers_total,"
+            " p.current_locker_pid, a.wait_event_type, a.wait_event"
+            " FROM pg_stat_activity a LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid WHERE a.pid = %s",
+            (backend_id,),
+        )
+        if not rows:
+            return {"phase": None}
+        phase, blocks_done, blocks_total, tuples_done, tuples_total, lockers_done, lockers_total, locker, wait_type, wait = rows[0]
+        found = {"phase": phase, "blocks_done": blocks_done, "blocks_total": blocks_total, "tuples_done": tuples_done,
+                 "tuples_total": tuples_total, "lockers_done": lockers_done, "lockers_total": lockers_total}
+        # The waiting phases ("waiting for old snapshots", "... for writers ...") wait for other sessions, one by one;
+        # the block and tuple counts they show are left over from the phase before.
+        if (phase or "").startswith("waiting"):
+            pass
+        elif blocks_total:
+            found.update(percent=min(100, 100 * blocks_done // blocks_total), unit="blocks")
+        elif tuples_total:
+            found.update(percent=min(100, 100 * tuples_done // tuples_total), unit="tuples")
+        if lockers_total:
+            found["waiting"] = "%d of %d sessions done%s" % (lockers_done, lockers_total, ", now pid %s" % locker if locker else "")
+        elif wait_type in ("Lock", "IPC"):
+            found["waiting"] = "waiting on %s %s" % (wait_type, wait)
+        return found
 
 
 def _first_line(exc):

@@ -1,8 +1,14 @@
-"""The runbook's summary and the run's report (report.json + report.md)."""
+"""The runbook's summary and the run's report (report.json, report.md, report.html)."""
 
+import json
 import os
 
 from ansible.module_utils.safeindex.files import write_private
+from ansible.module_utils.safeindex.report_checklist import checklist
+from ansible.module_utils.safeindex.report_html import render_html
+from ansible.module_utils.safeindex.report_markdown import render_markdown
+from ansible.module_utils.safeindex.report_timeline import timeline
+from ansible.module_utils.safeindex.report_values import ms, speedup
 
 IN_PLACE = ("created", "exists", "rebuilt_invalid", "skipped_equivalent")
 
@@ -34,8 +40,8 @@ def summarize(index_results, expected_names, check_mode=False):
     return summary
 
 
-def summary_lines(summary, host, run_id, check_mode=False):
-    """The runbook's 'Migration Summary' block."""
+def summary_lines(summary, host, run_id, check_mode=False, verify=None):
+    """The runbook's 'Migration Summary' block, and each probe's timing before and after when verify ran."""
     title = "Migration plan" if check_mode else "Migration summary"
     lines = ["%s for %s (run %s):" % (title, host, run_id)]
     if check_mode:
@@ -51,7 +57,26 @@ def summary_lines(summary, host, run_id, check_mode=False):
     if summary["not_attempted"]:
         lines.append("   Not attempted: %d" % summary["not_attempted"])
     lines.append("Total indexes in place: %d/%d" % (summary["total_in_place"], summary["total_expected"]))
-    return lines
+    return lines + probe_lines(verify)
+
+
+def probe_lines(verify):
+    probes = (verify or {}).get("probes") or []
+    if not probes:
+        return []
+    runs = max(p.get("runs") or 0 for p in probes)
+    return ["Probe timings, median of %d runs (before -> after):" % runs] + ["   " + probe_line(p) for p in probes]
+
+
+def probe_line(probe):
+    if probe.get("verdict") == "error":
+        return "%s: error: %s" % (probe["name"], probe.get("detail"))
+    if probe.get("before_ms") is None:
+        timing = "%s ms after (no timing before)" % ms(probe.get("median_ms"))
+    else:
+        timing = "%s ms -> %s ms, speed-up %s" % (ms(probe["before_ms"]), ms(probe.get("median_ms")), speedup(probe.get("speedup")))
+    used = ", ".join(probe.get("indexes_used") or []) or "no index"
+    return "%s: %s [%s, %s]" % (probe["name"], timing, probe.get("verdict"), used)
 
 
 def backup_summary(result):
@@ -87,11 +112,21 @@ def snapshot_summary(result):
     return None
 
 
-def build_report(run_id, host, engine, status, summary, index_results, phases, started=None, finished=None,
-                 backup=None, snapshot=None, extra=None):
-    indexes = []
+# Ansible's own keys of a registered result: not the phase's findings.
+ANSIBLE_KEYS = {"invocation", "changed", "skipped", "skip_reason", "warnings", "deprecations"}
+
+
+def phase_result(result):
+    """A phase's result as the report keeps it (verify, probes_before, monitor); None when the phase did not run."""
+    if not isinstance(result, dict) or not result or result.get("skipped"):
+        return None
+    return {k: v for k, v in result.items() if k not in ANSIBLE_KEYS and not k.startswith("_ansible")}
+
+
+def index_rows(index_results):
+    rows = []
     for result in index_results:
-        indexes.append({
+        rows.append({
             "name": result.get("name") or (result.get("item") or {}).get("name"),
             "action": "failed" if result.get("failed") else result.get("action"),
             "duration_seconds": result.get("duration_seconds"),
@@ -101,6 +136,12 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
             "error": result.get("msg") if result.get("failed") else None,
             "skipped_steps": result.get("skipped_steps") or [],
         })
+    return rows
+
+
+def build_report(run_id, host, engine, status, summary, index_results, phases, started=None, finished=None,
+                 backup=None, snapshot=None, extra=None, verify=None, probes_before=None, monitor=None,
+                 backup_retention_days=None, notices=None, total_seconds=None, lines=None):
     report = {
         "run_id": run_id,
         "host": host,
@@ -108,6 +149,7 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
         "status": status,
         "started": started,
         "finished": finished,
+        "duration_seconds": total_seconds,
         "indexes_created": summary["indexes_created"],
         "already_existed": summary["already_existed"],
         "equivalent_existed": summary["equivalent_existed"],
@@ -116,58 +158,52 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
         "total_in_place": summary["total_in_place"],
         "total_expected": summary["total_expected"],
         "backup": backup_summary(backup),
+        "backup_retention_days": backup_retention_days,
         "snapshot": snapshot_summary(snapshot),
         "phases": phases,
-        "indexes": indexes,
+        "indexes": index_rows(index_results),
     }
     report.update(extra or {})
+    report.update(verify=phase_result(verify), probes_before=phase_result(probes_before), monitor=phase_result(monitor),
+                  summary_lines=lines or [], notices=dict(notices or {}))
+    report["warnings"] = list(report.get("warnings") or []) + notice_warnings(report["notices"])
+    report["timeline"] = timeline(phases, total_seconds)
+    report["checklist"] = checklist(report)
     return report
 
 
-def render_markdown(report, lines):
-    out = ["# Index migration %s on %s: %s" % (report["run_id"], report["host"], report["status"]), "", "```"]
-    out += lines
-    out += ["```", ""]
-    if report.get("warnings"):
-        out += ["## Warnings", ""] + ["- %s" % w for w in report["warnings"]] + [""]
-    if report.get("preflight"):
-        out += ["## Preflight", "", "| check | result | detail |", "|---|---|---|"]
-        out += ["| %s | %s | %s |" % (c["check"], c["result"], c["detail"].replace("|", "\\|")) for c in report["preflight"]]
-        out += [""]
-    out += ["## Phases", "", "| phase | started | duration (s) |", "|---|---|---|"]
-    for phase in report["phases"]:
-        out.append("| %s | %s | %s |" % (phase["name"], phase["started"], _or_dash(phase["duration_seconds"])))
-    out += ["", "## Indexes", "", "| index | action | duration (s) | size (bytes) | attempts |", "|---|---|---|---|---|"]
-    for index in report["indexes"]:
-        out.append("| %s | %s | %s | %s | %s |" % (
-            index["name"], index["action"], _or_dash(index["duration_seconds"]),
-            _or_dash(index["size_bytes"]), _or_dash(index["attempts"])))
-    errors = [i for i in report["indexes"] if i["error"]]
-    if errors:
-        out += ["", "## Errors", ""]
-        out += ["- **%s**: %s" % (i["name"], i["error"].replace("\n", " ")) for i in errors]
-    backup = report["backup"]
-    if backup:
-        out += ["", "Backup: %s (%s bytes, sha256 %s), verified by %s: %s" % (
-            backup["path"], backup["size_bytes"], backup["sha256"], backup["verification"].get("level"),
-            "ok" if backup["verified"] else "NOT VERIFIED")]
-    else:
-        out += ["", "Backup: none (no index to build)" if report["status"] == "success" else "Backup: none"]
-    snapshot = report["snapshot"]
-    if snapshot:
-        out += ["RDS snapshot: %s (%s), %s" % (snapshot["id"], snapshot.get("arn") or "no arn yet", snapshot["status"])]
-    else:
-        out += ["RDS snapshot: none"]
-    out += [""]
-    return "\n".join(out)
+def notices_from_events(events):
+    """The notices a run wrote so far, from its record: {kind: {file, webhook}}."""
+    return {e["kind"]: {"file": e.get("file"), "webhook": e.get("webhook") or {}}
+            for e in events if e.get("event") == "notice" and e.get("kind")}
 
 
-def write_report(run_dir, report, lines):
+def notice_warnings(notices):
+    warnings = []
+    for kind in ("before", "after"):
+        webhook = (notices.get(kind) or {}).get("webhook") or {}
+        if webhook.get("configured") and not webhook.get("posted"):
+            warnings.append("the %s notice did not reach the team's webhook: %s" % (kind, webhook.get("detail")))
+    return warnings
+
+
+def write_report(run_dir, report):
+    """report.json, report.md and report.html, 0600 in the run's folder; returns the path of report.json."""
     json_path = os.path.join(run_dir, "report.json")
     write_private(json_path, report)
-    write_private(os.path.join(run_dir, "report.md"), render_markdown(report, lines))
+    write_private(os.path.join(run_dir, "report.md"), render_markdown(report))
+    write_private(os.path.join(run_dir, "report.html"), render_html(report))
     return json_path
 
 
-def _or_dash(value):
-    return "-" if value is None else value
+def add_notice(run_dir, kind, outcome):
+    """A notice written after the report (the after notice): the report learns of it, and of its webhook's fate,
+    so the checklist's 'Update team' item is ticked on evidence."""
+    with open(os.path.join(run_dir, "report.json")) as handle:
+        report = json.load(handle)
+    before = notice_warnings(report["notices"])
+    report["notices"][kind] = outcome
+    report["warnings"] = [w for w in report["warnings"] if w not in before] + notice_warnings(report["notices"])
+    report["checklist"] = checklist(report)
+    write_report(run_dir, report)
+    return report

@@ -94,7 +94,7 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp
     assert report["backup"]["verified"] and report["backup"]["verification"]["level"] == "restore"
     assert report["backup"]["path"] == str(inventory / "backups" / HOST / "first-run" / os.path.basename(report["backup"]["path"]))
     assert os.path.exists(report["backup"]["manifest_path"])
-    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes"]
+    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes", "verify", "monitor"]
     # The gate: the backup was finished and verified before the first index build began.
     events = [json.loads(line) for line in (report_path.parent / "record.jsonl").read_text().splitlines()]
     kinds = [(e["event"], e.get("phase")) for e in events]
@@ -217,4 +217,4 @@ def test_an_rds_host_gets_its_snapshot_before_any_index_is_built(pg_db, tmp_path
     events = [json.loads(line) for line in (inventory / "artifacts" / HOST / "20261124T220000Z-5e7a/record.jsonl").read_text().splitlines()]
     kinds = [(e["event"], e.get("phase")) for e in events]
     assert kinds.index(("phase_end", "backup")) < kinds.index(("phase_end", "snapshot")) < kinds.index(("index_build_started", None))
-    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes"]
+    assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes", "verify", "monitor"]

@@ -1,0 +1,124 @@
+#!/usr/bin/python
+"""Ansible module db_health: the database's connections and lock waits over the monitoring window."""
+
+DOCUMENTATION = r"""
+module: db_health
+short_description: Sample a database's connections and lock waits for a while
+description:
+  - Takes a sample at once and then every O(interval_seconds) until O(duration_seconds) have passed (the last sample
+    at the end), so the monitoring window is spent measuring. O(duration_seconds=0) takes one sample.
+  - Each sample counts the client sessions (other than its own) on the database (PostgreSQL) or the server (MySQL),
+    the active ones among them, and the sessions waiting for a lock. PostgreSQL reads C(pg_stat_activity) sessions
+    of this database whose wait event is C(Lock) (and the lock from C(pg_locks)); MySQL and MariaDB read
+    C(INNODB_TRX) transactions in C(LOCK WAIT) and C(PROCESSLIST) sessions waiting for a metadata or table lock.
+  - O(max_connections) and O(max_lock_waits) are thresholds for warnings, never failures.
+  - A sample that fails (the server went away) is kept with its error and the next one connects again. The module
+    fails only when its options are wrong.
+  - Reads only; never changed; supports check mode.
+version_added: "0.1.0"
+author: safeindex developers
+options:
+  duration_seconds:
+    description: How long to watch.
+    type: float
+    default: 0
+  interval_seconds:
+    description: Seconds between two samples.
+    type: float
+    default: 10
+  max_connections:
+    description: Warn when a sample counts more client sessions than this.
+    type: int
+  max_lock_waits:
+    description: Warn when a sample counts more sessions waiting for a lock than this.
+    type: int
+  run_id:
+    description: Id of the run, in the session's name so operators can tell it apart.
+    type: str
+extends_documentation_fragment:
+  - safeindex_connection
+"""
+
+EXAMPLES = r"""
+- name: Watch the database for 30 minutes after the migration
+  db_health:
+    database_url: "{{ database_url }}"
+    duration_seconds: 1800
+    interval_seconds: 15
+    max_connections: 80
+    max_lock_waits: 0
+  register: health
+"""
+
+RETURN = r"""
+samples:
+  description: Each sample, C(seconds) since the start, C(connections), C(active_connections), C(lock_waits) and
+    C(waiting) (up to 5 waiting sessions with C(pid), C(waiting_seconds), C(query), C(blocked_by), C(lock)); or
+    C(seconds) and C(error).
+  returned: always
+  type: list
+  elements: dict
+max_connections:
+  description: Most client sessions in a sample; null when no sample succeeded.
+  returned: always
+  type: int
+avg_connections:
+  description: Average client sessions over the samples.
+  returned: always
+  type: float
+max_lock_waits:
+  description: Most sessions waiting for a lock in a sample.
+  returned: always
+  type: int
+avg_lock_waits:
+  description: Average sessions waiting for a lock over the samples.
+  returned: always
+  type: float
+lock_waiters:
+  description: Each session seen waiting for a lock, once, with the longest wait seen (longest first, at most 20).
+  returned: always
+  type: list
+  elements: dict
+threshold_warnings:
+  description: The thresholds crossed, and failed samples, one line each.
+  returned: always
+  type: list
+  elements: str
+detail:
+  description: One line for the report.
+  returned: always
+  type: str
+  sample: "12 samples: connections max 14 avg 11.2; lock waits max 1 avg 0.08"
+duration_seconds:
+  description: Seconds the watch took.
+  returned: always
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex import health
+from ansible.module_utils.safeindex.module_support import argument_spec, connect
+
+ARGUMENT_SPEC = argument_spec(
+    duration_seconds=dict(type="float", default=0),
+    interval_seconds=dict(type="float", default=10),
+    max_connections=dict(type="int"),
+    max_lock_waits=dict(type="int"),
+    run_id=dict(type="str"),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    if params["duration_seconds"] < 0 or params["interval_seconds"] <= 0:
+        module.fail_json(msg="duration_seconds must be 0 or more, and interval_seconds more than 0")
+    samples, took = health.watch(lambda: connect(module, "db_health"), params["duration_seconds"], params["interval_seconds"])
+    result = health.summary(samples, params["max_connections"], params["max_lock_waits"])
+    for warning in result["threshold_warnings"]:
+        module.warn(warning)
+    module.exit_json(changed=False, samples=samples, duration_seconds=took, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+#!/usr/bin/python
+"""Ansible module db_verify: prove the spec's indexes are there and that the probe queries use them."""
+
+DOCUMENTATION = r"""
+module: db_verify
+short_description: Verify a database's indexes against the index spec and prove the probe queries use them
+description:
+  - For each index of the spec (O(spec_path)), its state. V(ok) when present, valid and with the spec's definition;
+    V(missing), V(invalid) (the leftover of a failed concurrent build), V(differs) (same name, another definition,
+    both shown), or V(equivalent) when O(on_equivalent=skip) left an equal index under another name, which is named.
+  - For each probe of the spec, its plan (EXPLAIN in JSON) and whether it reads the expected index (or its
+    equivalent). V(ok); V(small_table) when the planner reads a small table whole (no more rows than
+    O(small_table_rows)) and the index is proven usable with full scans discouraged (C(enable_seqscan=off) on
+    PostgreSQL, C(max_seeks_for_key=1) on MySQL); V(not_used), with the plan in readable form; V(error), with the
+    server's message.
+  - Each probe's median time over O(probe_runs) runs, measured here (execute and fetch every row), and the speed-up
+    against O(baseline).
+  - Every probe statement runs in a READ ONLY transaction that is rolled back, with a statement timeout, so a probe
+    can never change data. The module only reads, so it runs as usual in check mode, and it never reports a change.
+  - O(phase=before) (before the build) checks the probes only and fails only when a probe's SQL fails.
+    O(phase=after) also checks the indexes and reads their usage counters, and fails listing every problem.
+version_added: "0.1.0"
+author: safeindex developers
+options:
+  spec_path:
+    description: The index spec file, with its C(probes).
+    type: path
+    required: true
+  schema:
+    description: Schema of the spec's tables (PostgreSQL); the connection's current schema when unset.
+    type: str
+  phase:
+    description:
+      - V(before) the index build (the baseline; a probe that does not use its index yet is expected) or V(after) it.
+    type: str
+    choices: [before, after]
+    default: after
+  probe_runs:
+    description: How many times each probe runs; its median time counts.
+    type: int
+    default: 5
+  probe_timeout:
+    description: Seconds one probe statement may run before the server stops it; V(0) for no limit.
+    type: float
+    default: 30
+  small_table_rows:
+    description:
+      - A table the catalog estimates at no more rows than this is small. A planner that reads it whole instead of
+        using the index is right at that size; the probe passes as V(small_table) once the index is proven usable.
+        Above it, such a plan fails.
+    type: int
+    default: 10000
+  baseline:
+    description: The RV(probes) of the O(phase=before) run, for the before times and the speed-up.
+    type: list
+    elements: dict
+  on_equivalent:
+    description: How M(db_index) treated an equal index under another name (V(skip) counts it as the spec's index).
+    type: str
+    choices: [skip, create]
+    default: skip
+extends_documentation_fragment:
+  - safeindex_connection
+"""
+
+EXAMPLES = r"""
+- name: Time the probes before the build
+  db_verify:
+    database_url: "{{ database_url }}"
+    spec_path: migrations/indexes.yml
+    phase: before
+  register: probes_before
+
+- name: Verify the indexes and the probes after the build
+  db_verify:
+    database_url: "{{ database_url }}"
+    spec_path: migrations/indexes.yml
+    phase: after
+    baseline: "{{ probes_before.probes }}"
+  register: verify_result
+"""
+
+RETURN = r"""
+indexes:
+  description: One entry per spec index with C(name), C(table), C(state) (V(ok), V(missing), V(invalid), V(differs),
+    V(equivalent)) and C(detail). Empty in O(phase=before).
+  returned: always
+  type: list
+  elements: dict
+probes:
+  description:
+    - One entry per probe with C(name), C(sql), C(expect_index), C(table), C(verdict) (V(ok), V(small_table),
+      V(not_used), V(error)), C(indexes_used), C(detail), C(plan) (EXPLAIN's JSON), C(median_ms), C(runs),
+      C(before_ms) and C(speedup) (from O(baseline); null without one).
+  returned: always
+  type: list
+  elements: dict
+index_usage:
+  description:
+    - Index name to its usage counter after the probes. PostgreSQL gives C(pg_stat_user_indexes.idx_scan), MySQL
+      gives rows read through the index from performance_schema. Null where the server does not count. Empty in
+      O(phase=before).
+  returned: always
+  type: dict
+  sample: {"idx_user_username": 6, "idx_user_role": 5}
+index_usage_note:
+  description: Why the usage counters are null, when they are.
+  returned: always
+  type: str
+problems:
+  description:
+    - Every problem found, one entry each (with the plan of a probe that does not use its index). Not called
+      C(failed), which Ansible keeps for its own true or false.
+  returned: always
+  type: list
+  elements: str
+summary_lines:
+  description: Lines to print, one per probe with its times, speed-up and how it reads its table.
+  returned: always
+  type: list
+  elements: str
+  sample: ["probe login_by_username: 12.40 ms -> 0.21 ms (x59.0), Index Scan on idx_user_username"]
+engine:
+  description: The database engine.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex import planning
+from ansible.module_utils.safeindex.connection import connection_params
+from ansible.module_utils.safeindex.errors import SafeIndexError
+from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+from ansible.module_utils.safeindex.verify import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, verify
+
+ARGUMENT_SPEC = argument_spec(
+    spec_path=dict(type="path", required=True),
+    schema=dict(type="str"),
+    phase=dict(type="str", choices=["before", "after"], default="after"),
+    probe_runs=dict(type="int", default=5),
+    probe_timeout=dict(type="float", default=30),
+    small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
+    baseline=dict(type="list", elements="dict"),
+    on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    if params["probe_runs"] < 1 or params["probe_timeout"] < 0 or params["small_table_rows"] < 0:
+        module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
+    options = VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"], small_table_rows=params["small_table_rows"],
+                            on_equivalent=params["on_equivalent"], schema=params["schema"])
+    dialect, engine = None, None
+    try:
+        engine = connection_params(params).engine
+        _, indexes, probes = planning.load(params["spec_path"], engine)
+        dialect = connect(module, "db_verify")
+        result = verify(dialect, indexes, probes, params["phase"], options, params["baseline"])
+    except SafeIndexError as exc:
+        fail(module, exc, changed=False, engine=engine)
+    finally:
+        if dialect is not None:
+            dialect.close()
+    if result["problems"]:
+        if params["phase"] == "before":
+            msg = "a probe of the spec is broken (its SQL fails on the server):\n" + "\n".join("- " + f for f in result["problems"])
+        else:
+            msg = "verification failed:\n" + "\n".join("- " + f for f in result["problems"])
+        module.fail_json(msg=msg, changed=False, engine=engine, **result)
+    module.exit_json(changed=False, engine=engine, **result)
+
+
+if __name__ == "__main__":
+    main()
