@@ -161,7 +161,8 @@ class MariadbServer(DatabaseServer):
 
         PROCESS is the one global right the migration needs: mysqldump --single-transaction reads
         tablespace info with it, and it shows other sessions in PROCESSLIST and INNODB_TRX. The
-        backup proves itself by restoring into scratch databases named safeindex_verify_*.
+        backup proves itself by restoring into scratch databases named safeindex_verify_*, and
+        rollback.yml's restore_backup restores into new databases named <database>_restored_*.
         """
         database = quote_identifier(db_name)
         conn = self.admin_connect()
@@ -176,6 +177,9 @@ class MariadbServer(DatabaseServer):
                     # PROCESS shows other sessions; REPLICATION MASTER ADMIN lists the replicas (preflight's lag check).
                     cur.execute("GRANT PROCESS, REPLICATION MASTER ADMIN ON *.* TO %s@%s", account)
                     cur.execute("GRANT ALL PRIVILEGES ON `safeindex\\_verify\\_%%`.* TO %s@%s", account)
+                    # A '%' in the pattern is doubled: the driver fills in the account's %s.
+                    restored = quote_identifier(db_name.replace("_", "\\_") + "\\_restored\\_%").replace("%", "%%")
+                    cur.execute(f"GRANT ALL PRIVILEGES ON {restored}.* TO %s@%s", account)
         finally:
             conn.close()
 

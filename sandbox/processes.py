@@ -92,7 +92,19 @@ def run_command(args: list[str], cwd: Path, log_path: Path, what: str) -> None:
     with log_path.open("ab") as log:
         result = subprocess.run(args, check=False, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        raise SandboxError(f"{what} failed (exit {result.returncode}), see {log_path}; last lines:\n{log_tail(log_path, 15)}")
+        # The log is removed with the sandbox's folder, so the message keeps what says why: its error lines, and its end.
+        raise SandboxError(f"{what} failed (exit {result.returncode}), see {log_path}; error lines:\n"
+                           f"{log_errors(log_path)}\nlast lines:\n{log_tail(log_path, 15)}")
+
+
+def log_errors(path: Path, most: int = 20) -> str:
+    """The lines of a log that say ERROR (mariadb-install-db's reason is far above its closing advice)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    found = [line for line in lines if "ERROR" in line.upper()]
+    return "\n".join(found[:most]) or "(none)"
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

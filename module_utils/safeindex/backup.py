@@ -234,12 +234,7 @@ def verify(dialect, dumper, manifest, path, level, run_id, jobs=1):
     if level == "restore":
         details["scratch_database"] = scratch_name(run_id)
         restored = _restore_and_count(dialect, dumper, path, expected, run_id, jobs)
-        for table in manifest["tables"]:
-            got = restored.get("%s.%s" % (table["schema"], table["name"]))
-            low, high = sorted((table["rows"], table["rows"] if table.get("rows_after") is None else table["rows_after"]))
-            if got is None or not low <= got <= high:
-                wanted = str(low) if low == high else "%d to %d" % (low, high)
-                details["mismatches"].append("%s.%s: restored %s rows, the database had %s" % (table["schema"], table["name"], got, wanted))
+        details["mismatches"] = count_mismatches(manifest["tables"], restored)
         if details["mismatches"]:
             raise BackupFailed("the restored copy differs from the database:\n  - " + "\n  - ".join(details["mismatches"]),
                                verified=details)
@@ -247,6 +242,18 @@ def verify(dialect, dumper, manifest, path, level, run_id, jobs=1):
     details["at"] = now_iso()
     details["seconds"] = round(time.monotonic() - started, 3)
     return details
+
+
+def count_mismatches(manifest_tables, restored):
+    """Tables whose restored row count is not the manifest's (on MySQL, between the counts before and after the dump)."""
+    mismatches = []
+    for table in manifest_tables:
+        got = restored.get("%s.%s" % (table["schema"], table["name"]))
+        low, high = sorted((table["rows"], table["rows"] if table.get("rows_after") is None else table["rows_after"]))
+        if got is None or not low <= got <= high:
+            wanted = str(low) if low == high else "%d to %d" % (low, high)
+            mismatches.append("%s.%s: restored %s rows, the database had %s" % (table["schema"], table["name"], got, wanted))
+    return mismatches
 
 
 def verify_existing(dialect, dumper, manifest_path, level, jobs=1):
@@ -272,19 +279,25 @@ def _restore_and_count(dialect, dumper, path, tables, run_id, jobs):
             ) from None
         raise
     try:
-        with private_dir() as secrets, _watched(dumper, "restore check into " + name, secrets):
-            try:
-                dumper.restore(path, name, jobs, secrets)
-            except SafeIndexError as exc:
-                raise BackupFailed("the dump does not restore: %s" % exc) from None
-        copy = dialect.connect_to(name)
-        try:
-            counts = copy.row_counts([(dumper.schema_in_copy(schema, name), table) for schema, table in tables])
-        finally:
-            copy.close()
+        return restore_and_count(dialect, dumper, path, tables, name, jobs, "restore check into " + name)
     finally:
         dialect.drop_scratch_database(name)
-    return {"%s.%s" % (schema, table): counts["%s.%s" % (dumper.schema_in_copy(schema, name), table)] for schema, table in tables}
+
+
+def restore_and_count(dialect, dumper, path, tables, database, jobs, subject, clean=False):
+    """Restore the dump into `database` (which exists) and count its tables: {"schema.table" as in the manifest: rows}.
+    With clean, the dump's objects replace those already there (a restore in place)."""
+    with private_dir() as secrets, _watched(dumper, subject, secrets):
+        try:
+            dumper.restore(path, database, jobs, secrets, clean=clean)
+        except SafeIndexError as exc:
+            raise BackupFailed("the dump does not restore: %s" % exc) from None
+    copy = dialect.connect_to(database)
+    try:
+        counts = copy.row_counts([(dumper.schema_in_copy(schema, database), table) for schema, table in tables])
+    finally:
+        copy.close()
+    return {"%s.%s" % (schema, table): counts["%s.%s" % (dumper.schema_in_copy(schema, database), table)] for schema, table in tables}
 
 
 def apply_retention(options, check_mode=False):

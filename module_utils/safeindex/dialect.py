@@ -231,6 +231,16 @@ class Dialect:
         """How far the DDL running on that connection has come: {phase, percent, unit, waiting}, None where unknown."""
         raise NotImplementedError
 
+    # rollback
+
+    def marked_indexes(self):
+        """Every index of this database whose comment carries an ownership marker (of any run), as CatalogIndex."""
+        raise NotImplementedError
+
+    def database_exists(self, name):
+        """Whether a database (MySQL: schema) of this name exists on the server."""
+        raise NotImplementedError
+
 
 def open_dialect(params, application_name="safeindex"):
     """A connected dialect for the engine in the connection parameters."""

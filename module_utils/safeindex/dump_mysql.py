@@ -143,7 +143,8 @@ class MysqlDumper:
             raise ClientError("the dump %s cannot be read: %s" % (path, exc)) from None
         return tables
 
-    def restore(self, path, database, jobs, secrets):
+    def restore(self, path, database, jobs, secrets, clean=False):
+        # clean needs nothing more: the dump drops each table before it creates it (mysqldump's --add-drop-table).
         argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets), "--batch", database]
         with tempfile.TemporaryFile() as errors_file:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors_file, env=clean_environment())

@@ -133,10 +133,13 @@ class PostgresDumper:
                 tables.add((words[0], " ".join(words[1:-1])))
         return tables
 
-    def restore(self, path, database, jobs, secrets):
+    def restore(self, path, database, jobs, secrets, clean=False):
         argv = [self.pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
                 "--dbname=" + self._conninfo(database)]
-        if jobs > 1:
+        if clean:
+            # Over a live database: drop and recreate what the dump holds, all or nothing.
+            argv += ["--clean", "--if-exists", "--single-transaction"]
+        elif jobs > 1:
             argv.remove("--exit-on-error")  # not allowed with parallel restore; errors still fail the exit code
             argv.append("--jobs=%d" % jobs)
         self.stage = "restoring"

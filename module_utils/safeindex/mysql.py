@@ -542,6 +542,20 @@ class MysqlDialect(Dialect):
             found.update(percent=int(progress or 0), unit="stage")
         return found
 
+    # rollback
+
+    def marked_indexes(self):
+        schema = self.default_schema()
+        tables = self._rows(
+            "SELECT DISTINCT TABLE_NAME FROM information_schema.STATISTICS"
+            " WHERE TABLE_SCHEMA = %s AND INDEX_COMMENT LIKE %s ORDER BY TABLE_NAME",
+            (schema, "%" + ownership_marker("%")),
+        )
+        return [index for (table,) in tables for index in self.table_indexes(schema, table) if index.owner_run_id]
+
+    def database_exists(self, name):
+        return bool(self._rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)))
+
 
 FIXED_WIDTHS = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "bigint": 8, "float": 4, "double": 8, "decimal": 8,
                 "date": 3, "time": 3, "datetime": 8, "timestamp": 4, "year": 1, "bit": 8}

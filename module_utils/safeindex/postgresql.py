@@ -615,6 +615,19 @@ class PostgresDialect(Dialect):
         return found
 
 
+    # rollback
+
+    def marked_indexes(self):
+        return self._read_indexes(
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            " AND obj_description(i.indexrelid, 'pg_class') LIKE %s ORDER BY n.nspname, ic.relname",
+            ("%" + ownership_marker("%"),),
+        )
+
+    def database_exists(self, name):
+        return bool(self._rows("SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
+
+
 def _first_line(exc):
     """The server's own message, without the driver's decoration."""
     diag = getattr(exc, "diag", None)

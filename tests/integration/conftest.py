@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def my_db(my_sandbox):
 
 
 @pytest.fixture(scope="session")
-def moto_server():
+def moto_server_process():
     """A moto server on a free loopback port, in this process: the real boto3 client (and ansible-playbook)
     talk to it over HTTP through endpoint_url, and a test can still reach its models (see moto_backend)."""
     from moto.server import ThreadedMotoServer
@@ -91,6 +92,13 @@ def moto_server():
         yield "http://127.0.0.1:%d" % port
     finally:
         server.stop()
+
+
+@pytest.fixture
+def moto_server(moto_server_process):
+    """The moto server, emptied first: tests of one worker share it, and two runs may name the same snapshot."""
+    urllib.request.urlopen(urllib.request.Request(moto_server_process + "/moto-api/reset", method="POST"), timeout=10).close()
+    return moto_server_process
 
 
 def moto_backend(service, region="eu-west-1"):
