@@ -8,7 +8,7 @@ export SAFEINDEX_SANDBOX_ROOT ?= /tmp/safeindex-sandbox
 SANDBOX_MESSAGES ?= 200000
 INVENTORY ?= inventories/local
 
-.PHONY: setup system-packages venv demo test lint unit integration sandbox-up sandbox-down sandbox-status clean
+.PHONY: setup system-packages venv demo test lint unit integration molecule sandbox-up sandbox-down sandbox-status clean
 
 setup: system-packages venv
 
@@ -47,8 +47,16 @@ PYTEST_WORKERS ?= 2
 integration: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/integration
 
+# The staging rehearsal (molecule, driver default: sandbox servers, no containers), one scenario after the other:
+# each migrates, heals and rolls back its own server under a write load.
+MOLECULE_SCENARIOS ?= postgres mariadb
+
+molecule: setup
+	@for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario || exit 1; done
+
 test: setup lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit tests/integration
+	$(MAKE) --no-print-directory molecule
 
 clean: sandbox-down
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
