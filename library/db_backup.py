@@ -108,15 +108,9 @@ options:
   aws_profile:
     description: AWS profile for the credentials; the usual boto3 chain (environment, profile, instance role) when unset.
     type: str
-  progress_file:
-    description:
-      - While a dump or the restore check runs longer than about two seconds, its progress (stage, bytes written,
-        the table the client works on) is appended to this file as JSON lines.
-      - Defaults to the environment variable C(SAFEINDEX_PROGRESS_FILE), which the callback plugin
-        C(safeindex_progress) sets for each task and prints from while the task runs. Unset, nothing is watched.
-    type: path
 extends_documentation_fragment:
   - safeindex_connection
+  - safeindex_progress
 notes:
   - Supports check mode.
   - O(verify=restore) needs the right to create the scratch database. That is C(CREATEDB) on PostgreSQL and
@@ -209,11 +203,11 @@ plan:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex import backup, s3
 from ansible.module_utils.safeindex.errors import SafeIndexError
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.progress import PROGRESS_FILE_ENV
+from ansible.module_utils.safeindex.progress import PROGRESS_ARGUMENT_SPEC
 
 FORMATS = {"postgresql": ("custom", "directory"), "mysql": ("sql",)}
 ARGUMENT_SPEC = argument_spec(
@@ -236,7 +230,7 @@ ARGUMENT_SPEC = argument_spec(
     aws_region=dict(type="str"),
     aws_endpoint_url=dict(type="str"),
     aws_profile=dict(type="str"),
-    progress_file=dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV])),
+    **PROGRESS_ARGUMENT_SPEC,
 )
 
 

@@ -101,15 +101,9 @@ options:
       - The run directory (C(artifacts/<host>/<run_id>)) whose C(record.jsonl) gets an entry for each change, written as it
         happens so that a killed run still tells what it built. Nothing is written in check mode.
     type: path
-  progress_file:
-    description:
-      - While a build runs longer than about two seconds, its progress (phase, percent of blocks or tuples done,
-        the sessions it waits for) is appended to this file as JSON lines, read from a second connection.
-      - Defaults to the environment variable C(SAFEINDEX_PROGRESS_FILE), which the callback plugin
-        C(safeindex_progress) sets for each task and prints from while the task runs. Unset, nothing is watched.
-    type: path
 extends_documentation_fragment:
   - safeindex_connection
+  - safeindex_progress
 notes:
   - Supports check mode and diff mode.
 seealso:
@@ -200,11 +194,11 @@ skipped_steps:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.errors import SafeIndexError
 from ansible.module_utils.safeindex.indexer import BuildOptions, IndexFailed, ensure_absent, ensure_present
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.progress import PROGRESS_FILE_ENV
+from ansible.module_utils.safeindex.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.record import recorder
 from ansible.module_utils.safeindex.spec import index_reference, parse_index
 
@@ -228,7 +222,7 @@ ARGUMENT_SPEC = argument_spec(
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
     allow_blocking=dict(type="bool", default=False),
     run_dir=dict(type="path"),
-    progress_file=dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV])),
+    **PROGRESS_ARGUMENT_SPEC,
 )
 
 

@@ -55,14 +55,9 @@ options:
   client_bin_dir:
     description: Folder holding the client tools (C(pg_restore) or C(mariadb)); PATH when unset.
     type: path
-  progress_file:
-    description:
-      - While the restore runs longer than about two seconds, its progress is appended to this file as JSON lines.
-      - Defaults to the environment variable C(SAFEINDEX_PROGRESS_FILE), which the callback plugin
-        C(safeindex_progress) sets for each task and prints from while the task runs. Unset, nothing is watched.
-    type: path
 extends_documentation_fragment:
   - safeindex_connection
+  - safeindex_progress
 notes:
   - Supports check mode.
   - A restore into a new database needs C(CREATEDB) on PostgreSQL, or C(CREATE) on the target's name on MySQL
@@ -149,11 +144,11 @@ refused:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex import backup, restore
 from ansible.module_utils.safeindex.errors import SafeIndexError
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.progress import PROGRESS_FILE_ENV
+from ansible.module_utils.safeindex.progress import PROGRESS_ARGUMENT_SPEC
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["restored", "compared"], default="restored"),
@@ -165,7 +160,7 @@ ARGUMENT_SPEC = argument_spec(
     restore_record=dict(type="path"),
     jobs=dict(type="int", default=1),
     client_bin_dir=dict(type="path"),
-    progress_file=dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV])),
+    **PROGRESS_ARGUMENT_SPEC,
 )
 
 

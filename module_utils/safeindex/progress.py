@@ -18,9 +18,12 @@ import re
 import threading
 import time
 
+from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.safeindex.files import append_private
 
 PROGRESS_FILE_ENV = "SAFEINDEX_PROGRESS_FILE"
+# The option of every module that watches its long step (doc fragment safeindex_progress).
+PROGRESS_ARGUMENT_SPEC = {"progress_file": dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV]))}
 FIRST_SAMPLE_SECONDS = 2.0   # work that ends sooner is never sampled
 SAMPLE_SECONDS = 2.0
 STOP_WAIT_SECONDS = 2.0      # a watcher stuck in a query is left to finish on its own (a daemon thread)
