@@ -90,3 +90,37 @@ def _database_host(name: str, variables: dict, hosts_file: Path) -> DatabaseHost
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise SandboxError(f"host {name} in {hosts_file}: db_port {port!r} is not a port number")
     return DatabaseHost(name=name, engine=engine, port=int(port), db_name=plain("db_name"), db_user=plain("db_user"))
+
+
+
+def write_inventory(folder: Path, databases: dict, host_vars: dict | None = None, **group_vars) -> Path:
+    """An inventory folder like inventories/local with one `databases` host per sandbox database.
+
+    `databases` maps host name to a SandboxDB, `host_vars` host name to extra host variables (they win); `group_vars`
+    go to group_vars/all/vars.yml. hosts.yml holds each host's password (hosts may live on different servers),
+    so it is written 0600.
+    """
+    folder = Path(folder)
+    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
+    hosts = {
+        name: {
+            "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user,
+            "db_password": db.password, **((host_vars or {}).get(name) or {}),
+        }
+        for name, db in databases.items()
+    }
+    _write_private(folder / "hosts.yml", {"all": {"children": {DATABASES_GROUP: {"hosts": hosts}}}})
+    _write_private(folder / "group_vars/all/vars.yml", {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "artifacts_dir": str(folder / "artifacts"),
+        "backup_dir": str(folder / "backups"),
+        **group_vars,
+    })
+    return folder
+
+
+def _write_private(path: Path, data: dict) -> None:
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(yaml.safe_dump(data))

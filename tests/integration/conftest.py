@@ -10,10 +10,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 from psycopg2 import sql
 
 import sandbox
+from sandbox import inventory as sandbox_inventory
 from sandbox.sample_app import TABLES
 from tests.conftest import REPO
 
@@ -181,24 +181,8 @@ HOST = "test_db"
 
 def write_inventory(folder, db, **host_vars):
     """An inventory like inventories/local, pointing at the test's own database; extra host vars as given."""
-    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
-    hosts = {"all": {"children": {"databases": {"hosts": {HOST: {
-        "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user, **host_vars,
-    }}}}}}
-    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    group_vars = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "artifacts_dir": str(folder / "artifacts"),
-        "backup_dir": str(folder / "backups"),
-        "db_password": db.password,
-        # Monitoring takes one health sample instead of watching for minutes; test_monitor sets its own window.
-        "monitor_duration_seconds": 0,
-    }
-    path = folder / "group_vars/all/vars.yml"
-    path.write_text(yaml.safe_dump(group_vars))
-    path.chmod(0o600)
-    return folder
+    # Monitoring takes one health sample instead of watching for minutes; test_monitor sets its own window.
+    return sandbox_inventory.write_inventory(folder, {HOST: db}, host_vars={HOST: host_vars}, monitor_duration_seconds=0)
 
 
 def play_recap(output, host=HOST):

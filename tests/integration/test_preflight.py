@@ -94,9 +94,7 @@ def test_a_user_who_may_not_create_indexes_stops_the_run(db, tmp_path):
             cur.execute("CREATE USER reader@'127.0.0.1' IDENTIFIED BY 'reader-pw-42'")
             cur.execute("GRANT SELECT ON `%s`.* TO reader@'127.0.0.1'" % db.name)
     try:
-        inventory = write_inventory(tmp_path / "inventory", db, db_user="reader")
-        vars_file = inventory / "group_vars/all/vars.yml"
-        vars_file.write_text(vars_file.read_text().replace(db.password, "reader-pw-42"))
+        inventory = write_inventory(tmp_path / "inventory", db, db_user="reader", db_password="reader-pw-42")
         completed = run_playbook("migrate.yml", inventory, "-e", "index_spec_file=%s" % spec_file(tmp_path))
         reason = "only a table's owner may index it" if db.engine == "postgresql" else "lacks ALTER and INDEX"
         assert_refused_before_any_work(db, inventory, completed, "privileges", "reader may not create indexes on", reason)
