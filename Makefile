@@ -8,7 +8,7 @@ export SAFEINDEX_SANDBOX_ROOT ?= /tmp/safeindex-sandbox
 SANDBOX_MESSAGES ?= 200000
 INVENTORY ?= inventories/local
 
-.PHONY: setup system-packages venv demo test lint unit integration molecule sandbox-up sandbox-down sandbox-status clean
+.PHONY: setup system-packages venv demo test lint unit integration molecule bench sandbox-up sandbox-down sandbox-status clean
 
 setup: system-packages venv
 
@@ -55,8 +55,17 @@ molecule: setup
 	@for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario || exit 1; done
 
 test: setup lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit tests/integration
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit tests/integration tests/reliability
 	$(MAKE) --no-print-directory molecule
+
+# The benchmarks of bench/README.md at full size, one after the other (each starts and stops its own servers; results in
+# bench/results/). Not part of `make test`, which runs each at --quick size. E.g. `make bench BENCH_ARGS=--quick`,
+# `make bench BENCHMARKS=backup_overhead`.
+BENCHMARKS ?= production_impact overhead build_speed fleet
+BENCH_ARGS ?=
+
+bench: setup
+	@for benchmark in $(BENCHMARKS); do $(PY) bench/$$benchmark.py $(BENCH_ARGS) || exit 1; done
 
 clean: sandbox-down
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache

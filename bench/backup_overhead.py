@@ -9,27 +9,16 @@ Prints a table, writes JSON (bench/results/backup_overhead.json by default).
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import harness
+from ansible.module_utils.safeindex import backup
 
-import ansible.module_utils  # noqa: E402
-
-ansible.module_utils.__path__.append(str(REPO / "module_utils"))
-
-from ansible.module_utils.safeindex import backup  # noqa: E402
-from ansible.module_utils.safeindex.connection import connection_params  # noqa: E402
-from ansible.module_utils.safeindex.dialect import open_dialect  # noqa: E402
-
-import sandbox  # noqa: E402
+import sandbox
 
 LEVELS = ("checksum", "list", "restore")
 
@@ -56,8 +45,8 @@ def timed(action, repeat):
 
 
 def measure(engine, messages, repeat, workdir):
-    with sandbox.running(engine, messages=messages, progress=lambda line: None) as db:
-        dialect = open_dialect(connection_params(dict(database_url=db.url())))
+    with sandbox.running(engine, messages=messages, progress=harness.quiet) as db:
+        dialect = harness.open_engine(db)
         dumper = backup.dumper_for(dialect.params)
         row = {"engine": engine, "messages": messages, "database_bytes": dialect.database_size()}
         row["plain_seconds"] = timed(lambda: plain_dump(db, os.path.join(workdir, "plain.sql")), repeat)
@@ -83,7 +72,7 @@ def main():
     parser.add_argument("--engine", choices=["postgresql", "mysql", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is kept")
     parser.add_argument("--quick", action="store_true", help="a tiny size and one run: proves the benchmark still works")
-    parser.add_argument("--output", default=str(REPO / "bench/results/backup_overhead.json"))
+    parser.add_argument("--output", default=str(harness.default_output("backup_overhead")))
     args = parser.parse_args()
     if args.quick:
         args.messages, args.repeat = 2000, 1
@@ -91,7 +80,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory(prefix="safeindex-bench-") as workdir:
         for engine in engines:
-            print("%s: %d messages..." % (engine, args.messages), file=sys.stderr, flush=True)
+            harness.say("%s: %d messages..." % (engine, args.messages))
             rows.append(measure(engine, args.messages, args.repeat, workdir))
     print("seconds (ratio to the plain dump); sizes in MB")
     print("%-10s %7s %14s %16s %16s %16s %18s" % ("engine", "db", "plain dump", "checksum", "list", "restore", "checksum, gzip 6"))
@@ -104,10 +93,7 @@ def main():
             cell("checksum"), cell("list"), cell("restore"), cell("checksum_compress6")))
         print("%-10s %7s %16s %16s %16s %16s %18s" % (
             "", "", "", "%.1fMB" % (row["checksum_bytes"] / 1e6), "", "", "%.1fMB" % (row["checksum_compress6_bytes"] / 1e6)))
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump({"benchmark": "backup_overhead", "messages": args.messages, "repeat": args.repeat, "results": rows}, handle, indent=2)
-    print("wrote %s" % args.output)
+    harness.write_json(args.output, "backup_overhead", {"messages": args.messages, "repeat": args.repeat}, rows)
 
 
 if __name__ == "__main__":

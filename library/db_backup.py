@@ -19,7 +19,7 @@ description:
   - O(verify) sets how the dump is proven, each level including the ones before it. V(checksum) re-reads the dump
     and matches its sha256. V(list) reads the dump's table of contents (C(pg_restore --list), or the dump's
     C(CREATE TABLE) statements) and finds every table. V(restore) restores into a scratch database on the same server
-    (C(safeindex_verify_<run_id>), dropped afterwards) and compares every table's row count with the manifest.
+    (C(safeindex_verify_<run_id>_<database>_<digest>), dropped afterwards) and compares every table's row count with the manifest.
   - The client's version is checked first. A C(pg_dump) older than the server is an error before anything runs.
   - There must be room in O(backup_dir) for the database's size times O(space_factor), or the module refuses.
   - A dump is written under a C(.partial) name and renamed only after it passes verification. Only then is the

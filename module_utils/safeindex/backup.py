@@ -80,9 +80,14 @@ def run_dir(options):
     return os.path.join(options.backup_dir, options.host_name, options.run_id)
 
 
-def scratch_name(run_id):
-    """The scratch database a restore check uses: named after the run, so whose it is is plain to see."""
-    return ("safeindex_verify_" + re.sub(r"[^A-Za-z0-9_]", "_", run_id))[:63]
+def scratch_name(run_id, database):
+    """The scratch database a restore check uses: named after the run and the database, so whose it is is plain to see.
+
+    The database is part of it because the hosts of one run may be databases of the same server (a fleet runs them
+    at once); the digest keeps two names apart when the length limit (63) cuts them.
+    """
+    readable = re.sub(r"[^A-Za-z0-9_]", "_", "safeindex_verify_%s_%s" % (run_id, database))[:56]
+    return "%s_%s" % (readable, hashlib.sha256(("%s\0%s" % (run_id, database)).encode()).hexdigest()[:6])
 
 
 def read_manifest(path):
@@ -232,7 +237,7 @@ def verify(dialect, dumper, manifest, path, level, run_id, jobs=1):
             raise BackupFailed("the dump lacks the data of %d tables: %s" % (len(missing), ", ".join(missing[:20])))
         details["tables_checked"] = len(expected)
     if level == "restore":
-        details["scratch_database"] = scratch_name(run_id)
+        details["scratch_database"] = scratch_name(run_id, dialect.params.database)
         restored = _restore_and_count(dialect, dumper, path, expected, run_id, jobs)
         details["mismatches"] = count_mismatches(manifest["tables"], restored)
         if details["mismatches"]:
@@ -267,7 +272,7 @@ def verify_existing(dialect, dumper, manifest_path, level, jobs=1):
 
 
 def _restore_and_count(dialect, dumper, path, tables, run_id, jobs):
-    name = scratch_name(run_id)
+    name = scratch_name(run_id, dialect.params.database)
     try:
         dialect.drop_scratch_database(name)
         dialect.create_scratch_database(name)

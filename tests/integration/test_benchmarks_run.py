@@ -23,3 +23,83 @@ def test_backup_overhead_benchmark_runs(tmp_path):
     for row in results:
         assert row["plain_seconds"] > 0 and row["restore_ratio"] > 0 and row["plain_bytes"] > 0
     assert "restore" in completed.stdout
+
+
+def test_production_impact_benchmark_runs(tmp_path):
+    output = tmp_path / "production_impact.json"
+    completed = subprocess.run(
+        [sys.executable, "bench/production_impact.py", "--quick", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads(output.read_text())["results"]
+    assert [r["engine"] for r in results] == ["postgresql", "mysql"]
+    for result in results:
+        phases = {phase["name"]: phase for phase in result["phases"]}
+        assert list(phases) == ["baseline", "runbook", "migrate"]
+        for phase in phases.values():
+            assert phase["writes"] > 0 and phase["reads"] > 0 and phase["writes_per_second"] > 0
+            assert phase["longest_write_stall_ms"] > 0
+        # Each approach built the whole spec (the runbook's indexes are dropped again before migrate.yml runs).
+        assert phases["runbook"]["spec_indexes_present"] == 20
+        assert phases["migrate"]["spec_indexes_present"] == 20
+        # Every write the workload saw committed is in the table, the dump and the builds notwithstanding.
+        assert result["workload_rows_in_table"] == result["writes_committed"]
+        assert result["target"]["verdict"] in ("met", "missed")
+    assert (tmp_path / "production_impact.png").stat().st_size > 0
+    assert "longest stall ms" in completed.stdout
+
+
+def quick_benchmark_results(script, output):
+    completed = subprocess.run(
+        [sys.executable, script, "--quick", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    return completed, json.loads(output.read_text())["results"]
+
+
+def test_overhead_benchmark_runs(tmp_path):
+    completed, results = quick_benchmark_results("bench/overhead.py", tmp_path / "overhead.json")
+    assert [r["engine"] for r in results] == ["postgresql", "mysql"]
+    for row in results:
+        assert row["floor_seconds"] > 0 and row["ansible_startup_seconds"] > 0
+        migrate = row["migrate"]
+        assert migrate["wall_seconds"] > row["floor_seconds"]
+        assert {"preflight", "backup", "indexes", "verify", "monitor"} <= set(migrate["phases"])
+        assert migrate["indexes"] == 20 and migrate["created"] == 20
+        assert row["fixed_cost_per_index"]["index_phase_minus_floor_seconds"] is not None
+        assert set(row["ratios"]) == {"migrate_wall", "migrate_wall_without_backup", "index_phase"}
+    assert "index phase / floor" in completed.stdout and "Ansible start-up" in completed.stdout
+
+
+def test_build_speed_benchmark_runs(tmp_path):
+    completed, results = quick_benchmark_results("bench/build_speed.py", tmp_path / "build_speed.json")
+    assert results["server_settings"]["maintenance_work_mem"]
+    for variant in ("server defaults", "tuned", "memory only"):
+        assert results["variants"][variant]["total_seconds"] > 0
+        assert len(results["variants"][variant]["indexes"]) == 20
+    assert results["ratio_to_defaults"]["tuned"]["total"] > 0
+    assert "tuned / defaults" in completed.stdout and "MariaDB: not measured" in completed.stdout
+
+
+def test_fleet_benchmark_runs(tmp_path):
+    output = tmp_path / "fleet.json"
+    completed = subprocess.run(
+        [sys.executable, "bench/fleet.py", "--quick", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(output.read_text())
+    rows = report["results"]
+    assert [row["databases"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["wall_seconds"] > 0 and row["controller_cpu_seconds"] > 0 and row["ratio_to_n1"] > 0
+        for run in row["runs"]:
+            # Every database of the fleet has the spec's 20 indexes: by its report and by its catalog.
+            assert run["catalog_indexes"] == [20] * row["databases"]
+            assert [host["total_in_place"] for host in run["hosts"]] == [20] * row["databases"]
+            assert len({host["run_id"] for host in run["hosts"]}) == 1
+    assert rows[0]["ratio_to_n1"] == 1.0
+    assert (tmp_path / "fleet.png").stat().st_size > 0
+    assert "ratio to N=1" in completed.stdout

@@ -1,9 +1,9 @@
-"""Retention removes only this tool's old backups of this host, and only the files their manifest names."""
+"""Retention removes only this tool's old backups of this host, and only the files their manifest names; scratch names."""
 
 import json
 import time
 
-from ansible.module_utils.safeindex.backup import BackupOptions, apply_retention
+from ansible.module_utils.safeindex.backup import BackupOptions, apply_retention, scratch_name
 
 
 def iso(days_ago):
@@ -50,3 +50,12 @@ def test_the_current_run_and_a_zero_retention_are_left_alone(tmp_path):
     assert apply_retention(BackupOptions(run_id="current-run", host_name="db1", backup_dir=str(tmp_path))) == []
     assert apply_retention(BackupOptions(run_id="x", host_name="db1", backup_dir=str(tmp_path), retention_days=0)) == []
     assert (current / "chatbot.pgdump").exists()
+
+
+def test_the_restore_check_scratch_database_is_the_run_and_the_database_s_own():
+    # Two hosts of one run may be databases of one server, checked at the same time (a fleet).
+    first, second = scratch_name("20261124T220000Z-5e7a", "chatbot"), scratch_name("20261124T220000Z-5e7a", "chatbot_2")
+    assert first != second and first.startswith("safeindex_verify_20261124T220000Z_5e7a_chatbot_")
+    long_run = "r" * 64
+    assert scratch_name(long_run, "a" * 64) != scratch_name(long_run, "a" * 63 + "b")
+    assert all(len(scratch_name(long_run, name)) <= 63 for name in ("a" * 64, "x"))
