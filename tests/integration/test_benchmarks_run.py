@@ -11,14 +11,17 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def test_backup_overhead_benchmark_runs(tmp_path):
-    output = tmp_path / "backup_overhead.json"
+def quick_benchmark_results(script, output):
     completed = subprocess.run(
-        [sys.executable, "bench/backup_overhead.py", "--quick", "--output", str(output)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [sys.executable, script, "--quick", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
     )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    results = json.loads(output.read_text())["results"]
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    return completed, json.loads(output.read_text())["results"]
+
+
+def test_backup_overhead_benchmark_runs(tmp_path):
+    completed, results = quick_benchmark_results("bench/backup_overhead.py", tmp_path / "backup_overhead.json")
     assert [r["engine"] for r in results] == ["postgresql", "mysql"]
     for row in results:
         assert row["plain_seconds"] > 0 and row["restore_ratio"] > 0 and row["plain_bytes"] > 0
@@ -26,13 +29,7 @@ def test_backup_overhead_benchmark_runs(tmp_path):
 
 
 def test_production_impact_benchmark_runs(tmp_path):
-    output = tmp_path / "production_impact.json"
-    completed = subprocess.run(
-        [sys.executable, "bench/production_impact.py", "--quick", "--output", str(output)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    results = json.loads(output.read_text())["results"]
+    completed, results = quick_benchmark_results("bench/production_impact.py", tmp_path / "production_impact.json")
     assert [r["engine"] for r in results] == ["postgresql", "mysql"]
     for result in results:
         phases = {phase["name"]: phase for phase in result["phases"]}
@@ -48,15 +45,6 @@ def test_production_impact_benchmark_runs(tmp_path):
         assert result["target"]["verdict"] in ("met", "missed")
     assert (tmp_path / "production_impact.png").stat().st_size > 0
     assert "longest stall ms" in completed.stdout
-
-
-def quick_benchmark_results(script, output):
-    completed = subprocess.run(
-        [sys.executable, script, "--quick", "--output", str(output)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
-    return completed, json.loads(output.read_text())["results"]
 
 
 def test_overhead_benchmark_runs(tmp_path):
@@ -84,14 +72,7 @@ def test_build_speed_benchmark_runs(tmp_path):
 
 
 def test_fleet_benchmark_runs(tmp_path):
-    output = tmp_path / "fleet.json"
-    completed = subprocess.run(
-        [sys.executable, "bench/fleet.py", "--quick", "--output", str(output)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    report = json.loads(output.read_text())
-    rows = report["results"]
+    completed, rows = quick_benchmark_results("bench/fleet.py", tmp_path / "fleet.json")
     assert [row["databases"] for row in rows] == [1, 2]
     for row in rows:
         assert row["wall_seconds"] > 0 and row["controller_cpu_seconds"] > 0 and row["ratio_to_n1"] > 0
