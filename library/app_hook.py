@@ -24,6 +24,22 @@ options:
     description: Seconds the hook may take.
     type: float
     default: 60
+  undo_hook:
+    description:
+      - The hook that undoes this one (V(maintenance_off) for V(maintenance_on)), in the same forms as O(hook). Ansible runs
+        no C(always:) after Ctrl-C, so once O(hook) has succeeded a small background process (its pid in O(guard_file))
+        runs O(undo_hook) should the ansible-playbook process end (Ctrl-C, kill, crash) before the guard is stopped.
+      - The hook is kept in that process's memory only, never in a file.
+    type: raw
+  guard_file:
+    description:
+      - File (0600) where the guard of O(undo_hook) keeps its pid. Required with O(undo_hook).
+      - Without O(undo_hook), the call that runs the undo itself stops the guard named in this file once its hook has run
+        (succeeded or not), so the undo never runs twice.
+    type: path
+  run_dir:
+    description: The run's folder; a guard that ran O(undo_hook) appends a C(hook_after_interruption) event to the run record there.
+    type: path
 notes:
   - Supports check mode.
   - The hook's arguments are not logged, since URLs and headers may carry tokens. Messages show a URL without its query.
@@ -33,6 +49,18 @@ EXAMPLES = r"""
 - name: Put the app in maintenance mode
   app_hook:
     hook: ./bin/maintenance on
+
+- name: Put the app in maintenance mode, and out again should the playbook be interrupted before the next task
+  app_hook:
+    hook: ./bin/maintenance on
+    undo_hook: ./bin/maintenance off
+    guard_file: "{{ run_dir }}/maintenance-guard.json"
+    run_dir: "{{ run_dir }}"
+
+- name: Take the app out of maintenance mode, and stop the guard
+  app_hook:
+    hook: ./bin/maintenance off
+    guard_file: "{{ run_dir }}/maintenance-guard.json"
 
 - name: Take it out again, through its admin API
   app_hook:
@@ -59,27 +87,53 @@ output:
   description: The end of the command's output or the HTTP response body (500 characters at most).
   returned: always
   type: str
+guard_pid:
+  description: Pid of the guard that runs O(undo_hook) should the playbook end first.
+  returned: when O(undo_hook) is given and the hook succeeded, not in check mode
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import hooks
+from ansible.module_utils.safeindex import guard, hooks, runlock
+from ansible.module_utils.safeindex.record import RunRecord
 
 ARGUMENT_SPEC = dict(
     hook=dict(type="raw", required=True, no_log=True),
     timeout=dict(type="float", default=60),
+    undo_hook=dict(type="raw", no_log=True),
+    guard_file=dict(type="path"),
+    run_dir=dict(type="path"),
 )
 
 
+def undo_after_interruption(undo_hook, timeout, run_dir):
+    """What the guard does once the playbook is gone: the undo hook, and a line in the run record saying how it went."""
+    outcome = hooks.run(undo_hook, timeout)
+    if run_dir:
+        RunRecord(run_dir).append("hook_after_interruption", what=outcome["what"], ok=outcome["ok"],
+                                  rc=outcome.get("rc"), status=outcome.get("status"))
+
+
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_by={"undo_hook": "guard_file"})
+    params = module.params
     try:
-        what = hooks.describe(module.params["hook"])
+        what = hooks.describe(params["hook"])
+        if params["undo_hook"] is not None:
+            hooks.describe(params["undo_hook"])  # a malformed undo fails now, not after an interruption
         if module.check_mode:
             module.exit_json(changed=True, what=what, output="")
-        outcome = hooks.run(module.params["hook"], module.params["timeout"])
+        outcome = hooks.run(params["hook"], params["timeout"])
     except hooks.HookError as exc:
         module.fail_json(msg=str(exc), what="", output="")
+    finally:
+        if params["guard_file"] and params["undo_hook"] is None and not module.check_mode:
+            guard.stop(params["guard_file"])  # this call is the undo: the guard's work is done
     ok = outcome.pop("ok")
+    if ok and params["undo_hook"] is not None:
+        outcome["guard_pid"] = guard.start(
+            params["guard_file"], runlock.find_owner_pid(),
+            lambda: undo_after_interruption(params["undo_hook"], params["timeout"], params["run_dir"]))
     if not ok:
         code = "exit %s" % outcome["rc"] if "rc" in outcome else "HTTP %s" % outcome["status"]
         module.fail_json(msg="%s failed (%s): %s" % (outcome["what"], code, outcome["output"]), changed=True, **outcome)

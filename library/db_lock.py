@@ -33,6 +33,12 @@ options:
     description:
       - The process whose end releases the lock. Defaults to the outermost C(ansible-playbook) process above the module.
     type: int
+  run_dir:
+    description:
+      - The run's folder. Should the owner end before O(state=released) (Ctrl-C, kill, crash), the holder appends an
+        C(interrupted) event to the run record there and writes the run's report with status V(interrupted), before it
+        lets the lock go.
+    type: path
 extends_documentation_fragment:
   - safeindex_connection
 """
@@ -68,7 +74,7 @@ released:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import runlock
+from ansible.module_utils.safeindex import interruption, runlock
 from ansible.module_utils.safeindex.errors import RunLocked, SafeIndexError
 from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
 
@@ -77,6 +83,7 @@ ARGUMENT_SPEC = argument_spec(
     run_id=dict(type="str", required=True),
     holder_file=dict(type="path", required=True),
     owner_pid=dict(type="int"),
+    run_dir=dict(type="path"),
 )
 
 
@@ -94,7 +101,8 @@ def main():
                 dialect.close()
             module.exit_json(changed=False, msg="the run lock is free")
         owner = params["owner_pid"] or runlock.find_owner_pid()
-        pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], owner)
+        pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], owner,
+                              on_owner_gone=interruption.recorder(params["run_dir"], params["run_id"]))
     except RunLocked as exc:
         fail(module, exc, changed=False)
     except SafeIndexError as exc:

@@ -54,6 +54,12 @@ options:
     description: File (0600) where the run lock's holder keeps its pid; M(db_lock) O(state=released) lets it go.
     type: path
     required: true
+  run_dir:
+    description:
+      - The run's folder. Should the ansible-playbook process end before the run lock is released (Ctrl-C, kill, crash),
+        the lock's holder appends an C(interrupted) event to the run record there and writes the run's report with
+        status V(interrupted), before it lets the lock go.
+    type: path
   maintenance_window:
     description: C(days) (V(mon)..V(sun), default every day), C(start) and C(end) (V(HH:MM); it may cross midnight) and
       C(timezone) (default V(UTC)). Unset, the check is skipped.
@@ -178,7 +184,7 @@ lock_holder_pid:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import planning, preflight, runlock
+from ansible.module_utils.safeindex import interruption, planning, preflight, runlock
 from ansible.module_utils.safeindex.aws import aws_client
 from ansible.module_utils.safeindex.connection import connection_params
 from ansible.module_utils.safeindex.errors import RunLocked, SafeIndexError
@@ -191,6 +197,7 @@ ARGUMENT_SPEC = argument_spec(
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
     run_id=dict(type="str", required=True),
     holder_file=dict(type="path", required=True),
+    run_dir=dict(type="path"),
     maintenance_window=dict(type="dict"),
     ignore_maintenance_window=dict(type="bool", default=False),
     max_active_connections=dict(type="int"),
@@ -238,7 +245,8 @@ def run_lock(module, dialect):
         if module.check_mode:
             runlock.probe(dialect)
             return preflight.row("run lock", "ok", "free (check mode: not taken)"), None
-        pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], runlock.find_owner_pid())
+        pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], runlock.find_owner_pid(),
+                              on_owner_gone=interruption.recorder(params["run_dir"], params["run_id"]))
     except RunLocked as exc:
         return preflight.row("run lock", "fail", str(exc)), None
     except SafeIndexError as exc:
@@ -284,10 +292,15 @@ def main():
     loaded, fingerprint = None, None
     try:
         engine = connection_params(params).engine
-        loaded = planning.load(params["spec_path"], engine)
-        fingerprint = loaded[0]
     except SafeIndexError as exc:
-        checks.append(preflight.row("index spec", "fail", str(exc).replace("\n", " ")))
+        # Bad connection settings (a malformed database_url): the connection's failure, not the spec's.
+        checks.append(preflight.row("connection", "fail", str(exc)))
+    if engine:
+        try:
+            loaded = planning.load(params["spec_path"], engine)
+            fingerprint = loaded[0]
+        except SafeIndexError as exc:
+            checks.append(preflight.row("index spec", "fail", str(exc).replace("\n", " ")))
     dialect = None
     if engine:
         try:

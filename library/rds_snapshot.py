@@ -19,7 +19,10 @@ description:
   - O(state=restored) restores a snapshot (O(snapshot_id), or the run's by O(run_id)) to a NEW instance or cluster
     (O(target_id), by default C(<source>-restored-<short run id>)), waits until it is available, and returns its
     endpoint. It never touches an existing instance. A restored Aurora cluster gets a writer instance.
-  - Credentials the boto3 way (environment, profile, instance role). Throttling is retried with backoff.
+  - Credentials the boto3 way (environment, profile, instance role). Throttling, connection errors and timeouts (60 s
+    for an answer) are retried with backoff, 8 attempts in all (botocore's standard mode). C(AWS_MAX_ATTEMPTS) and
+    C(AWS_RETRY_MODE), or the profile's C(max_attempts) and C(retry_mode), change that. Past the last attempt the
+    error names the call, the throttling or the timeout, and the endpoint.
   - The errors operators meet each get a message saying what to do. These are the instance not found, the snapshot
     quota exceeded, a source that is not available, access denied, and a timeout while C(creating).
   - In check mode the module says what it would create or delete, and changes nothing.

@@ -10,6 +10,7 @@ looks like a backup.
 
 import calendar
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -202,8 +203,14 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
             ],
         }
         manifest["verified"] = verify(dialect, dumper, manifest, partial, options.verify, options.run_id, options.jobs)
-    except BaseException:
+    except BaseException as exc:
         _remove(partial)
+        if _out_of_space(exc):
+            raise BackupFailed(
+                "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
+                " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
+                " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), dialect.database_size(),
+                                                   options.space_factor, exc)) from None
         raise
     final = os.path.join(folder, name)
     _remove(final)
@@ -362,6 +369,11 @@ def _free_space_problem(options, database_size):
         return ("not enough space for the backup: %s has %d bytes free, the dump needs about %d"
                 " (database size %d x space_factor %s)" % (options.backup_dir, free, needed, database_size, options.space_factor))
     return None
+
+
+def _out_of_space(exc):
+    """ENOSPC, ours (a Python write) or the client's (pg_dump says it in its own words)."""
+    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
 
 
 def _remove(path):

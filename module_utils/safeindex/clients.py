@@ -26,8 +26,10 @@ def find_client(names, bin_dir=None):
             found = shutil.which(name)
             if found:
                 return found
-    where = bin_dir or "PATH"
-    raise ClientError("%s not found in %s: install the database client tools or set client_bin_dir" % (" or ".join(names), where))
+    # The folders looked in, so the operator can see why the tool they know is installed was not found.
+    where = bin_dir or "PATH (%s)" % os.environ.get("PATH", "")
+    raise ClientError("%s not found in %s: install the database client tools, or set client_bin_dir"
+                      " (backup_client_bin_dir in the inventory) to their folder" % (" or ".join(names), where))
 
 
 def version_numbers(text):

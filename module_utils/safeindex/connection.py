@@ -27,6 +27,7 @@ URL_SCHEMES = {
     "mariadb+pymysql": "mysql",
 }
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+ENCODING_HINT = " (a '/', '#', '?', '@', '[' or ']' in the user or password must be percent-encoded, e.g. %2F for '/')"
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,27 @@ def connection_params(params):
 
 
 def parse_database_url(url):
-    """The parts of a DATABASE_URL. Errors show the URL with its password masked."""
+    """The parts of a DATABASE_URL. Errors show the URL with its password masked, never a piece of it."""
     shown = mask_url(url)
+    # The parser's own messages quote what they could not read, which may be a piece of the password:
+    # every error here says what is wrong in our own words.
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConnectionConfigError("malformed database_url %s: %s" % (shown, exc)) from None
+    except ValueError:
+        raise ConnectionConfigError("malformed database_url %s: its host part cannot be read%s" % (shown, ENCODING_HINT)) from None
     engine = URL_SCHEMES.get(parts.scheme.lower())
     if engine is None:
         raise ConnectionConfigError(
             "database_url %s: unknown scheme %r (expected one of %s)" % (shown, parts.scheme, ", ".join(sorted(URL_SCHEMES)))
         )
+    if "@" not in parts.netloc and "@" in parts.path + parts.query + parts.fragment:
+        # A '/', '#' or '?' in the password ended the host part early: "user:pass" would pass for "host:port".
+        raise ConnectionConfigError("malformed database_url %s: the user or password holds a character that ends the"
+                                    " host part early%s" % (shown, ENCODING_HINT))
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConnectionConfigError("malformed database_url %s: the port is not a number from 0 to 65535" % shown) from None
     database = unquote(parts.path.lstrip("/"))
     if not parts.hostname or not database or "/" in database:
         raise ConnectionConfigError("database_url %s must look like %s://user:password@host:port/database" % (shown, parts.scheme))
@@ -101,12 +111,23 @@ def parse_database_url(url):
 
 
 def mask_url(url):
-    """The URL with any password replaced by ***, safe to print."""
+    """The URL with any password replaced by ***, safe to print; also when the URL does not parse."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        password = parts.password
     except ValueError:
-        return "<unparseable url>"
+        password = None
+    if password is not None and ":" + password + "@" in parts.netloc:
+        netloc = parts.netloc.replace(":" + password + "@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    # Not parsed as user:password@host (a typo in the scheme, an unencoded '/', '#' or '?' in the password):
+    # everything from the start of the credentials to the last '@' may be secret.
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    slashes = url.find("/")
+    if 0 <= slashes < at:
+        start = len(url) - len(url[slashes:].lstrip("/"))
+    else:
+        start = url.find(":") + 1 if 0 <= url.find(":") < at else 0
+    return url[:start] + "***" + url[at:]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ansible.module_utils.safeindex.definition import differences
 from ansible.module_utils.safeindex.dialect import describe_session
 from ansible.module_utils.safeindex.errors import (
+    DatabaseUnavailable,
     GaveUp,
     LockTimeout,
     SafeIndexError,
@@ -166,6 +167,10 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
         leftover = _clean_up_after_failure(dialect, spec, schema, drop_leftover)
         message = str(exc) + (("\n" + leftover) if leftover else "")
         raise IndexFailed("%s: %s" % (spec.name, message), result) from None
+    except DatabaseUnavailable as exc:
+        # Nothing can be cleaned up over a lost connection: say what may be left and what heals it.
+        raise IndexFailed("%s: %s. A build cut off midway may leave an INVALID index %s behind: the next run drops and"
+                          " rebuilds it" % (spec.name, exc, spec.name), result) from None
 
     built = dialect.find_index(spec, schema)
     if built is None or not built.valid:

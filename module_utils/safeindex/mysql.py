@@ -30,8 +30,10 @@ from ansible.module_utils.safeindex.errors import (
 )
 
 LOCK_WAIT_TIMEOUT = 1205
+ACCESS_DENIED_TO_DATABASE = 1044
 STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
-CONNECTION_LOST = (2006, 2013, 2055)
+# Gone away, lost during a query, lost at reading; and the server's last words: shutting down (1053), KILLed (1927).
+CONNECTION_LOST = (2006, 2013, 2055, 1053, 1927)
 LONG_TYPES = ("tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob")
 APPLICATION_IN_QUERY = re.compile(r"/\* (safeindex[^*]*?)(?: since=(\S+))? \*/")
 
@@ -74,13 +76,23 @@ class MysqlDialect(Dialect):
                 password=params.password or "",
                 database=params.database,
                 connect_timeout=params.connect_timeout,
+                # PyMySQL's connect_timeout covers the TCP connect only: a server that accepts and never greets
+                # (hung, or a proxy without a backend) would hold the handshake forever. Reset below.
+                read_timeout=params.connect_timeout,
+                write_timeout=params.connect_timeout,
                 autocommit=True,
                 charset="utf8mb4",
                 program_name=self.application_name,
                 **dict(params.options),
             )
         except (pymysql.Error, TypeError) as exc:
-            raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), _message(exc))) from None
+            message = _message(exc)
+            if "timed out" in message:
+                message = "no answer within connect_timeout %ss (%s)" % (params.connect_timeout, message)
+            raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), message)) from None
+        # Statements (an index build, a dump's reads) may take hours: no read or write timeout once logged in.
+        # PyMySQL has no public setter; it applies these before its next read or write.
+        self.conn._read_timeout = self.conn._write_timeout = None
         # Reading the catalog must not wait a day behind someone else's DDL (the server default).
         self._rows("SET SESSION lock_wait_timeout = 5")
         self._version = None
@@ -131,7 +143,8 @@ class MysqlDialect(Dialect):
             raise OptionError("%s: on MySQL an index belongs to a table: give its table" % spec.name)
         if self.table_columns(schema, spec.table) is None:
             return None
-        found = [i for i in self.table_indexes(schema, spec.table) if i.name == spec.name]
+        # The server compares index names without case: IDX_A is the index idx_a.
+        found = [i for i in self.table_indexes(schema, spec.table) if i.name.lower() == spec.name.lower()]
         return found[0] if found else None
 
     def table_indexes(self, schema, table):
@@ -193,7 +206,14 @@ class MysqlDialect(Dialect):
         shadow_table, shadow_index = "safeindex_shadow", "safeindex_shadow_idx"
         try:
             self._rows("DROP TEMPORARY TABLE IF EXISTS %s" % quote(shadow_table))
-            self._rows("CREATE TEMPORARY TABLE %s LIKE %s.%s" % (quote(shadow_table), quote(schema), quote(spec.table)))
+            try:
+                self._rows("CREATE TEMPORARY TABLE %s LIKE %s.%s" % (quote(shadow_table), quote(schema), quote(spec.table)))
+            except ServerRefused as exc:
+                if exc.details.get("code") != ACCESS_DENIED_TO_DATABASE:
+                    raise
+                # The server's own words ("Access denied ... to database") would read as a failed login.
+                raise SpecError("%s: cannot check the definition on an empty temporary copy of %s: %s lacks CREATE TEMPORARY"
+                                " TABLES on %s" % (spec.name, spec.table, self._grantee(), schema)) from None
             try:
                 self._rows("ALTER TABLE %s ADD %s" % (quote(shadow_table), self._index_clause(shadow_index, wanted)))
             except ServerRefused as exc:
@@ -272,6 +292,26 @@ class MysqlDialect(Dialect):
                 cur.execute(statement.sql, statement.params)
         except pymysql.Error as exc:
             raise self._error(exc) from None
+        except KeyboardInterrupt:
+            # Ctrl-C (Ansible passes SIGINT on to the module) breaks off our read, not the statement: the server would go
+            # on with it, headless (an ALTER waiting for its metadata lock queues every query on the table behind it).
+            raise ServerRefused("interrupted (Ctrl-C): %s" % self._kill_query()) from None
+
+    def _kill_query(self):
+        """Stop our statement on the server, from a connection of its own (ours is mid-read); then drop ours."""
+        thread_id = self.conn.thread_id()
+        try:
+            killer = MysqlDialect(self.params, self.application_name)
+            try:
+                killer._rows("KILL QUERY %s", (thread_id,))
+            finally:
+                killer.close()
+            outcome = "the statement was stopped on the server (KILL QUERY %s)" % thread_id
+        except Exception as exc:  # the interruption goes on all the same
+            outcome = "could not stop the statement on the server (connection %s): %s" % (thread_id, exc)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        return outcome
 
     def _error(self, exc):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

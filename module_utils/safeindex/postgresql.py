@@ -5,6 +5,8 @@ import time
 
 try:
     import psycopg2
+    import psycopg2.extensions
+    import psycopg2.extras
     from psycopg2 import sql
 except ImportError:  # reported by the module as a missing requirement
     psycopg2 = None
@@ -91,7 +93,10 @@ class PostgresDialect(Dialect):
                 **dict(params.options),
             )
         except psycopg2.Error as exc:
-            raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), _first_line(exc))) from None
+            message = _first_line(exc)
+            if "timeout expired" in message:
+                message = "no answer within connect_timeout %ss (%s)" % (params.connect_timeout, message)
+            raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), message)) from None
         # CREATE INDEX CONCURRENTLY cannot run inside a transaction block.
         self.conn.autocommit = True
         self._schema = None
@@ -327,7 +332,7 @@ class PostgresDialect(Dialect):
 
     def _execute(self, statement):
         try:
-            with self.conn.cursor() as cur:
+            with _cancel_on_interrupt(), self.conn.cursor() as cur:
                 cur.execute(statement.sql, statement.params)
         except psycopg2.Error as exc:
             raise self._error(exc) from None
@@ -626,6 +631,24 @@ class PostgresDialect(Dialect):
 
     def database_exists(self, name):
         return bool(self._rows("SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt():
+    """Ctrl-C (SIGINT, which Ansible passes on to the module) cancels the statement on the server.
+
+    psycopg2 waits for a statement inside libpq, where no signal reaches Python: an interrupted playbook would leave
+    its build running on the server, headless. psycopg2's wait_select waits in Python instead and, on
+    KeyboardInterrupt, sends the server a cancel request; the statement then fails with 57014 and the caller cleans
+    up as after any failed build. Only around DDL: connecting (which honours connect_timeout only when blocking) and
+    catalog reads wait as usual.
+    """
+    previous = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(previous)
 
 
 def _first_line(exc):

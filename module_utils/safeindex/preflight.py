@@ -155,8 +155,8 @@ def _cloudwatch_free_storage(cloudwatch, instance_id):
             Namespace="AWS/RDS", MetricName="FreeStorageSpace", Dimensions=[{"Name": "DBInstanceIdentifier", "Value": instance_id}],
             StartTime=now - timedelta(minutes=30), EndTime=now, Period=60, Statistics=["Minimum"],
         )["Datapoints"]
-    except Exception as exc:  # botocore's errors: no credentials, access denied, throttled past the retries
-        raise SafeIndexError("CloudWatch FreeStorageSpace of %s: %s" % (instance_id, exc)) from None
+    except Exception as exc:  # botocore's errors: no credentials, access denied, throttled or timed out past the retries
+        raise SafeIndexError("CloudWatch FreeStorageSpace of %s at %s: %s" % (instance_id, cloudwatch.meta.endpoint_url, exc)) from None
     if not points:
         return None, "CloudWatch has no FreeStorageSpace for %s in the last 30 minutes" % instance_id
     latest = max(points, key=lambda p: p["Timestamp"])

@@ -109,27 +109,32 @@ class Snapshots:
 
     def call(self, operation, **arguments):
         """One API call, with the errors operators meet turned into what to do about them."""
-        what = "%s %s" % (self.kind.name, self.source_id)
         try:
             return getattr(self.client, operation)(**arguments)
-        except NoCredentialsError:
-            raise RdsError("no AWS credentials: set AWS_PROFILE or the AWS_* environment, or run with an instance role") from None
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = error.get("Code", ""), error.get("Message", "")
-            if code in self.kind.not_found_codes:
-                raise RdsError("RDS %s not found in region %s: %s" % (what, self.region or "(default)", message), code=code) from None
-            if code in QUOTA:
-                raise RdsError("the account's quota is full (%s): delete old manual snapshots (prune_older_than_days) or ask AWS"
-                               " for a higher quota. %s" % (code, message), code=code) from None
-            if code in BAD_STATE:
-                raise RdsError("RDS %s is not in a state that allows %s: %s" % (what, operation, message), code=code) from None
-            if code in DENIED or "not authorized" in message:
-                raise RdsError("access denied for rds:%s on %s: %s. The credentials in use need that permission."
-                               % (_api_action(operation), what, message), code=code) from None
-            raise RdsError("rds:%s on %s failed: %s: %s" % (_api_action(operation), what, code, message), code=code) from None
-        except BotoCoreError as exc:
-            raise RdsError("rds:%s on %s failed: %s" % (_api_action(operation), what, exc)) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise self.error(operation, exc) from None
+
+    def error(self, operation, exc):
+        """The RdsError for a botocore error, after botocore's own retries (throttling and timeouts) ran out."""
+        what = "%s %s" % (self.kind.name, self.source_id)
+        if isinstance(exc, NoCredentialsError):
+            return RdsError("no AWS credentials: set AWS_PROFILE or the AWS_* environment, or run with an instance role")
+        if isinstance(exc, BotoCoreError):  # timeouts and connection errors name the endpoint themselves
+            return RdsError("rds:%s on %s failed: %s" % (_api_action(operation), what, exc))
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code in self.kind.not_found_codes:
+            return RdsError("RDS %s not found in region %s: %s" % (what, self.region or "(default)", message), code=code)
+        if code in QUOTA:
+            return RdsError("the account's quota is full (%s): delete old manual snapshots (prune_older_than_days) or ask AWS"
+                            " for a higher quota. %s" % (code, message), code=code)
+        if code in BAD_STATE:
+            return RdsError("RDS %s is not in a state that allows %s: %s" % (what, operation, message), code=code)
+        if code in DENIED or "not authorized" in message:
+            return RdsError("access denied for rds:%s on %s: %s. The credentials in use need that permission."
+                            % (_api_action(operation), what, message), code=code)
+        # botocore's own words say how many times it retried (throttling); the endpoint says which RDS answered.
+        return RdsError("rds:%s on %s failed at %s: %s" % (_api_action(operation), what, self.client.meta.endpoint_url, exc), code=code)
 
     def source(self):
         found = self.call(self.kind.describe_sources, **{self.kind.source_key: self.source_id})[self.kind.sources_field]
@@ -152,8 +157,10 @@ class Snapshots:
         arguments = {self.kind.source_key: self.source_id, "SnapshotType": "manual"}
         try:
             return [s for page in pages.paginate(**arguments) for s in page[self.kind.snapshots_field]]
-        except (ClientError, BotoCoreError):
-            return self.call(self.kind.describe, **arguments)[self.kind.snapshots_field]
+        except (ClientError, BotoCoreError) as exc:
+            # Not the same call again for its message: botocore retried already, and a throttled or silent endpoint
+            # would make the run wait twice as long.
+            raise self.error(self.kind.describe, exc) from None
 
     def of_run(self, run_id):
         for snapshot in self.manual():

@@ -4,6 +4,9 @@ Each Ansible task is its own process, but a session-level advisory lock lives on
 as its connection. So a small detached process takes the lock and holds it until it is told
 to let go, or until the ansible-playbook process it serves is gone (Ctrl-C, kill, crash):
 the lock can never outlive the run.
+
+When the playbook ends without having let go (Ansible runs no `always:` after Ctrl-C), the holder calls its
+`on_owner_gone` first, while it still holds the lock: db_preflight records the interruption there (interruption.py).
 """
 
 import json
@@ -34,10 +37,11 @@ def find_owner_pid():
     return owner or os.getppid()
 
 
-def acquire(connect, run_id, holder_file, owner_pid, wait_seconds=30):
+def acquire(connect, run_id, holder_file, owner_pid, wait_seconds=30, on_owner_gone=None):
     """Start the holder; returns its pid, or raises RunLocked naming the run that holds the lock.
 
-    `connect` opens a dialect; it is called in the holder process, after the fork.
+    `connect` opens a dialect; it is called in the holder process, after the fork. `on_owner_gone`, when given, is
+    called there once the owner has ended without release(), before the lock is let go.
     """
     held = read_holder(holder_file)
     if held and held.get("run_id") == run_id and is_alive(held["pid"], held.get("start_time")):
@@ -49,7 +53,7 @@ def acquire(connect, run_id, holder_file, owner_pid, wait_seconds=30):
         try:
             os.setsid()
             if os.fork() == 0:
-                _hold(connect, run_id, holder_file, owner_pid, write_end)
+                _hold(connect, run_id, holder_file, owner_pid, write_end, on_owner_gone)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -131,7 +135,7 @@ def _parent_of(pid):
         return 1
 
 
-def _hold(connect, run_id, holder_file, owner_pid, answer_fd):  # pragma: no cover - runs in the holder
+def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None):  # pragma: no cover - runs in the holder
     # Ansible reads the module's stdout until it closes: the holder must not keep it open.
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -169,6 +173,11 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd):  # pragma: no cov
             if time.monotonic() - last_ping > PING_SECONDS:
                 dialect.ping()  # a dead connection means the lock is gone: stop claiming it
                 last_ping = time.monotonic()
+        if not stop and on_owner_gone is not None:
+            try:
+                on_owner_gone()
+            except Exception:
+                pass  # the lock must be let go whatever happens here
     except Exception as exc:
         if not answered:
             answer({"ok": False, "error": "the run lock holder failed: %s" % exc})

@@ -100,9 +100,12 @@ def load_spec(data, engine):
         except SpecError as exc:
             problems.append("indexes[%d]: %s" % (position, exc))
     names = [i.name for i in indexes]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    # MySQL and MariaDB compare index names without case: idx_a and IDX_A are one index there.
+    keys = [n.lower() if engine == "mysql" else n for n in names]
+    duplicates = sorted({n for n, key in zip(names, keys, strict=True) if keys.count(key) > 1})
     if duplicates:
-        problems.append("duplicate index names: %s" % ", ".join(duplicates))
+        note = " (MySQL ignores case in index names)" if len(duplicates) > len({d.lower() for d in duplicates}) else ""
+        problems.append("duplicate index names: %s%s" % (", ".join(duplicates), note))
     probes = []
     raw_probes = data.get("probes") or []
     if not isinstance(raw_probes, list):
