@@ -20,6 +20,9 @@ from ansible.module_utils.safeindex.files import write_private
 
 POLL_SECONDS = 0.5
 PING_SECONDS = 5.0
+# After a lost session: how long to try to take the lock again, and how often.
+RETAKE_SECONDS = 60.0
+RETAKE_INTERVAL_SECONDS = 1.0
 
 
 def find_owner_pid():
@@ -169,11 +172,19 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
         answered = True
         last_ping = time.monotonic()
         while not stop and is_alive(owner_pid):
-            dialect.idle(POLL_SECONDS)
-            if time.monotonic() - last_ping > PING_SECONDS:
-                dialect.ping()  # a dead connection means the lock is gone: stop claiming it
+            try:
+                dialect.idle(POLL_SECONDS)
+                if time.monotonic() - last_ping > PING_SECONDS:
+                    dialect.ping()
+                    last_ping = time.monotonic()
+            except Exception:
+                # The session died (a server restart, a killed connection) and the lock with it: take it again as
+                # soon as the server answers, so the rest of the run stays alone on the database.
+                dialect = _retake(connect, dialect, stop, owner_pid)
+                if dialect is None:
+                    return  # another run has it now, or the server stayed away: nothing is ours to let go
                 last_ping = time.monotonic()
-        if not stop and on_owner_gone is not None:
+        if not stop and not is_alive(owner_pid) and on_owner_gone is not None:
             try:
                 on_owner_gone()
             except Exception:
@@ -182,15 +193,42 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
         if not answered:
             answer({"ok": False, "error": "the run lock holder failed: %s" % exc})
     finally:
-        try:
-            dialect.release_run_lock()
-        except Exception:
-            pass
-        try:
-            dialect.close()
-        except Exception:
-            pass
+        if dialect is not None:
+            try:
+                dialect.release_run_lock()
+            except Exception:
+                pass
+            try:
+                dialect.close()
+            except Exception:
+                pass
         _remove(holder_file, os.getpid())
+
+
+def _retake(connect, lost, stop, owner_pid):
+    """A new session holding the run lock again; None when another run took it meanwhile or no server answered."""
+    try:
+        lost.close()
+    except Exception:
+        pass
+    deadline = time.monotonic() + RETAKE_SECONDS
+    while not stop and is_alive(owner_pid) and time.monotonic() < deadline:
+        try:
+            fresh = connect()
+        except Exception:
+            time.sleep(RETAKE_INTERVAL_SECONDS)  # the server is still starting
+            continue
+        try:
+            if fresh.try_run_lock():
+                return fresh
+        except Exception:
+            pass
+        try:
+            fresh.close()
+        except Exception:
+            pass
+        return None
+    return None
 
 
 def _read_answer(fd, wait_seconds):

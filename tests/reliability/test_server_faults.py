@@ -156,6 +156,19 @@ def pg_builds_on_message(admin, database):
         return [row[0] for row in cur.fetchall()]
 
 
+def run_lock_seen(admin, database, run):
+    """True once a session holds an advisory lock on the database (the run lock), polled while the run lasts."""
+    admin.autocommit = True
+    while run.running():
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND database = (SELECT oid FROM pg_database WHERE datname = %s)", (database,))
+            if cur.fetchone()[0]:
+                return True
+        time.sleep(0.2)
+    return False
+
+
 def test_a_server_restart_in_the_index_phase_fails_naming_the_lost_connection_and_a_rerun_heals(restartable_pg, tmp_path):
     db = restartable_pg
     counts = table_counts(db)
@@ -167,10 +180,14 @@ def test_a_server_restart_in_the_index_phase_fails_naming_the_lost_connection_an
         admin.close()
         db.server.stop()  # fast shutdown: every session, the build's too, is ended
         db.server.start()
+        # The run lock went with its session: its holder takes it again while the run goes on.
+        admin = db.server.admin_connect()
+        lock_taken_again = run_lock_seen(admin, db.name, run)
     finally:
         admin.close()
         code, out, err = run.finish()
 
+    assert lock_taken_again, "the run went on after the restart without its run lock"
     assert code != 0, out[-3000:]
     report = report_of(inventory, "restarted")
     assert report["status"] == "failed"
