@@ -11,6 +11,8 @@ description:
   - Modules are separate processes, and a session lock lives only as long as its connection, so a small background process
     holds the lock. It lets go when O(state=released) stops it, or by itself as soon as the ansible-playbook process it
     serves has ended (interrupted, killed, crashed), so the lock never outlives the run.
+  - Should the holder's session die while the run goes on (a server restart, a killed connection), the holder takes the
+    lock again as soon as the server answers (for up to 60 s); if another run took it meanwhile, it lets it be.
   - Taking or releasing the lock is bookkeeping, not a change to the database, so the module never reports C(changed).
   - In check mode the module only checks that the lock is free; it does not hold it.
 version_added: "0.1.0"
