@@ -32,6 +32,7 @@ from ansible.module_utils.safeindex.errors import (
 LOCK_WAIT_TIMEOUT = 1205
 ACCESS_DENIED_TO_DATABASE = 1044
 STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+QUERY_INTERRUPTED = 1317
 # Gone away, lost during a query, lost at reading; and the server's last words: shutting down (1053), KILLed (1927).
 CONNECTION_LOST = (2006, 2013, 2055, 1053, 1927)
 LONG_TYPES = ("tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob")
@@ -260,7 +261,7 @@ class MysqlDialect(Dialect):
         if online:
             # Stated, never assumed: a server that cannot build online refuses, and says why.
             text += ", ALGORITHM=INPLACE, LOCK=NONE"
-        return Statement(self._timed(text, timeout), (ownership_marker(run_id),), purpose="create")
+        return Statement(self._timed(text, timeout), (ownership_marker(run_id),), purpose="create", timeout=timeout)
 
     def drop_statement(self, name, definition, online=True):
         text = "ALTER TABLE %s DROP INDEX %s" % (quote(definition.table), quote(name))
@@ -291,7 +292,7 @@ class MysqlDialect(Dialect):
             with self.conn.cursor() as cur:
                 cur.execute(statement.sql, statement.params)
         except pymysql.Error as exc:
-            raise self._error(exc) from None
+            raise self._error(exc, statement) from None
         except KeyboardInterrupt:
             # Ctrl-C (Ansible passes SIGINT on to the module) breaks off our read, not the statement: the server would go
             # on with it, headless (an ALTER waiting for its metadata lock queues every query on the table behind it).
@@ -313,11 +314,12 @@ class MysqlDialect(Dialect):
             self.conn.close()
         return outcome
 
-    def _error(self, exc):
+    def _error(self, exc, statement=None):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         if code == LOCK_WAIT_TIMEOUT:
             return LockTimeout(_message(exc))
-        if code in STATEMENT_TIMEOUT:
+        # MariaDB stops an online ALTER over its max_statement_time with 1969, or, caught in some stages, plain 1317.
+        if code in STATEMENT_TIMEOUT or (code == QUERY_INTERRUPTED and statement is not None and statement.timeout):
             return StatementTimeout("the statement ran over its statement_timeout and was stopped: %s" % _message(exc), code=code)
         if code in CONNECTION_LOST or not self.conn.open:
             return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), _message(exc)))
