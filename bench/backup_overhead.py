@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import harness
-from ansible.module_utils.safeindex import backup
+from ansible.module_utils.safeindex.backup import take as backup
 
 import sandbox
 

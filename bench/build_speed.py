@@ -23,7 +23,8 @@ import time
 
 import harness
 import yaml
-from ansible.module_utils.safeindex import indexer, spec
+from ansible.module_utils.safeindex.build import indexer
+from ansible.module_utils.safeindex.spec import parse as spec
 
 import sandbox
 

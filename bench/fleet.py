@@ -114,7 +114,8 @@ def in_place_by_catalog(fleet):
 def count_spec_indexes(dialect):
     """How many of the spec's indexes the database's catalog holds, by name."""
     import yaml
-    from ansible.module_utils.safeindex import indexer, spec
+    from ansible.module_utils.safeindex.build import indexer
+    from ansible.module_utils.safeindex.spec import parse as spec
 
     indexes, _probes = spec.load_spec(yaml.safe_load(harness.SPEC_FILE.read_text()), dialect.engine)
     found = 0

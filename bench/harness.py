@@ -109,7 +109,8 @@ def spec_statements(dialect, online, spec_file=SPEC_FILE, run_id="bench"):
     LOCK=NONE with the run's comment); online=False: the runbook's plain CREATE INDEX.
     """
     import yaml
-    from ansible.module_utils.safeindex import indexer, spec
+    from ansible.module_utils.safeindex.build import indexer
+    from ansible.module_utils.safeindex.spec import parse as spec
 
     indexes, _probes = spec.load_spec(yaml.safe_load(Path(spec_file).read_text()), dialect.engine)
     statements = []
@@ -126,7 +127,8 @@ def spec_statements(dialect, online, spec_file=SPEC_FILE, run_id="bench"):
 def drop_spec_indexes(dialect, spec_file=SPEC_FILE):
     """Drop every index of the spec that exists (plainly: the benchmark's own database, between phases)."""
     import yaml
-    from ansible.module_utils.safeindex import indexer, spec
+    from ansible.module_utils.safeindex.build import indexer
+    from ansible.module_utils.safeindex.spec import parse as spec
 
     indexes, _probes = spec.load_spec(yaml.safe_load(Path(spec_file).read_text()), dialect.engine)
     for index in indexes:
@@ -138,7 +140,7 @@ def drop_spec_indexes(dialect, spec_file=SPEC_FILE):
 
 def open_engine(db):
     """The engine's dialect (module_utils/safeindex) connected to a sandbox database."""
-    from ansible.module_utils.safeindex.connection import connection_params
-    from ansible.module_utils.safeindex.dialect import open_dialect
+    from ansible.module_utils.safeindex.core.connection import connection_params
+    from ansible.module_utils.safeindex.engines.base import open_dialect
 
     return open_dialect(connection_params(dict(database_url=db.url())), application_name="safeindex-bench")

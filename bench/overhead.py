@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 import harness
-from ansible.module_utils.safeindex import indexer, spec
+from ansible.module_utils.safeindex.build import indexer
+from ansible.module_utils.safeindex.spec import parse as spec
 
 import sandbox
 

@@ -145,7 +145,8 @@ def spec_plain_statements(db):
 
 def spec_indexes_present(db):
     """How many of the spec's indexes the catalog holds, usable (PostgreSQL: valid)."""
-    from ansible.module_utils.safeindex import indexer, spec
+    from ansible.module_utils.safeindex.build import indexer
+    from ansible.module_utils.safeindex.spec import parse as spec
 
     dialect = harness.open_engine(db)
     try:

@@ -1,4 +1,4 @@
-"""The connection options every safeindex module shares (module_utils/safeindex/connection.py)."""
+"""The connection options every safeindex module shares (module_utils/safeindex/core/connection.py)."""
 
 
 class ModuleDocFragment:

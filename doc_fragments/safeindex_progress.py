@@ -1,4 +1,4 @@
-"""The progress option of the modules whose work can run long (module_utils/safeindex/progress.py)."""
+"""The progress option of the modules whose work can run long (module_utils/safeindex/build/progress.py)."""
 
 
 class ModuleDocFragment:

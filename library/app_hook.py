@@ -94,8 +94,9 @@ guard_pid:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import guard, hooks, runlock
-from ansible.module_utils.safeindex.record import RunRecord
+from ansible.module_utils.safeindex.run import guard, hooks
+from ansible.module_utils.safeindex.run import lock as runlock
+from ansible.module_utils.safeindex.run.record import RunRecord
 
 ARGUMENT_SPEC = dict(
     hook=dict(type="raw", required=True, no_log=True),

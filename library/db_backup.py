@@ -204,10 +204,11 @@ plan:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import backup, s3
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.progress import PROGRESS_ARGUMENT_SPEC
+from ansible.module_utils.safeindex.aws import s3
+from ansible.module_utils.safeindex.backup import take as backup
+from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
 
 FORMATS = {"postgresql": ("custom", "directory"), "mysql": ("sql",)}
 ARGUMENT_SPEC = argument_spec(

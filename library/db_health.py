@@ -96,8 +96,8 @@ duration_seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import health
-from ansible.module_utils.safeindex.module_support import argument_spec, connect
+from ansible.module_utils.safeindex.core.module import argument_spec, connect
+from ansible.module_utils.safeindex.monitor import health
 
 ARGUMENT_SPEC = argument_spec(
     duration_seconds=dict(type="float", default=0),

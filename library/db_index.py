@@ -195,12 +195,12 @@ skipped_steps:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.indexer import BuildOptions, IndexFailed, ensure_absent, ensure_present
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.progress import PROGRESS_ARGUMENT_SPEC
-from ansible.module_utils.safeindex.record import recorder
-from ansible.module_utils.safeindex.spec import index_reference, parse_index
+from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFailed, ensure_absent, ensure_present
+from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.run.record import recorder
+from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
 ARGUMENT_SPEC = argument_spec(
     name=dict(type="str", required=True),

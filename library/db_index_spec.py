@@ -88,10 +88,10 @@ tables:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import planning
-from ansible.module_utils.safeindex.connection import connection_params
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.connection import connection_params
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.spec import plan as planning
 
 ARGUMENT_SPEC = argument_spec(
     path=dict(type="path", required=True),

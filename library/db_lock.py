@@ -76,9 +76,10 @@ released:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import interruption, runlock
-from ansible.module_utils.safeindex.errors import RunLocked, SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.run import interruption
+from ansible.module_utils.safeindex.run import lock as runlock
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["acquired", "released"], default="acquired"),

@@ -184,11 +184,13 @@ lock_holder_pid:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import interruption, planning, preflight, runlock
-from ansible.module_utils.safeindex.aws import aws_client
-from ansible.module_utils.safeindex.connection import connection_params
-from ansible.module_utils.safeindex.errors import RunLocked, SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect
+from ansible.module_utils.safeindex.aws.client import aws_client
+from ansible.module_utils.safeindex.core.connection import connection_params
+from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect
+from ansible.module_utils.safeindex.run import interruption, preflight
+from ansible.module_utils.safeindex.run import lock as runlock
+from ansible.module_utils.safeindex.spec import plan as planning
 
 ARGUMENT_SPEC = argument_spec(
     min_server_version=dict(type="str"),
@@ -261,7 +263,7 @@ def database_checks(module, dialect, tables, summary):
     minimum = params["min_server_version"] or DEFAULT_MIN_VERSION[dialect.engine]
     to_build = []
     if summary:
-        from ansible.module_utils.safeindex.spec import parse_index
+        from ansible.module_utils.safeindex.spec.parse import parse_index
 
         for entry in summary["indexes"]:
             if entry["name"] in summary["pending"]:

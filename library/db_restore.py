@@ -145,10 +145,11 @@ refused:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import backup, restore
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.progress import PROGRESS_ARGUMENT_SPEC
+from ansible.module_utils.safeindex.backup import restore
+from ansible.module_utils.safeindex.backup import take as backup
+from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["restored", "compared"], default="restored"),

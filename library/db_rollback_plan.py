@@ -87,10 +87,10 @@ marked_runs:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.dialect import ownership_marker
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.rollback import is_migrate_run, marked_runs, plan_rollback, run_artifacts, summary_line
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.engines.base import ownership_marker
+from ansible.module_utils.safeindex.rollback.plan import is_migrate_run, marked_runs, plan_rollback, run_artifacts, summary_line
 
 ARGUMENT_SPEC = argument_spec(
     run_id=dict(type="str"),

@@ -127,11 +127,11 @@ engine:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import planning
-from ansible.module_utils.safeindex.connection import connection_params
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.module_support import argument_spec, connect, fail
-from ansible.module_utils.safeindex.verify import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, verify
+from ansible.module_utils.safeindex.core.connection import connection_params
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.spec import plan as planning
+from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, verify
 
 ARGUMENT_SPEC = argument_spec(
     spec_path=dict(type="path", required=True),

@@ -89,7 +89,7 @@ unreadable:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import logscan
+from ansible.module_utils.safeindex.monitor import logscan
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["mark", "scan"], default="scan"),

@@ -84,9 +84,9 @@ dimension:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import metrics
-from ansible.module_utils.safeindex.aws import aws_client
-from ansible.module_utils.safeindex.errors import SafeIndexError
+from ansible.module_utils.safeindex.aws import cloudwatch as metrics
+from ansible.module_utils.safeindex.aws.client import aws_client
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
 
 ARGUMENT_SPEC = dict(
     instance_id=dict(type="str"),

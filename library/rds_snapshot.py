@@ -156,11 +156,11 @@ restored:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import rds
-from ansible.module_utils.safeindex.aws import aws_client
-from ansible.module_utils.safeindex.errors import SafeIndexError
-from ansible.module_utils.safeindex.module_support import fail
-from ansible.module_utils.safeindex.record import recorder
+from ansible.module_utils.safeindex.aws import rds
+from ansible.module_utils.safeindex.aws.client import aws_client
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import fail
+from ansible.module_utils.safeindex.run.record import recorder
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "restored"], default="present"),

@@ -59,7 +59,7 @@ report_path:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.rollback_report import build_rollback_report, write_rollback_report
+from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
 
 ARGUMENT_SPEC = dict(
     rollback_dir=dict(type="path", required=True),

@@ -117,10 +117,10 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex import notices
-from ansible.module_utils.safeindex.files import write_private
-from ansible.module_utils.safeindex.record import RunRecord
-from ansible.module_utils.safeindex.report import add_notice
+from ansible.module_utils.safeindex.core.files import write_private
+from ansible.module_utils.safeindex.report import notices
+from ansible.module_utils.safeindex.report.build import add_notice
+from ansible.module_utils.safeindex.run.record import RunRecord
 
 ARGUMENT_SPEC = dict(
     run_dir=dict(type="path", required=True),

@@ -121,9 +121,9 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.preflight import write_rehearsal_record
-from ansible.module_utils.safeindex.record import RunRecord, now_iso
-from ansible.module_utils.safeindex.report import build_report, notices_from_events, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.run.preflight import write_rehearsal_record
+from ansible.module_utils.safeindex.run.record import RunRecord, now_iso
 
 ARGUMENT_SPEC = dict(
     run_dir=dict(type="path", required=True),

@@ -149,10 +149,10 @@ def feedback_rows(db):
 
 def test_a_probe_that_tries_to_write_changes_no_row(run_module, db, tmp_path):
     """The spec admits one SELECT or WITH query; the READ ONLY transaction stops what still tries to write."""
-    from ansible.module_utils.safeindex.connection import connection_params
-    from ansible.module_utils.safeindex.dialect import open_dialect
-    from ansible.module_utils.safeindex.spec import Probe
-    from ansible.module_utils.safeindex.verify import VerifyOptions, run_probe
+    from ansible.module_utils.safeindex.core.connection import connection_params
+    from ansible.module_utils.safeindex.engines.base import open_dialect
+    from ansible.module_utils.safeindex.spec.parse import Probe
+    from ansible.module_utils.safeindex.verify.check import VerifyOptions, run_probe
 
     rows = feedback_rows(db)
     assert rows > 0

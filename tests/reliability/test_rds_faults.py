@@ -108,7 +108,7 @@ class SilentEndpoint:
 
 
 def test_the_default_is_eight_attempts_in_standard_mode_and_aws_max_attempts_changes_it(aws_credentials, monkeypatch):
-    from ansible.module_utils.safeindex.aws import aws_client
+    from ansible.module_utils.safeindex.aws.client import aws_client
 
     assert aws_client("rds", REGION).meta.config.retries == {"mode": "standard", "total_max_attempts": 8}
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", ATTEMPTS)
@@ -161,8 +161,8 @@ def test_a_throttled_snapshot_call_is_retried_once_per_attempt_then_names_the_th
 
 def test_an_endpoint_that_never_answers_times_out_per_attempt_and_names_the_timeout_and_endpoint(aws_credentials, monkeypatch):
     """The module's client with a 1 s read timeout (the product's is 60 s): the retries and the message, in seconds."""
-    from ansible.module_utils.safeindex import rds
-    from ansible.module_utils.safeindex.aws import aws_client
+    from ansible.module_utils.safeindex.aws import rds
+    from ansible.module_utils.safeindex.aws.client import aws_client
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     with SilentEndpoint() as endpoint:

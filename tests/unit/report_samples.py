@@ -2,7 +2,7 @@
 
 import copy
 
-from ansible.module_utils.safeindex.report import build_report, summarize, summary_lines
+from ansible.module_utils.safeindex.report.build import build_report, summarize, summary_lines
 
 NAMES = ["idx_user_username", "idx_user_role", "idx_conversation_user_created", "idx_message_conversation_timestamp"]
 

@@ -3,7 +3,7 @@
 import json
 import time
 
-from ansible.module_utils.safeindex.backup import BackupOptions, apply_retention, scratch_name
+from ansible.module_utils.safeindex.backup.take import BackupOptions, apply_retention, scratch_name
 
 
 def iso(days_ago):

@@ -1,8 +1,8 @@
 """Connection settings: the app's DATABASE_URL or explicit parameters; a password never in a message."""
 
 import pytest
-from ansible.module_utils.safeindex.connection import connection_params, mask_url, parse_database_url
-from ansible.module_utils.safeindex.errors import ConnectionConfigError
+from ansible.module_utils.safeindex.core.connection import connection_params, mask_url, parse_database_url
+from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
 
 SECRET = "s3cr%40t:pw"
 

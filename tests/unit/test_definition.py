@@ -1,9 +1,9 @@
 """Comparing definitions: equal means the same index whatever its name; every difference is named."""
 
 import pytest
-from ansible.module_utils.safeindex.definition import IndexColumn, IndexDefinition, differences
-from ansible.module_utils.safeindex.dialect import CatalogIndex
-from ansible.module_utils.safeindex.indexer import BuildOptions, plan_present
+from ansible.module_utils.safeindex.build.indexer import BuildOptions, plan_present
+from ansible.module_utils.safeindex.engines.base import CatalogIndex
+from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition, differences
 
 A = IndexColumn("a", nulls_first=False)
 B = IndexColumn("b", nulls_first=False)

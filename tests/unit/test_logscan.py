@@ -2,7 +2,7 @@
 
 import os
 
-from ansible.module_utils.safeindex import logscan
+from ansible.module_utils.safeindex.monitor import logscan
 
 ERRORS = logscan.compile_patterns([r"\b(ERROR|CRITICAL|FATAL)\b|Traceback"])
 

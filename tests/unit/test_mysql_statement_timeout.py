@@ -3,9 +3,9 @@
 from types import SimpleNamespace
 
 import pymysql
-from ansible.module_utils.safeindex.dialect import Statement
-from ansible.module_utils.safeindex.errors import StatementTimeout
-from ansible.module_utils.safeindex.mysql import MysqlDialect
+from ansible.module_utils.safeindex.core.errors import StatementTimeout
+from ansible.module_utils.safeindex.engines.base import Statement
+from ansible.module_utils.safeindex.engines.mysql.dialect import MysqlDialect
 
 INTERRUPTED = pymysql.err.OperationalError(1317, "Query execution was interrupted")
 

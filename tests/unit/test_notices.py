@@ -6,8 +6,8 @@ import stat
 from datetime import UTC, datetime
 
 import pytest
-from ansible.module_utils.safeindex import notices
-from ansible.module_utils.safeindex.report import write_report
+from ansible.module_utils.safeindex.report import notices
+from ansible.module_utils.safeindex.report.build import write_report
 
 from tests.unit import report_samples
 from tests.webhook import SECRET_PATH, running_webhook

@@ -4,7 +4,7 @@ import importlib.util
 import json
 import threading
 
-from ansible.module_utils.safeindex.progress import Watcher, describe, watching
+from ansible.module_utils.safeindex.build.progress import Watcher, describe, watching
 
 from tests.conftest import REPO
 

@@ -4,8 +4,8 @@ import copy
 import json
 import stat
 
-from ansible.module_utils.safeindex.report import add_notice, build_report, summarize, summary_lines, write_report
-from ansible.module_utils.safeindex.report_markdown import render_markdown
+from ansible.module_utils.safeindex.report.build import add_notice, build_report, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.report.markdown import render_markdown
 
 from tests.unit import report_samples
 from tests.unit.report_samples import MONITOR, VERIFY, probe

@@ -2,7 +2,7 @@
 
 import json
 
-from ansible.module_utils.safeindex.report_html import render_html
+from ansible.module_utils.safeindex.report.html import render_html
 
 from tests.unit import report_samples
 from tests.unit.page import Page

@@ -1,8 +1,8 @@
 """What a restore is called and what it tells the operator: the new database's name, its URL, the rows to be lost."""
 
 import pytest
-from ansible.module_utils.safeindex.connection import ConnectionParams
-from ansible.module_utils.safeindex.restore import RestoreRefused, check_target, database_url, default_target, delta_lines
+from ansible.module_utils.safeindex.backup.restore import RestoreRefused, check_target, database_url, default_target, delta_lines
+from ansible.module_utils.safeindex.core.connection import ConnectionParams
 
 
 def test_the_default_name_is_the_database_and_the_run_id_made_an_identifier():

@@ -2,8 +2,8 @@
 
 import pytest
 import yaml
-from ansible.module_utils.safeindex.errors import SpecError
-from ansible.module_utils.safeindex.spec import ColumnSpec, fingerprint, index_reference, load_spec, parse_column, parse_index
+from ansible.module_utils.safeindex.core.errors import SpecError
+from ansible.module_utils.safeindex.spec.parse import ColumnSpec, fingerprint, index_reference, load_spec, parse_column, parse_index
 
 from tests.conftest import REPO
 

@@ -1,6 +1,6 @@
 """The plan walkers on real EXPLAIN JSON, captured from the sandboxes (PostgreSQL 15, MariaDB 10.11; cost fields trimmed)."""
 
-from ansible.module_utils.safeindex import plans
+from ansible.module_utils.safeindex.engines import plans
 
 # EXPLAIN (FORMAT JSON) SELECT * FROM query_log WHERE user_id IN (3, 7, 11) ORDER BY created_at DESC LIMIT 5
 PG_LIMIT_SORT_BITMAP = [{"Plan": {

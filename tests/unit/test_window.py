@@ -4,7 +4,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from ansible.module_utils.safeindex.window import WindowError, is_open
+from ansible.module_utils.safeindex.run.window import WindowError, is_open
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHTS = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "06:00", "timezone": "Europe/Berlin"}

@@ -1,0 +1,269 @@
+"""The engine: decide what an index needs, then do it online, with lock retries, and prove it.
+
+Written once; a Dialect supplies the engine-specific SQL and catalog reading.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from ansible.module_utils.safeindex.build.progress import watch_build
+from ansible.module_utils.safeindex.core.errors import (
+    DatabaseUnavailable,
+    GaveUp,
+    LockTimeout,
+    SafeIndexError,
+    ServerRefused,
+    SpecError,
+)
+from ansible.module_utils.safeindex.engines.base import describe_session
+from ansible.module_utils.safeindex.spec.definition import differences
+
+ACTIONS = ("created", "exists", "rebuilt_invalid", "skipped_equivalent", "dropped", "absent", "failed")
+
+
+@dataclass
+class BuildOptions:
+    run_id: str
+    lock_timeout: float = 5.0       # seconds one lock wait may last
+    lock_retries: int = 5           # attempts after the first
+    retry_delay: float = 2.0        # first backoff, doubled each retry
+    max_retry_delay: float = 60.0
+    statement_timeout: float = 0.0  # 0: the build may take as long as it needs
+    maintenance_work_mem: str = None
+    parallel_workers: int = None
+    on_equivalent: str = "skip"     # skip | create
+    online: bool = True             # False only with an explicit opt-in: blocks writes for the build
+    progress_file: str = None       # where a long build's progress goes while it runs (progress.py)
+
+    def lock_budget_seconds(self):
+        """The longest all attempts can wait on locks before giving up (not counting the build)."""
+        delays = sum(min(self.retry_delay * 2 ** n, self.max_retry_delay) for n in range(self.lock_retries))
+        return (self.lock_retries + 1) * self.lock_timeout + delays
+
+
+@dataclass
+class IndexResult:
+    name: str
+    action: str = None
+    changed: bool = False
+    sql: list = field(default_factory=list)
+    definition: str = None           # the wanted definition as SQL
+    existing_definition: str = None  # what the catalog held before, as SQL
+    equivalent_to: str = None
+    attempts: int = 0
+    duration_seconds: float = 0.0
+    size_bytes: int = None
+    blockers: list = field(default_factory=list)
+    skipped_steps: list = field(default_factory=list)
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+@dataclass
+class Plan:
+    action: str                      # create | exists | rebuild_invalid | skipped_equivalent | conflict
+    equivalent_to: str = None
+    differences: list = field(default_factory=list)
+
+
+def plan_present(wanted, existing, table_indexes, on_equivalent):
+    """What a present index needs, from the catalog alone (no side effects)."""
+    if existing is not None:
+        if not existing.valid:
+            return Plan("rebuild_invalid")
+        found = differences(existing.definition, wanted)
+        return Plan("conflict", differences=found) if found else Plan("exists")
+    if on_equivalent == "skip":
+        for other in table_indexes:
+            if other.valid and not differences(other.definition, wanted):
+                return Plan("skipped_equivalent", equivalent_to=other.name)
+    return Plan("create")
+
+
+class IndexFailed(SafeIndexError):
+    """An index could not be brought to its state; carries the result so far."""
+
+    def __init__(self, message, result):
+        super().__init__(message)
+        result.action = "failed"
+        self.result = result
+
+
+def resolve(dialect, spec):
+    """The schema and the canonical wanted definition; SpecError for unknown tables or columns."""
+    schema = spec.schema or dialect.default_schema()
+    columns = dialect.table_columns(schema, spec.table)
+    target = "%s.%s" % (schema, spec.table) if schema else spec.table
+    if columns is None:
+        raise SpecError("%s: table %s does not exist" % (spec.name, target))
+    wanted_columns = [c.name for c in spec.columns] + list(spec.include)
+    missing = [c for c in wanted_columns if c not in columns]
+    if missing:
+        raise SpecError("%s: table %s has no column %s" % (spec.name, target, ", ".join(missing)))
+    return schema, dialect.canonical_definition(spec, schema)
+
+
+def ensure_present(dialect, spec, options, check_mode=False, record=lambda event, **data: None):
+    """Bring one index to the spec's definition. Returns IndexResult; raises IndexFailed or SpecError."""
+    started = time.monotonic()
+    result = IndexResult(name=spec.name)
+    schema, wanted = resolve(dialect, spec)
+    result.definition = dialect.render_definition(spec.name, wanted)
+    existing = dialect.find_index(spec, schema)
+    if existing is not None:
+        result.existing_definition = dialect.render_definition(existing.name, existing.definition)
+        if not existing.valid:
+            builder = dialect.build_in_progress(existing, schema)
+            if builder:
+                raise IndexFailed(
+                    "%s is being built right now by session %s; wait for that build or cancel it, then re-run" % (spec.name, builder),
+                    result,
+                )
+    plan = plan_present(wanted, existing, dialect.table_indexes(schema, spec.table), options.on_equivalent)
+
+    if plan.action == "conflict":
+        raise IndexFailed(
+            "%s exists with another definition; refusing to touch it.\n  existing: %s\n  spec:     %s\n  differs in: %s"
+            % (spec.name, result.existing_definition, result.definition, "; ".join(plan.differences)),
+            result,
+        )
+    if plan.action in ("exists", "skipped_equivalent"):
+        result.action = plan.action
+        result.equivalent_to = plan.equivalent_to
+        result.size_bytes = existing.size_bytes if existing else None
+        result.duration_seconds = round(time.monotonic() - started, 3)
+        return result
+
+    create = dialect.create_statement(spec.name, wanted, options.run_id, online=options.online, timeout=options.statement_timeout)
+    drop = dialect.drop_statement(spec.name, wanted, online=options.online)
+    session = dialect.session_statements(options)
+    post_build = dialect.post_build_statements(spec.name, wanted, options.run_id)
+    planned = ([drop] if plan.action == "rebuild_invalid" else []) + session + [create] + post_build
+    result.sql = [text for s in planned for text in dialect.render(s)]
+    result.action = "created" if plan.action == "create" else "rebuilt_invalid"
+    result.changed = True
+    if check_mode:
+        return result
+
+    for statement in session:
+        dialect.execute(statement)
+    record("index_build_started", name=spec.name, table=spec.table, action=result.action)
+
+    def drop_leftover():
+        """A failed concurrent build leaves an INVALID index behind: remove it before trying again."""
+        leftover = dialect.find_index(spec, schema)
+        if leftover is not None and not leftover.valid:
+            dialect.execute(drop)
+
+    def build():
+        drop_leftover()
+        with watch_build(dialect, spec.name, options.progress_file):
+            dialect.execute(create)
+
+    try:
+        result.attempts = with_lock_retries(dialect, schema, spec.table, options, build, result)
+    except (GaveUp, ServerRefused, LockTimeout) as exc:
+        leftover = _clean_up_after_failure(dialect, spec, schema, drop_leftover)
+        message = str(exc) + (("\n" + leftover) if leftover else "")
+        raise IndexFailed("%s: %s" % (spec.name, message), result) from None
+    except DatabaseUnavailable as exc:
+        # Nothing can be cleaned up over a lost connection: say what may be left and what heals it.
+        raise IndexFailed("%s: %s. A build cut off midway may leave an INVALID index %s behind: the next run drops and"
+                          " rebuilds it" % (spec.name, exc, spec.name), result) from None
+
+    built = dialect.find_index(spec, schema)
+    if built is None or not built.valid:
+        leftover = _clean_up_after_failure(dialect, spec, schema, drop_leftover)
+        raise IndexFailed("%s: the build finished but the index is not valid. %s" % (spec.name, leftover or ""), result)
+    for statement in post_build:
+        try:
+            with_lock_retries(dialect, schema, spec.table, options, lambda s=statement: dialect.execute(s), result, check_stalls=False)
+        except SafeIndexError as exc:
+            # The index is built and valid; a missing comment or statistics must not undo that.
+            result.skipped_steps.append("%s after the build did not run: %s" % (statement.purpose, exc))
+    result.size_bytes = built.size_bytes
+    result.duration_seconds = round(time.monotonic() - started, 3)
+    record("index", **result.as_dict())
+    return result
+
+
+def ensure_absent(dialect, spec, options, check_mode=False, record=lambda event, **data: None):
+    """Drop the index named by the spec, online. Absent already: nothing to do."""
+    started = time.monotonic()
+    result = IndexResult(name=spec.name)
+    schema = spec.schema or dialect.default_schema()
+    existing = dialect.find_index(spec, schema)
+    if existing is None:
+        result.action = "absent"
+        return result
+    result.existing_definition = dialect.render_definition(existing.name, existing.definition)
+    if existing.constraint:
+        raise IndexFailed("%s backs the constraint %s; drop the constraint instead" % (spec.name, existing.constraint), result)
+    drop = dialect.drop_statement(existing.name, existing.definition, online=options.online)
+    session = dialect.session_statements(options)
+    result.sql = [text for s in session + [drop] for text in dialect.render(s)]
+    result.action = "dropped"
+    result.changed = True
+    if check_mode:
+        return result
+    for statement in session:
+        dialect.execute(statement)
+    try:
+        result.attempts = with_lock_retries(
+            dialect, schema, existing.definition.table, options, lambda: dialect.execute(drop), result, check_stalls=False, for_drop=True
+        )
+    except (GaveUp, ServerRefused, LockTimeout) as exc:
+        raise IndexFailed("%s: %s" % (spec.name, exc), result) from None
+    result.duration_seconds = round(time.monotonic() - started, 3)
+    record("index", **result.as_dict())
+    return result
+
+
+def with_lock_retries(dialect, schema, table, options, step, result, check_stalls=True, for_drop=False):
+    """Run `step` under the short lock timeout; on a timeout back off and retry; give up naming the blockers.
+
+    Before each attempt of a build, sessions that would certainly stall it (transactions older
+    than the lock timeout that hold a conflicting lock or an old snapshot) count as a failed
+    attempt: starting a concurrent build against them would only leave an INVALID index.
+    """
+    attempts = options.lock_retries + 1
+    blockers = []
+    for attempt in range(1, attempts + 1):
+        stalling = dialect.sessions_in_the_way(schema, table, options.lock_timeout) if check_stalls else []
+        if stalling:
+            blockers = stalling
+        else:
+            try:
+                step()
+                return attempt
+            except LockTimeout:
+                blockers = (
+                    dialect.sessions_in_the_way(schema, table, options.lock_timeout, for_drop)
+                    or dialect.sessions_in_the_way(schema, table, 0, for_drop)
+                )
+        if attempt < attempts:
+            time.sleep(min(options.retry_delay * 2 ** (attempt - 1), options.max_retry_delay))
+    result.blockers = blockers
+    names = "\n".join("    " + describe_session(b) for b in blockers) or "    (none visible any more)"
+    raise GaveUp(
+        "gave up after %d attempts with lock_timeout %ss: the table %s is held by\n%s"
+        % (attempts, options.lock_timeout, table, names),
+        blockers=blockers,
+    )
+
+
+def _clean_up_after_failure(dialect, spec, schema, drop_leftover):
+    """Try once more to remove an INVALID leftover; say plainly if one remains."""
+    try:
+        drop_leftover()
+        return None
+    except SafeIndexError:
+        pass
+    leftover = dialect.find_index(spec, schema)
+    if leftover is not None and not leftover.valid:
+        return (
+            "An INVALID index %s remains: a session still holds the table. The next run drops and rebuilds it;"
+            " or, once the sessions above end: DROP INDEX CONCURRENTLY %s" % (spec.name, spec.name)
+        )
+    return None

@@ -1,0 +1,153 @@
+"""Progress of long work (an index build, a dump, a restore), written as it happens for the callback plugin to show.
+
+An Ansible module's output appears only when it ends. While a long statement or client tool runs, a watcher
+thread samples the work every few seconds and appends one JSON line to the task's progress file; the
+callback plugin `safeindex_progress` tails that file in ansible-playbook's own process and prints the lines.
+The file is the module option `progress_file`, by default `$SAFEINDEX_PROGRESS_FILE`, which the callback sets
+for each task just before Ansible forks the task's worker (the modules run on the controller).
+
+The work comes first: a watcher never fails or slows what it watches. It connects only once the work has run
+for a while (quick work costs nothing), on a connection of its own; any error in it is written as one line
+and ends the watching; it stops, and closes its connection, when the work ends, also when the work fails.
+"""
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.safeindex.core.files import append_private
+
+PROGRESS_FILE_ENV = "SAFEINDEX_PROGRESS_FILE"
+# The option of every module that watches its long step (doc fragment safeindex_progress).
+PROGRESS_ARGUMENT_SPEC = {"progress_file": dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV]))}
+FIRST_SAMPLE_SECONDS = 2.0   # work that ends sooner is never sampled
+SAMPLE_SECONDS = 2.0
+STOP_WAIT_SECONDS = 2.0      # a watcher stuck in a query is left to finish on its own (a daemon thread)
+
+
+class Watcher(threading.Thread):
+    """Samples one piece of work until stopped; each sample is a line of the progress file.
+
+    `sample(source)` returns the fields of a line (see describe()); `connect()`, when given, opens the
+    source it reads (a dialect on a connection of its own), closed when the watcher ends.
+    """
+
+    def __init__(self, path, subject, kind, sample, connect=None, first=FIRST_SAMPLE_SECONDS, every=SAMPLE_SECONDS):
+        super().__init__(name="safeindex progress %s" % subject, daemon=True)
+        self.path, self.subject, self.kind = path, subject, kind
+        self.sample, self.connect = sample, connect
+        self.first, self.every = first, every
+        self.started = time.monotonic()
+        self.stopped = threading.Event()
+
+    def run(self):
+        source = None
+        try:
+            if self.stopped.wait(self.first):
+                return
+            source = self.connect() if self.connect else None
+            while not self.stopped.is_set():
+                fields = self.sample(source)
+                if not self.stopped.is_set():
+                    self.write(fields)
+                if self.stopped.wait(self.every):
+                    return
+        except Exception as exc:  # whatever goes wrong here must not reach the work
+            self.write({"error": "progress unavailable: %s" % (str(exc).strip().splitlines() or [type(exc).__name__])[0]})
+        finally:
+            if source is not None:
+                with contextlib.suppress(Exception):
+                    source.close()
+
+    def write(self, fields):
+        line = dict(fields, subject=self.subject, kind=self.kind, elapsed=round(time.monotonic() - self.started, 1), at=time.time())
+        if "error" not in fields:
+            line["text"] = describe(fields)
+        try:
+            append_private(self.path, json.dumps(line, sort_keys=True, default=str))
+        except OSError:
+            self.stopped.set()  # nowhere to write: stop watching, the work goes on
+
+    def stop(self):
+        self.stopped.set()
+        if self.is_alive():
+            self.join(STOP_WAIT_SECONDS)
+
+
+@contextlib.contextmanager
+def watching(path, subject, kind, sample, connect=None):
+    """Watch the work of the `with` block when a progress file is given; otherwise do nothing at all."""
+    if not path:
+        yield None
+        return
+    watcher = Watcher(path, subject, kind, sample, connect)
+    watcher.start()
+    try:
+        yield watcher
+    finally:
+        watcher.stop()
+
+
+def watch_build(dialect, subject, path):
+    """Watch an index build that is about to run on `dialect`'s connection, from a second connection."""
+    if not path:
+        return contextlib.nullcontext()
+    try:
+        backend = dialect.backend_id()
+    except Exception:  # no progress then, but the build goes on
+        return contextlib.nullcontext()
+    name = ("%s progress" % dialect.application_name)[:63]
+    return watching(path, subject, "index", lambda watch: watch.build_progress(backend),
+                    connect=lambda: dialect.__class__(dialect.params, name))
+
+
+def describe(fields):
+    """One line for an operator: `building index: scanning table, 42% of blocks, waiting for pid 7`."""
+    parts = [fields.get("phase") or "running"]
+    if fields.get("percent") is not None:
+        parts.append("%d%%%s" % (fields["percent"], " of " + fields["unit"] if fields.get("unit") else ""))
+    if fields.get("bytes"):
+        parts.append("%s written" % human_bytes(fields["bytes"]))
+    if fields.get("table"):
+        parts.append("table " + fields["table"])
+    if fields.get("waiting"):
+        parts.append(fields["waiting"])
+    return ", ".join(parts)
+
+
+def human_bytes(count):
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return ("%d %s" if unit == "bytes" else "%.1f %s") % (count, unit)
+        count /= 1024.0
+    return None
+
+
+def percent(done, total):
+    return None if not total else min(100, int(100 * (done or 0) / total))
+
+
+def size_of(path):
+    """Bytes written so far to a dump (a file, or the files of a directory dump); 0 before it exists."""
+    try:
+        if os.path.isdir(path):
+            return sum(os.path.getsize(os.path.join(path, name)) for name in os.listdir(path))
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def last_match(path, pattern, tail_bytes=16384):
+    """The first group of the last line of a client's log matching `pattern` (the table it works on), or None."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - tail_bytes))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = re.findall(pattern, text)
+    return found[-1] if found else None

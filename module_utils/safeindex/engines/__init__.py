@@ -1,0 +1,55 @@
+"""The database engines, one package each (engines/<name>/): its features (capabilities and limits as data), its SQL
+and its client tools. Code outside engines/ holds an engine and asks it; it never compares engine names. A new engine
+is a new package here and its entry in the three loaders below.
+
+The imports are written out (not importlib) because Ansible ships a module only the module_utils its source imports.
+"""
+
+from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
+
+ENGINE_NAMES = ("postgresql", "mysql")
+
+
+def _unknown(name):
+    return ConnectionConfigError("unknown engine %r: expected one of %s" % (name, ", ".join(ENGINE_NAMES)))
+
+
+def features_for(name: str):
+    """The engine's Features; needs no driver and no server."""
+    if name == "postgresql":
+        from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
+    elif name == "mysql":
+        from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
+    else:
+        raise _unknown(name)
+    return FEATURES
+
+
+def engine_for_url_scheme(scheme: str):
+    """The engine name a DATABASE_URL scheme means, or None."""
+    for name in ENGINE_NAMES:
+        if scheme.lower() in features_for(name).url_schemes:
+            return name
+    return None
+
+
+def open_engine(params, application_name: str = "safeindex"):
+    """A connected engine for the engine named in the connection parameters."""
+    if params.engine == "postgresql":
+        from ansible.module_utils.safeindex.engines.postgresql.dialect import PostgresDialect as engine_class
+    elif params.engine == "mysql":
+        from ansible.module_utils.safeindex.engines.mysql.dialect import MysqlDialect as engine_class
+    else:
+        raise _unknown(params.engine)
+    return engine_class(params, application_name)
+
+
+def dumper_for(params, bin_dir=None, progress_file=None):
+    """The engine's dump and restore tools; with a progress file they report progress while they run."""
+    if params.engine == "postgresql":
+        from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper as dumper_class
+    elif params.engine == "mysql":
+        from ansible.module_utils.safeindex.engines.mysql.dump import MysqlDumper as dumper_class
+    else:
+        raise _unknown(params.engine)
+    return dumper_class(params, bin_dir, progress_file)

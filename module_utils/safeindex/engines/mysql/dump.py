@@ -1,0 +1,169 @@
+"""mysqldump / mariadb-dump with --single-transaction, compressed as it streams; password in a 0600 defaults file."""
+
+import gzip
+import os
+import re
+import subprocess
+import tempfile
+
+from ansible.module_utils.safeindex.backup.clients import (
+    ClientError,
+    clean_environment,
+    client_version,
+    find_client,
+    tail,
+    version_numbers,
+    write_secret,
+)
+from ansible.module_utils.safeindex.build.progress import percent
+
+CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)`")
+CHUNK = 1 << 20
+# The comment mysqldump writes before each table's rows: where a dump (or its restore) has got to.
+DATA_COMMENT = re.compile(rb"-- Dumping data for table `((?:[^`]|``)+)`")
+
+
+def _option_value(value):
+    return '"%s"' % str(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+class MysqlDumper:
+    engine = "mysql"
+    default_format = "sql"
+    counts_exact = False  # mysqldump's snapshot is its own: counts are taken just before and just after
+
+    def __init__(self, params, bin_dir=None, progress_file=None):
+        self.params = params
+        self.dump_tool = find_client(["mariadb-dump", "mysqldump"], bin_dir)
+        self.client = find_client(["mariadb", "mysql"], bin_dir)
+        self.progress_file = progress_file  # where backup.py's watcher writes
+        self.progress_log = None  # unused: the table comes from the dump's own comments
+        self.stage = None
+        self._table = None
+        self._percent = None
+
+    def progress(self):
+        """What the dump or restore is doing now, for the progress watcher."""
+        found = {"phase": self.stage, "table": self._table}
+        if self._percent is not None:
+            found.update(percent=self._percent, unit="the dump read")
+        return found
+
+    def _copy(self, source, target, raw=None):
+        """shutil.copyfileobj, noting the table the stream has reached and, reading a file `raw`, how much of it is read."""
+        self._table, self._percent = None, None
+        total = os.fstat(raw.fileno()).st_size if raw is not None else None
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                return
+            target.write(chunk)
+            tables = DATA_COMMENT.findall(chunk)
+            if tables:
+                self._table = tables[-1].decode("utf-8", "replace").replace("``", "`")
+            if raw is not None:
+                self._percent = percent(raw.tell(), total)
+
+    def describe_client(self):
+        return client_version(self.dump_tool)
+
+    def check_client(self, server_version):
+        client_text = self.describe_client()
+        distrib = re.search(r"Distrib ([\d.]+)", client_text)
+        client = version_numbers(distrib.group(1) if distrib else client_text.split("Ver", 1)[-1])
+        server = version_numbers(server_version)
+        # Only versions of the same family compare (MariaDB 10.x against MySQL 8.x says nothing).
+        same_family = ("mariadb" in client_text.lower()) == ("mariadb" in server_version.lower())
+        if same_family and client and server and client < server:
+            raise ClientError(
+                "%s is older than the server (%s): install the client tools of the server's version or point client_bin_dir at them"
+                % (client_text, server_version)
+            )
+        return client_text
+
+    def file_name(self, database, fmt):
+        if fmt != "sql":
+            raise ClientError("MySQL dumps are SQL, compressed; format %r is PostgreSQL-only" % fmt)
+        return database + ".sql.gz"
+
+    def _defaults_file(self, secrets):
+        lines = ["[client]", "user=" + _option_value(self.params.user), "password=" + _option_value(self.params.password or ""),
+                 "host=" + _option_value(self.params.host), "port=%d" % self.params.port, "default-character-set=utf8mb4",
+                 # Only the interactive client knows connect-timeout; the dump tool refuses it in [client].
+                 "[mysql]", "connect-timeout=%d" % self.params.connect_timeout]
+        return write_secret(secrets, "client.cnf", "\n".join(lines) + "\n")
+
+    def dump_command(self, target, fmt, jobs, compress_level, defaults_file="<0600 defaults file>"):
+        return [self.dump_tool, "--defaults-extra-file=" + defaults_file, "--single-transaction", "--routines", "--triggers",
+                "--events", "--hex-blob", "--no-tablespaces", "--skip-dump-date", self.params.database]
+
+    def dump(self, target, fmt, jobs, compress_level, secrets):
+        argv = self.dump_command(target, fmt, jobs, compress_level, defaults_file=self._defaults_file(secrets))
+        # stderr to a file: a chatty dump must not block on a full pipe while we read its output.
+        errors_file = tempfile.TemporaryFile()
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors_file, env=clean_environment())
+        try:
+            with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=compress_level) as compressed:
+                self._copy(process.stdout, compressed)
+            process.wait()
+            errors_file.seek(0)
+            errors = errors_file.read()
+        except BaseException:
+            process.kill()  # e.g. the disk filled up: do not leave the dump running
+            process.wait()
+            raise
+        finally:
+            errors_file.close()
+        if process.returncode != 0:
+            raise ClientError("%s exited with %d: %s" % (argv[0], process.returncode, tail(errors, self.params.password)))
+
+    def dump_with_counts(self, dialect, target, fmt, jobs, compress_level, tables, secrets):
+        """mysqldump reads in a transaction of its own: count just before and just after it."""
+        self.stage = "counting rows"
+        before = dialect.row_counts(tables)
+        self.stage = "dumping"
+        self.dump(target, fmt, jobs, compress_level, secrets)
+        self.stage = "counting rows after the dump"
+        return before, dialect.row_counts(tables)
+
+    @staticmethod
+    def schema_in_copy(schema, copy_database):
+        return copy_database  # on MySQL the database is the schema
+
+    def tables_in(self, path):
+        """The tables the dump creates (its CREATE TABLE statements)."""
+        tables = set()
+        try:
+            with gzip.open(path, "rb") as dump:
+                for line in dump:
+                    match = CREATE_TABLE.match(line)
+                    if match:
+                        tables.add((self.params.database, match.group(1).decode("utf-8").replace("``", "`")))
+        except (OSError, EOFError) as exc:
+            raise ClientError("the dump %s cannot be read: %s" % (path, exc)) from None
+        return tables
+
+    def restore(self, path, database, jobs, secrets, clean=False):
+        # clean needs nothing more: the dump drops each table before it creates it (mysqldump's --add-drop-table).
+        argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets), "--batch", database]
+        with tempfile.TemporaryFile() as errors_file:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors_file, env=clean_environment())
+            self.stage = "restoring"
+            try:
+                with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as dump:
+                    self._copy(dump, process.stdin, raw)
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # the client stopped reading: its exit code and stderr say why
+            except (OSError, EOFError) as exc:
+                process.kill()
+                process.wait()
+                raise ClientError("the dump %s cannot be read: %s" % (path, exc)) from None
+            process.wait()
+            errors_file.seek(0)
+            errors = errors_file.read()
+        if process.returncode != 0:
+            raise ClientError("%s exited with %d: %s" % (argv[0], process.returncode, tail(errors, self.params.password)))
+
+    def dump_files(self, path):
+        return [path]

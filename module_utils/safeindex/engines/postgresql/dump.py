@@ -1,0 +1,152 @@
+"""pg_dump and pg_restore: custom or directory format, sharing an exported snapshot, password in a passfile."""
+
+import os
+import re
+import subprocess
+
+from ansible.module_utils.safeindex.backup.clients import (
+    ClientError,
+    clean_environment,
+    client_version,
+    find_client,
+    run,
+    tail,
+    version_numbers,
+    write_secret,
+)
+from ansible.module_utils.safeindex.build.progress import last_match
+
+FORMATS = {"custom": ("c", ".pgdump"), "directory": ("d", ".pgdir")}
+# --verbose names each table as its data goes by; everything else it says is noise in an error message.
+VERBOSE_TABLE = r'(?:dumping contents of|processing data for) table "([^"]+)"'
+VERBOSE_NOISE = re.compile(r"^pg_(?:dump|restore): (?!error|detail|hint|warning)")
+
+
+def _conninfo_value(value):
+    return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _passfile_field(value):
+    return str(value).replace("\\", "\\\\").replace(":", "\\:")
+
+
+class PostgresDumper:
+    engine = "postgresql"
+    default_format = "custom"
+    counts_exact = True  # counted in the very snapshot the dump reads
+
+    def __init__(self, params, bin_dir=None, progress_file=None):
+        self.params = params
+        self.pg_dump = find_client(["pg_dump"], bin_dir)
+        self.pg_restore = find_client(["pg_restore"], bin_dir)
+        self.progress_file = progress_file  # where backup.py's watcher writes; progress_log is the clients' --verbose log
+        self.progress_log = None
+        self.stage = None
+
+    def progress(self):
+        """What the client is doing now, for the progress watcher: the stage and the table its log last named."""
+        return {"phase": self.stage, "table": last_match(self.progress_log, VERBOSE_TABLE) if self.progress_log else None}
+
+    def _run(self, argv, env, stdout=None):
+        """run(), or, while progress is watched, run with --verbose into the progress log (errors from its tail)."""
+        if not self.progress_log:
+            return run(argv, env=env, secret=self.params.password, stdout=stdout)
+        fd = os.open(self.progress_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as log:
+            completed = subprocess.run(argv[:1] + ["--verbose"] + argv[1:], env=env,
+                                       stdout=subprocess.DEVNULL if stdout is None else stdout, stderr=log)
+        if completed.returncode != 0:
+            with open(self.progress_log, "rb") as log:
+                lines = log.read().decode("utf-8", "replace").splitlines()
+            errors = "\n".join(line for line in lines if not VERBOSE_NOISE.match(line))
+            raise ClientError("%s exited with %d: %s"
+                              % (os.path.basename(argv[0]), completed.returncode, tail(errors, self.params.password)))
+        return completed
+
+    def describe_client(self):
+        return client_version(self.pg_dump)
+
+    def check_client(self, server_version):
+        """pg_dump refuses a newer server anyway, but late and obscurely: say it first and plainly."""
+        client_text = self.describe_client()
+        client = version_numbers(client_text.split(")", 1)[-1])
+        server = version_numbers(server_version)
+        if client and server and client[0] < server[0]:
+            raise ClientError(
+                "%s is older than the server (PostgreSQL %s): install the client of the server's major version"
+                " (e.g. postgresql-client-%d) or point client_bin_dir at it" % (client_text, server_version, server[0])
+            )
+        return client_text
+
+    def file_name(self, database, fmt):
+        return database + FORMATS[fmt][1]
+
+    def _conninfo(self, database):
+        parts = dict(host=self.params.host, port=self.params.port, dbname=database, user=self.params.user,
+                     connect_timeout=self.params.connect_timeout, application_name="safeindex backup")
+        parts.update(dict(self.params.options))
+        return " ".join("%s=%s" % (k, _conninfo_value(v)) for k, v in parts.items())
+
+    def _environment(self, secrets):
+        """libpq reads the password from a 0600 passfile: never argv, never the environment."""
+        line = ":".join(_passfile_field(v) for v in (self.params.host, self.params.port, "*", self.params.user))
+        passfile = write_secret(secrets, "pgpass", "%s:%s\n" % (line, _passfile_field(self.params.password or "")))
+        return clean_environment(PGPASSFILE=passfile)
+
+    def dump_command(self, target, fmt, jobs, compress_level, snapshot=None):
+        argv = [self.pg_dump, "--format=" + FORMATS[fmt][0], "--compress=%d" % compress_level, "--file=" + target, "--no-password"]
+        if snapshot:
+            argv.append("--snapshot=" + snapshot)
+        if fmt == "directory" and jobs > 1:
+            argv.append("--jobs=%d" % jobs)
+        return argv + ["--dbname=" + self._conninfo(self.params.database)]
+
+    def dump(self, target, fmt, jobs, compress_level, secrets, snapshot=None):
+        self._run(self.dump_command(target, fmt, jobs, compress_level, snapshot), env=self._environment(secrets))
+
+    def dump_with_counts(self, dialect, target, fmt, jobs, compress_level, tables, secrets):
+        """Count the rows in an exported snapshot and let pg_dump read that very snapshot: the counts are the dump's."""
+        holder = dialect.connect_to(dialect.params.database)
+        try:
+            with holder.exported_snapshot() as snapshot:
+                self.stage = "counting rows in the dump's snapshot"
+                counts = holder.row_counts(tables)
+                self.stage = "dumping"
+                self.dump(target, fmt, jobs, compress_level, secrets, snapshot)
+        finally:
+            holder.close()
+        return counts, None
+
+    @staticmethod
+    def schema_in_copy(schema, copy_database):
+        return schema  # a restored database keeps its schemas
+
+    def tables_in(self, path):
+        """The tables whose data the archive holds, from its table of contents (pg_restore --list)."""
+        completed = run([self.pg_restore, "--list", path], env=clean_environment())
+        tables = set()
+        for line in completed.stdout.decode("utf-8", "replace").splitlines():
+            if line.startswith(";") or " TABLE DATA " not in line:
+                continue
+            words = line.split(" TABLE DATA ", 1)[1].split()
+            if len(words) >= 3:
+                tables.add((words[0], " ".join(words[1:-1])))
+        return tables
+
+    def restore(self, path, database, jobs, secrets, clean=False):
+        argv = [self.pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
+                "--dbname=" + self._conninfo(database)]
+        if clean:
+            # Over a live database: drop and recreate what the dump holds, all or nothing.
+            argv += ["--clean", "--if-exists", "--single-transaction"]
+        elif jobs > 1:
+            argv.remove("--exit-on-error")  # not allowed with parallel restore; errors still fail the exit code
+            argv.append("--jobs=%d" % jobs)
+        self.stage = "restoring"
+        self._run(argv + [path], env=self._environment(secrets), stdout=subprocess.DEVNULL)
+
+    def dump_files(self, path):
+        """The files of a dump: the file itself, or the files of a directory-format dump."""
+        if os.path.isdir(path):
+            return sorted(os.path.join(path, name) for name in os.listdir(path))
+        return [path]

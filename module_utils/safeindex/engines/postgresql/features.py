@@ -1,0 +1,26 @@
+"""PostgreSQL's capabilities and limits."""
+
+from ansible.module_utils.safeindex.engines.features import Features
+
+FEATURES = Features(
+    name="postgresql",
+    label="PostgreSQL",
+    url_scheme="postgresql",
+    url_schemes=("postgresql", "postgres", "postgresql+psycopg2"),
+    default_port=5432,
+    max_identifier_length=63,
+    index_methods=("btree", "hash", "gist", "gin", "brin", "spgist"),
+    has_schemas=True,
+    partial_indexes=True,
+    include_columns=True,
+    nulls_order=True,
+    nulls_first_when_descending=True,
+    prefix_lengths=False,
+    case_insensitive_index_names=False,
+    index_names_per_table=False,
+    online_build_phrase="CREATE INDEX CONCURRENTLY",
+    minimum_version="12.0",
+    backup_formats=("custom", "directory"),
+    connection_scope="on database %(database)s",
+    prefer_indexes_setting="enable_seqscan = off",
+)

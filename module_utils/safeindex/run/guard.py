@@ -1,0 +1,63 @@
+"""Undo a hook should the playbook end first: maintenance mode must not outlive an interrupted run.
+
+Ansible runs no `always:` after Ctrl-C. So, as the run lock does (runlock.py), a small detached process serves the
+ansible-playbook process: when that ends before the guard is stopped, the guard runs the undo hook once. The hook
+stays in the guard's memory only (it may carry a token): the guard file holds its pid and nothing else.
+"""
+
+import os
+import signal
+import time
+
+from ansible.module_utils.safeindex.core.files import write_private
+from ansible.module_utils.safeindex.run import lock as runlock
+
+POLL_SECONDS = 0.2
+
+
+def start(guard_file, owner_pid, on_owner_gone, wait_seconds=10):
+    """Start the guard; returns its pid (None when it did not answer). `on_owner_gone()` runs in the guard."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked process
+        os.close(read_end)
+        try:
+            os.setsid()  # out of the playbook's process group: its Ctrl-C does not reach the guard
+            if os.fork() == 0:
+                _watch(guard_file, owner_pid, on_owner_gone, write_end)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    return runlock._read_answer(read_end, wait_seconds).get("pid")
+
+
+def stop(guard_file):
+    """Stop the guard named in the file without running its hook; False when there was none."""
+    return runlock.release(guard_file)
+
+
+def _watch(guard_file, owner_pid, on_owner_gone, answer_fd):  # pragma: no cover - runs in the guard
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)  # Ansible reads the module's output until it closes: the guard must not keep it open
+    os.closerange(3, answer_fd)
+    os.closerange(answer_fd + 1, 1024)
+    stopped = []
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stopped.append(True))
+    pid = os.getpid()
+    try:
+        write_private(guard_file, {"pid": pid, "start_time": runlock._start_time(pid), "owner_pid": owner_pid})
+    finally:
+        os.write(answer_fd, b'{"pid": %d}' % pid)
+        os.close(answer_fd)
+    try:
+        while not stopped and runlock.is_alive(owner_pid):
+            time.sleep(POLL_SECONDS)
+        if not stopped:
+            on_owner_gone()
+    except Exception:
+        pass  # nobody is left to tell
+    finally:
+        runlock._remove(guard_file, pid)
