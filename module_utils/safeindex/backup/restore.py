@@ -12,11 +12,10 @@ from urllib.parse import quote, urlencode
 from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.core.errors import SafeIndexError, ServerRefused
 from ansible.module_utils.safeindex.core.files import write_private
+from ansible.module_utils.safeindex.engines import features_for
 from ansible.module_utils.safeindex.run.record import now_iso
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_NAME = {"postgresql": 63, "mysql": 64}
-URL_SCHEME = {"postgresql": "postgresql", "mysql": "mysql"}
 
 
 class RestoreRefused(SafeIndexError):
@@ -35,18 +34,19 @@ def default_target(database, run_id):
     return "%s_restored_%s" % (database, re.sub(r"[^A-Za-z0-9_]", "_", run_id).lower())
 
 
-def check_target(name, engine, source):
-    if not IDENTIFIER.match(name or "") or len(name) > MAX_NAME[engine]:
+def check_target(name: str, engine: str, source: str) -> None:
+    limit = features_for(engine).max_identifier_length
+    if not IDENTIFIER.match(name or "") or len(name) > limit:
         raise RestoreRefused("%r cannot name the restored database: use letters, digits and '_', not starting with a digit,"
-                             " at most %d characters (set restore_database)" % (name, MAX_NAME[engine]))
+                             " at most %d characters (set restore_database)" % (name, limit))
     if name == source:
         raise RestoreRefused("the restore target %s is the live database itself: a restore goes to a new database"
                              " (in place only with restore_in_place=true and confirm=%s)" % (name, source))
 
 
-def database_url(params, database):
+def database_url(params, database: str) -> str:
     """The DATABASE_URL of `database` on the same server, for the app: never the password."""
-    url = "%s://%s@%s:%s/%s" % (URL_SCHEME[params.engine], quote(params.user, safe=""), params.host, params.port,
+    url = "%s://%s@%s:%s/%s" % (features_for(params.engine).url_scheme, quote(params.user, safe=""), params.host, params.port,
                                 quote(database, safe=""))
     return url + ("?" + urlencode(params.options) if params.options else "")
 

@@ -48,17 +48,6 @@ class BackupOptions:
     compress_level: int = 1  # gzip level: 1 dumps about as fast as uncompressed at a fifth of the size
 
 
-def dumper_for(params, bin_dir=None, progress_file=None):
-    """The engine's dumper; with a progress file, its dumps and restores show progress while they run."""
-    if params.engine == "postgresql":
-        from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper
-
-        return PostgresDumper(params, bin_dir, progress_file)
-    from ansible.module_utils.safeindex.engines.mysql.dump import MysqlDumper
-
-    return MysqlDumper(params, bin_dir, progress_file)
-
-
 @contextlib.contextmanager
 def _watched(dumper, subject, secrets, written=None):
     """Watch the dumper's client while it runs: its stage and table, and the bytes written to `written`."""

@@ -87,14 +87,14 @@ def summary_line(mode, run_id, host, plan, dropped, check_mode=False):
 
 
 def _find(dialect, name, table):
-    if dialect.engine == "mysql" and not table:
+    if dialect.features.index_names_per_table and not table:
         return None  # MySQL names an index within its table; without the table there is nothing to look up
     return dialect.find_index(index_reference(name, dialect.engine, table), dialect.default_schema())
 
 
 def _target(dialect, index, why):
     # MySQL's schema is the connection's database: db_index takes no schema there.
-    schema = index.definition.schema if dialect.engine == "postgresql" else None
+    schema = index.definition.schema if dialect.features.has_schemas else None
     return {"name": index.name, "table": index.definition.table, "schema": schema, "why": why}
 
 

@@ -67,7 +67,7 @@ def maintenance_window(setting, ignore, now=None):
 
 def active_connections(dialect, maximum):
     total, active = dialect.connection_count()
-    scope = "on database %s" % dialect.params.database if dialect.engine == "postgresql" else "on the server"
+    scope = dialect.features.scope_of_connections(dialect.params.database)
     detail = "%d sessions %s (%d active)" % (total, scope, active)
     if maximum is None:
         return row("active connections", "ok", detail + ", no max_active_connections set")
@@ -164,7 +164,7 @@ def _cloudwatch_free_storage(cloudwatch, instance_id):
 
 
 def client_tools(dialect, bin_dir):
-    from ansible.module_utils.safeindex.backup.take import dumper_for
+    from ansible.module_utils.safeindex.engines import dumper_for
 
     described = dumper_for(dialect.params, bin_dir).check_client(dialect.server_version())
     return row("client tools", "ok", "%s, for server %s" % (described.splitlines()[0], dialect.server_version()))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.build.indexer import plan_present, resolve
 from ansible.module_utils.safeindex.core.errors import ServerRefused, SpecError, StatementTimeout
-from ansible.module_utils.safeindex.engines import plans
+from ansible.module_utils.safeindex.engines.interface.explain import describe
 from ansible.module_utils.safeindex.spec.definition import differences
 
 # A table the catalog estimates at no more rows than this is "small": a full scan of it is a few hundred
@@ -65,11 +65,10 @@ def run_probe(dialect, probe, table, schema, accepted, options, before_ms=None, 
     """One probe: its plan, whether the plan uses one of the accepted index names, and its median time. A ProbeResult."""
     result = {"name": probe.name, "sql": probe.sql, "expect_index": probe.expect_index, "table": table, "verdict": "error",
               "indexes_used": [], "detail": "", "plan": None, "median_ms": None, "runs": 0, "before_ms": before_ms, "speedup": None}
-    engine = dialect.engine
     try:
         plan = dialect.explain_json(probe.sql, options.timeout)
         result["plan"] = plan
-        result["indexes_used"] = plans.indexes_used(engine, plan)
+        result["indexes_used"] = dialect.indexes_used(plan)
         result["verdict"], result["detail"] = _verdict(dialect, probe, table, schema, accepted, plan, options)
         times = []
         for _ in range(options.runs):
@@ -92,30 +91,28 @@ def run_probe(dialect, probe, table, schema, accepted, options, before_ms=None, 
 
 
 def _verdict(dialect, probe, table, schema, accepted, plan, options):
-    engine = dialect.engine
-    found = plans.accesses(engine, plan)
+    found = dialect.accesses(plan)
     using = [a for a in found if a["index"] in accepted]
     if using:
-        return "ok", plans.describe(using)
-    if table in plans.full_scans(engine, plan):
+        return "ok", describe(using)
+    if table in dialect.full_scans(plan):
         rows = dialect.table_row_estimate(schema, table)
         if rows is not None and rows <= options.small_table_rows:
             return _small_table(dialect, probe, table, rows, accepted, options)
-    why = "the plan does not use %s; it reads: %s" % (" or ".join(sorted(accepted)), plans.describe(found))
+    why = "the plan does not use %s; it reads: %s" % (" or ".join(sorted(accepted)), describe(found))
     return "not_used", "%s. Plan:\n%s" % (why, _plan_text(dialect, probe.sql, options))
 
 
 def _small_table(dialect, probe, table, rows, accepted, options):
     """The planner reads a small table whole; prove the index usable with full scans discouraged."""
-    engine = dialect.engine
     note = "small table %s (about %d rows, at most small_table_rows %d): the planner reads it whole, cheaper at this size" % (
         table, rows, options.small_table_rows)
     preferred = dialect.explain_json(probe.sql, options.timeout, prefer_indexes=True)
-    using = [a for a in plans.accesses(engine, preferred) if a["index"] in accepted]
-    setting = "enable_seqscan = off" if engine == "postgresql" else "max_seeks_for_key = 1"
+    using = [a for a in dialect.accesses(preferred) if a["index"] in accepted]
+    setting = dialect.features.prefer_indexes_setting
     if using:
-        return "small_table", "%s; with %s it uses %s, so the index is usable" % (note, setting, plans.describe(using))
-    listed = [name for name in plans.possible_indexes(engine, preferred) if name in accepted]
+        return "small_table", "%s; with %s it uses %s, so the index is usable" % (note, setting, describe(using))
+    listed = [name for name in dialect.possible_indexes(preferred) if name in accepted]
     if listed:
         # MariaDB 10.x caps no full scan by max_seeks_for_key on a tiny table; possible_keys is its own word that it can.
         return "small_table", "%s; even with %s it scans, but it lists %s among the possible keys, so the index is usable" % (
