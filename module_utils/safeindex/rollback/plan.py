@@ -89,7 +89,7 @@ def summary_line(mode, run_id, host, plan, dropped, check_mode=False):
 def _find(dialect, name, table):
     if dialect.features.index_names_per_table and not table:
         return None  # MySQL names an index within its table; without the table there is nothing to look up
-    return dialect.find_index(index_reference(name, dialect.engine, table), dialect.default_schema())
+    return dialect.find_index(index_reference(name, dialect.features, table), dialect.default_schema())
 
 
 def _target(dialect, index, why):

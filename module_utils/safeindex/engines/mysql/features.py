@@ -9,8 +9,10 @@ from ansible.module_utils.safeindex.engines.features import Features, version_tu
 class MysqlFeatures(Features):
     def for_server(self, server_version: str) -> Features:
         """MariaDB names itself in VERSION() ('10.11.6-MariaDB-...'); anything else is MySQL."""
-        version = version_tuple(server_version)
-        if "mariadb" in (server_version or "").lower():
+        text = server_version or ""
+        if "mariadb" in text.lower():
+            # MariaDB's handshake (and a proxy that passes it on) prefixes "5.5.5-" for clients older than 10.0.
+            version = version_tuple(text[6:] if text.startswith("5.5.5-") else text)
             return self.flavoured(
                 flavour="mariadb",
                 statement_timeout_setting="max_statement_time",
@@ -21,6 +23,7 @@ class MysqlFeatures(Features):
                 replica_hosts_statements=("SHOW REPLICA HOSTS", "SHOW SLAVE HOSTS") if version >= (10, 5, 1)
                 else ("SHOW SLAVE HOSTS",),
             )
+        version = version_tuple(text)
         return self.flavoured(
             flavour="mysql",
             statement_timeout_setting="max_execution_time",
