@@ -1,4 +1,4 @@
-"""What every safeindex module does the same way: connection options, opening a dialect, failing clearly."""
+"""What every safeindex module does the same way: connection options, opening an engine, failing clearly."""
 
 from ansible.module_utils.safeindex.core.connection import CONNECTION_ARGUMENT_SPEC, connection_params
 from ansible.module_utils.safeindex.engines import open_engine

@@ -13,8 +13,13 @@ class Connection:
         self.application_name = application_name[:63]
 
     @property
-    def engine(self) -> str:
+    def name(self) -> str:
         """The engine's name (postgresql, mysql), as inventories, specs and run records write it."""
+        return self.FEATURES.name
+
+    @property
+    def engine(self) -> str:
+        """The engine's name, as modules written before engines/ ask it (prefer .name)."""
         return self.FEATURES.name
 
     @property
