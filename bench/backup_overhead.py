@@ -17,6 +17,7 @@ import time
 
 import harness
 from ansible.module_utils.safeindex.backup import take as backup
+from ansible.module_utils.safeindex.engines import dumper_for
 
 import sandbox
 
@@ -47,7 +48,7 @@ def timed(action, repeat):
 def measure(engine, messages, repeat, workdir):
     with sandbox.running(engine, messages=messages, progress=harness.quiet) as db:
         dialect = harness.open_engine(db)
-        dumper = backup.dumper_for(dialect.params)
+        dumper = dumper_for(dialect.params)
         row = {"engine": engine, "messages": messages, "database_bytes": dialect.database_size()}
         row["plain_seconds"] = timed(lambda: plain_dump(db, os.path.join(workdir, "plain.sql")), repeat)
         row["plain_bytes"] = os.path.getsize(os.path.join(workdir, "plain.sql"))

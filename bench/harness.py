@@ -141,6 +141,6 @@ def drop_spec_indexes(dialect, spec_file=SPEC_FILE):
 def open_engine(db):
     """The engine's dialect (module_utils/safeindex) connected to a sandbox database."""
     from ansible.module_utils.safeindex.core.connection import connection_params
-    from ansible.module_utils.safeindex.engines.base import open_dialect
+    from ansible.module_utils.safeindex.engines import open_engine
 
-    return open_dialect(connection_params(dict(database_url=db.url())), application_name="safeindex-bench")
+    return open_engine(connection_params(dict(database_url=db.url())), application_name="safeindex-bench")

@@ -209,8 +209,8 @@ from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.engines import dumper_for
 
-FORMATS = {"postgresql": ("custom", "directory"), "mysql": ("sql",)}
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["present", "verified"], default="present"),
     run_id=dict(type="str"),
@@ -267,8 +267,8 @@ def main():
     dialect = None
     try:
         dialect = connect(module, "db_backup")
-        dumper = backup.dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
-        allowed = FORMATS[dialect.engine]
+        dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
+        allowed = dialect.features.backup_formats
         if params["format"] and params["format"] not in allowed:
             raise backup.BackupFailed("format %s does not apply to %s: use %s" % (params["format"], dialect.engine, " or ".join(allowed)))
         if params["state"] == "verified":

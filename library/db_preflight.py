@@ -219,7 +219,6 @@ ARGUMENT_SPEC = argument_spec(
     rehearsal_dir=dict(type="path"),
     skip_rehearsal_gate=dict(type="bool", default=False),
 )
-DEFAULT_MIN_VERSION = {"postgresql": "12.0", "mysql": "5.6"}
 
 
 def version_tuple(text):
@@ -260,7 +259,7 @@ def database_checks(module, dialect, tables, summary):
     """The checks that need the database, each guarded so one failure does not hide the others."""
     params = module.params
     schema = params["schema"] or dialect.default_schema()
-    minimum = params["min_server_version"] or DEFAULT_MIN_VERSION[dialect.engine]
+    minimum = params["min_server_version"] or dialect.features.minimum_version
     to_build = []
     if summary:
         from ansible.module_utils.safeindex.spec.parse import parse_index

@@ -146,10 +146,10 @@ refused:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.backup import restore
-from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.engines import dumper_for
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["restored", "compared"], default="restored"),
@@ -175,7 +175,7 @@ def compared(dialect, params):
 
 def restored(module, dialect):
     params = module.params
-    dumper = backup.dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
+    dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
     if params["in_place"]:
         if module.check_mode:
             restore.check_confirmation(dialect.params.database, params["confirm"])

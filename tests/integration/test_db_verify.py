@@ -150,13 +150,13 @@ def feedback_rows(db):
 def test_a_probe_that_tries_to_write_changes_no_row(run_module, db, tmp_path):
     """The spec admits one SELECT or WITH query; the READ ONLY transaction stops what still tries to write."""
     from ansible.module_utils.safeindex.core.connection import connection_params
-    from ansible.module_utils.safeindex.engines.base import open_dialect
+    from ansible.module_utils.safeindex.engines import open_engine
     from ansible.module_utils.safeindex.spec.parse import Probe
     from ansible.module_utils.safeindex.verify.check import VerifyOptions, run_probe
 
     rows = feedback_rows(db)
     assert rows > 0
-    dialect = open_dialect(connection_params(connection_args(db)))
+    dialect = open_engine(connection_params(connection_args(db)))
     try:
         # Past the spec's parser, straight to the engine.
         result = run_probe(dialect, Probe("delete_all", "DELETE FROM feedback", "idx_feedback_message"), "feedback",

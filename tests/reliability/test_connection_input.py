@@ -217,10 +217,10 @@ def test_a_statement_may_outlast_the_connect_timeout(my_db):
     """The handshake's time limit (see the silent server above) must not cut a long statement short: an index build
     or the run lock's holder, waiting inside the server, outlasts connect_timeout by hours."""
     from ansible.module_utils.safeindex.core.connection import connection_params
-    from ansible.module_utils.safeindex.engines.base import open_dialect
+    from ansible.module_utils.safeindex.engines import open_engine
 
     params = connection_params(dict(connection_args(my_db), database_url=None, connect_timeout=1))
-    dialect = open_dialect(params)
+    dialect = open_engine(params)
     try:
         started = time.monotonic()
         dialect.idle(2.5)

@@ -5,13 +5,13 @@ from types import SimpleNamespace
 import pymysql
 from ansible.module_utils.safeindex.core.errors import StatementTimeout
 from ansible.module_utils.safeindex.engines.base import Statement
-from ansible.module_utils.safeindex.engines.mysql.dialect import MysqlDialect
+from ansible.module_utils.safeindex.engines.mysql.dialect import MysqlEngine
 
 INTERRUPTED = pymysql.err.OperationalError(1317, "Query execution was interrupted")
 
 
 def dialect_with_an_open_connection():
-    dialect = MysqlDialect.__new__(MysqlDialect)  # no server needed: only the error mapping is under test
+    dialect = MysqlEngine.__new__(MysqlEngine)  # no server needed: only the error mapping is under test
     dialect.conn = SimpleNamespace(open=True)
     return dialect
 

@@ -1,6 +1,11 @@
 """The plan walkers on real EXPLAIN JSON, captured from the sandboxes (PostgreSQL 15, MariaDB 10.11; cost fields trimmed)."""
 
-from ansible.module_utils.safeindex.engines import plans
+from ansible.module_utils.safeindex.engines.interface.explain import describe
+from ansible.module_utils.safeindex.engines.mysql.explain_plan import MysqlPlanReading
+from ansible.module_utils.safeindex.engines.postgresql.explain_plan import PostgresPlanReading
+
+# Each engine reads its own plans (the engine object inherits these); no server needed.
+PLANS = {"postgresql": PostgresPlanReading(), "mysql": MysqlPlanReading()}
 
 # EXPLAIN (FORMAT JSON) SELECT * FROM query_log WHERE user_id IN (3, 7, 11) ORDER BY created_at DESC LIMIT 5
 PG_LIMIT_SORT_BITMAP = [{"Plan": {
@@ -91,52 +96,52 @@ MYSQL8_ORDERING = {"query_block": {"select_id": 1, "ordering_operation": {"using
 
 
 def test_postgres_bitmap_index_scan_under_limit_and_sort_is_found():
-    assert plans.indexes_used("postgresql", PG_LIMIT_SORT_BITMAP) == ["idx_query_log_user_created"]
-    assert plans.accesses("postgresql", PG_LIMIT_SORT_BITMAP) == [
+    assert PLANS["postgresql"].indexes_used(PG_LIMIT_SORT_BITMAP) == ["idx_query_log_user_created"]
+    assert PLANS["postgresql"].accesses(PG_LIMIT_SORT_BITMAP) == [
         {"access": "Bitmap Index Scan", "index": "idx_query_log_user_created", "table": None}]
-    assert plans.full_scans("postgresql", PG_LIMIT_SORT_BITMAP) == []
+    assert PLANS["postgresql"].full_scans(PG_LIMIT_SORT_BITMAP) == []
 
 
 def test_postgres_bitmap_or_reads_both_indexes():
-    assert plans.indexes_used("postgresql", PG_BITMAP_OR) == ["idx_message_conversation_role", "idx_message_timestamp"]
+    assert PLANS["postgresql"].indexes_used(PG_BITMAP_OR) == ["idx_message_conversation_role", "idx_message_timestamp"]
 
 
 def test_postgres_join_has_a_sequential_scan_and_an_index_only_scan():
-    assert plans.indexes_used("postgresql", PG_JOIN_SEQ_AND_INDEX_ONLY) == ["idx_conversation_user_created"]
-    assert plans.full_scans("postgresql", PG_JOIN_SEQ_AND_INDEX_ONLY) == ["user"]
-    assert plans.describe(plans.accesses("postgresql", PG_JOIN_SEQ_AND_INDEX_ONLY)) == (
+    assert PLANS["postgresql"].indexes_used(PG_JOIN_SEQ_AND_INDEX_ONLY) == ["idx_conversation_user_created"]
+    assert PLANS["postgresql"].full_scans(PG_JOIN_SEQ_AND_INDEX_ONLY) == ["user"]
+    assert describe(PLANS["postgresql"].accesses(PG_JOIN_SEQ_AND_INDEX_ONLY)) == (
         "Seq Scan on user, Index Only Scan on idx_conversation_user_created")
 
 
 def test_postgres_before_and_after_the_build():
-    assert plans.indexes_used("postgresql", PG_LIMIT_SORT_SEQ) == []
-    assert plans.full_scans("postgresql", PG_LIMIT_SORT_SEQ) == ["conversation"]
-    assert plans.indexes_used("postgresql", PG_LIMIT_INDEX_BACKWARD) == ["idx_conversation_user_created"]
-    assert plans.full_scans("postgresql", PG_LIMIT_INDEX_BACKWARD) == []
+    assert PLANS["postgresql"].indexes_used(PG_LIMIT_SORT_SEQ) == []
+    assert PLANS["postgresql"].full_scans(PG_LIMIT_SORT_SEQ) == ["conversation"]
+    assert PLANS["postgresql"].indexes_used(PG_LIMIT_INDEX_BACKWARD) == ["idx_conversation_user_created"]
+    assert PLANS["postgresql"].full_scans(PG_LIMIT_INDEX_BACKWARD) == []
 
 
 def test_mariadb_filesort_nesting_is_walked():
-    assert plans.indexes_used("mysql", MARIADB_FILESORT_RANGE) == ["idx_message_conversation_timestamp"]
-    assert plans.describe(plans.accesses("mysql", MARIADB_FILESORT_RANGE)) == "range access on idx_message_conversation_timestamp"
-    assert plans.indexes_used("mysql", MARIADB_FILESORT_FULL_SCAN) == []
-    assert plans.full_scans("mysql", MARIADB_FILESORT_FULL_SCAN) == ["conversation"]
+    assert PLANS["mysql"].indexes_used(MARIADB_FILESORT_RANGE) == ["idx_message_conversation_timestamp"]
+    assert describe(PLANS["mysql"].accesses(MARIADB_FILESORT_RANGE)) == "range access on idx_message_conversation_timestamp"
+    assert PLANS["mysql"].indexes_used(MARIADB_FILESORT_FULL_SCAN) == []
+    assert PLANS["mysql"].full_scans(MARIADB_FILESORT_FULL_SCAN) == ["conversation"]
 
 
 def test_mariadb_join_under_filesort_and_temporary_table():
-    assert plans.indexes_used("mysql", MARIADB_GROUP_BY_JOIN) == ["idx_user_username", "idx_conversation_user_created"]
-    assert plans.full_scans("mysql", MARIADB_GROUP_BY_JOIN) == []
+    assert PLANS["mysql"].indexes_used(MARIADB_GROUP_BY_JOIN) == ["idx_user_username", "idx_conversation_user_created"]
+    assert PLANS["mysql"].full_scans(MARIADB_GROUP_BY_JOIN) == []
 
 
 def test_mariadb_index_merge_members_count_as_used():
-    assert plans.indexes_used("mysql", MARIADB_INDEX_MERGE) == ["idx_message_conversation_timestamp", "idx_message_timestamp"]
+    assert PLANS["mysql"].indexes_used(MARIADB_INDEX_MERGE) == ["idx_message_conversation_timestamp", "idx_message_timestamp"]
 
 
 def test_a_full_scan_of_a_tiny_table_still_names_its_possible_keys():
-    assert plans.indexes_used("mysql", MARIADB_TINY_TABLE) == []
-    assert plans.full_scans("mysql", MARIADB_TINY_TABLE) == ["tiny"]
-    assert plans.possible_indexes("mysql", MARIADB_TINY_TABLE) == ["idx_code"]
-    assert plans.possible_indexes("postgresql", PG_LIMIT_SORT_SEQ) == []
+    assert PLANS["mysql"].indexes_used(MARIADB_TINY_TABLE) == []
+    assert PLANS["mysql"].full_scans(MARIADB_TINY_TABLE) == ["tiny"]
+    assert PLANS["mysql"].possible_indexes(MARIADB_TINY_TABLE) == ["idx_code"]
+    assert PLANS["postgresql"].possible_indexes(PG_LIMIT_SORT_SEQ) == []
 
 
 def test_mysql8_ordering_operation_and_comma_separated_keys():
-    assert plans.indexes_used("mysql", MYSQL8_ORDERING) == ["a", "b"]
+    assert PLANS["mysql"].indexes_used(MYSQL8_ORDERING) == ["a", "b"]

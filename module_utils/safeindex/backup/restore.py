@@ -12,11 +12,10 @@ from urllib.parse import quote, urlencode
 from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.core.errors import SafeIndexError, ServerRefused
 from ansible.module_utils.safeindex.core.files import write_private
+from ansible.module_utils.safeindex.engines import features_for
 from ansible.module_utils.safeindex.run.record import now_iso
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_NAME = {"postgresql": 63, "mysql": 64}
-URL_SCHEME = {"postgresql": "postgresql", "mysql": "mysql"}
 
 
 class RestoreRefused(SafeIndexError):
@@ -35,18 +34,19 @@ def default_target(database, run_id):
     return "%s_restored_%s" % (database, re.sub(r"[^A-Za-z0-9_]", "_", run_id).lower())
 
 
-def check_target(name, engine, source):
-    if not IDENTIFIER.match(name or "") or len(name) > MAX_NAME[engine]:
+def check_target(name: str, engine: str, source: str) -> None:
+    limit = features_for(engine).max_identifier_length
+    if not IDENTIFIER.match(name or "") or len(name) > limit:
         raise RestoreRefused("%r cannot name the restored database: use letters, digits and '_', not starting with a digit,"
-                             " at most %d characters (set restore_database)" % (name, MAX_NAME[engine]))
+                             " at most %d characters (set restore_database)" % (name, limit))
     if name == source:
         raise RestoreRefused("the restore target %s is the live database itself: a restore goes to a new database"
                              " (in place only with restore_in_place=true and confirm=%s)" % (name, source))
 
 
-def database_url(params, database):
+def database_url(params, database: str) -> str:
     """The DATABASE_URL of `database` on the same server, for the app: never the password."""
-    url = "%s://%s@%s:%s/%s" % (URL_SCHEME[params.engine], quote(params.user, safe=""), params.host, params.port,
+    url = "%s://%s@%s:%s/%s" % (features_for(params.engine).url_scheme, quote(params.user, safe=""), params.host, params.port,
                                 quote(database, safe=""))
     return url + ("?" + urlencode(params.options) if params.options else "")
 
@@ -77,10 +77,10 @@ def table_counts(manifest, counts):
              "rows": counts.get("%s.%s" % (t["schema"], t["name"]))} for t in manifest["tables"]]
 
 
-def row_deltas(dialect, manifest):
+def row_deltas(engine, manifest):
     """How the live database differs from the backup, table by table: the writes a restore in place would lose."""
-    present = set(dialect.user_tables())
-    counts = dialect.row_counts([t for t in _tables(manifest) if t in present])
+    present = set(engine.user_tables())
+    counts = engine.row_counts([t for t in _tables(manifest) if t in present])
     deltas = []
     for entry in table_counts(manifest, counts):
         entry["delta"] = None if entry["rows"] is None else entry["rows"] - entry["backup_rows"]
@@ -110,8 +110,8 @@ def _record_matches(record_path, manifest, params, target):
         manifest["sha256"], target, params.host, params.port) and record.get("complete") is True
 
 
-def _count_target(dialect, dumper, manifest, target):
-    copy = dialect.connect_to(target)
+def _count_target(engine, dumper, manifest, target):
+    copy = engine.connect_to(target)
     try:
         in_copy = [(dumper.schema_in_copy(schema, target), table) for schema, table in _tables(manifest)]
         counts = copy.row_counts(in_copy)
@@ -120,19 +120,19 @@ def _count_target(dialect, dumper, manifest, target):
     return {"%s.%s" % t: counts["%s.%s" % c] for t, c in zip(_tables(manifest), in_copy, strict=True)}
 
 
-def restore_new(dialect, dumper, manifest_path, target, jobs=1, record_path=None, check_mode=False):
+def restore_new(engine, dumper, manifest_path, target, jobs=1, record_path=None, check_mode=False):
     """Restore into a new database `target`; returns (result, changed). Raises RestoreRefused or RestoreFailed."""
     manifest, path = load(manifest_path)
-    check_target(target, dialect.engine, dialect.params.database)
-    result = {"database": target, "database_url": database_url(dialect.params, target), "manifest_path": manifest_path,
+    check_target(target, engine.name, engine.params.database)
+    result = {"database": target, "database_url": database_url(engine.params, target), "manifest_path": manifest_path,
               "dump_path": path, "in_place": False}
-    if dialect.database_exists(target):
+    if engine.database_exists(target):
         refusal = ("the database %s already exists and is not this backup's complete restore: drop it, or name another"
                    " target with restore_database" % target)
-        if not (record_path and _record_matches(record_path, manifest, dialect.params, target)):
+        if not (record_path and _record_matches(record_path, manifest, engine.params, target)):
             raise RestoreRefused(refusal)
         try:
-            counts = _count_target(dialect, dumper, manifest, target)
+            counts = _count_target(engine, dumper, manifest, target)
         except ServerRefused as exc:
             raise RestoreRefused("%s (%s)" % (refusal, exc)) from None
         mismatches = backup.count_mismatches(manifest["tables"], counts)
@@ -142,26 +142,26 @@ def restore_new(dialect, dumper, manifest_path, target, jobs=1, record_path=None
     if check_mode:
         return dict(result, tables=table_counts(manifest, {}), already_restored=False), True
     try:
-        dialect.create_scratch_database(target)
+        engine.create_scratch_database(target)
     except ServerRefused as exc:
         if exc.details.get("sqlstate") in backup.INSUFFICIENT_PRIVILEGE or exc.details.get("code") in backup.INSUFFICIENT_PRIVILEGE:
             raise RestoreRefused("this user may not create the database %s (%s): grant CREATEDB (PostgreSQL) or CREATE on"
                                  " %s (MySQL), or restore_database to a name it may create" % (target, exc, target)) from None
         raise
     try:
-        counts = backup.restore_and_count(dialect, dumper, path, _tables(manifest), target, jobs, "restore into " + target)
+        counts = backup.restore_and_count(engine, dumper, path, _tables(manifest), target, jobs, "restore into " + target)
         mismatches = backup.count_mismatches(manifest["tables"], counts)
         if mismatches:
             raise RestoreFailed("the restored database differs from the backup:\n  - " + "\n  - ".join(mismatches))
     except BaseException as exc:
         # A half-restored database must not pass for a restore: drop what this call created.
-        dialect.drop_scratch_database(target)
+        engine.drop_scratch_database(target)
         if isinstance(exc, (backup.BackupFailed, RestoreFailed)):
             raise RestoreFailed("the restore into %s failed and %s was dropped: %s" % (target, target, exc)) from None
         raise
     if record_path:
-        write_private(record_path, {"tool": backup.TOOL, "complete": True, "database": target, "host": dialect.params.host,
-                                    "port": dialect.params.port, "sha256": manifest["sha256"], "manifest_path": manifest_path,
+        write_private(record_path, {"tool": backup.TOOL, "complete": True, "database": target, "host": engine.params.host,
+                                    "port": engine.params.port, "sha256": manifest["sha256"], "manifest_path": manifest_path,
                                     "finished": now_iso(), "tables": table_counts(manifest, counts)})
     return dict(result, tables=table_counts(manifest, counts), already_restored=False), True
 
@@ -172,21 +172,21 @@ def check_confirmation(database, confirm):
                              % (database, database, confirm))
 
 
-def restore_in_place(dialect, dumper, manifest_path, confirm, jobs=1):
+def restore_in_place(engine, dumper, manifest_path, confirm, jobs=1):
     """Replace the live database's tables with the backup's. The caller has shown the deltas and taken a safety backup."""
-    database = dialect.params.database
+    database = engine.params.database
     check_confirmation(database, confirm)
     manifest, path = load(manifest_path)
-    if manifest.get("database") != database or manifest.get("engine") != dialect.engine:
+    if manifest.get("database") != database or manifest.get("engine") != engine.name:
         raise RestoreRefused("the backup is of %s database %s, not of %s database %s: it is not restored over it"
-                             % (manifest.get("engine"), manifest.get("database"), dialect.engine, database))
+                             % (manifest.get("engine"), manifest.get("database"), engine.name, database))
     try:
-        counts = backup.restore_and_count(dialect, dumper, path, _tables(manifest), database, jobs,
+        counts = backup.restore_and_count(engine, dumper, path, _tables(manifest), database, jobs,
                                           "restore in place of " + database, clean=True)
     except backup.BackupFailed as exc:
         raise RestoreFailed("the restore over %s failed: %s" % (database, exc)) from None
     mismatches = backup.count_mismatches(manifest["tables"], counts)
     if mismatches:
         raise RestoreFailed("after the restore in place, %s differs from the backup:\n  - %s" % (database, "\n  - ".join(mismatches)))
-    return {"database": database, "database_url": database_url(dialect.params, database), "manifest_path": manifest_path,
+    return {"database": database, "database_url": database_url(engine.params, database), "manifest_path": manifest_path,
             "dump_path": path, "in_place": True, "tables": table_counts(manifest, counts), "already_restored": False}

@@ -1,7 +1,7 @@
 """A backup that proves itself: dump, checksum, verify (checksum, list, restore), manifest, retention.
 
 Written once for both engines; a dumper (dump_postgres, dump_mysql) runs the client tools and the
-dialect answers the SQL questions (size, tables, exact row counts, scratch databases).
+engine answers the SQL questions (size, tables, exact row counts, scratch databases).
 
 A dump is written under a `.partial` name and becomes the backup only when it has passed its
 verification; only then is its manifest written. A failed dump or verification leaves nothing that
@@ -46,17 +46,6 @@ class BackupOptions:
     retention_days: int = 7
     space_factor: float = 1.0
     compress_level: int = 1  # gzip level: 1 dumps about as fast as uncompressed at a fifth of the size
-
-
-def dumper_for(params, bin_dir=None, progress_file=None):
-    """The engine's dumper; with a progress file, its dumps and restores show progress while they run."""
-    if params.engine == "postgresql":
-        from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper
-
-        return PostgresDumper(params, bin_dir, progress_file)
-    from ansible.module_utils.safeindex.engines.mysql.dump import MysqlDumper
-
-    return MysqlDumper(params, bin_dir, progress_file)
 
 
 @contextlib.contextmanager
@@ -130,11 +119,11 @@ def _size(path):
     return os.path.getsize(path)
 
 
-def plan(dialect, dumper, options):
+def plan(engine, dumper, options):
     """What a backup would do, for check mode: nothing is written."""
     fmt = options.format or dumper.default_format
-    target = os.path.join(run_dir(options), dumper.file_name(dialect.params.database, fmt))
-    size = dialect.database_size()
+    target = os.path.join(run_dir(options), dumper.file_name(engine.params.database, fmt))
+    size = engine.database_size()
     return {
         "path": target,
         "format": fmt,
@@ -143,12 +132,12 @@ def plan(dialect, dumper, options):
         "free_bytes": _free_bytes(options.backup_dir),
         "space_problem": _free_space_problem(options, size),
         "command": " ".join(dumper.dump_command(target, fmt, options.jobs, options.compress_level)),
-        "client": dumper.check_client(dialect.server_version()),
+        "client": dumper.check_client(engine.server_version()),
         "verify": options.verify,
     }
 
 
-def take(dialect, dumper, options, record=lambda event, **data: None):
+def take(engine, dumper, options, record=lambda event, **data: None):
     """Dump, verify at the requested level, write the manifest. Returns the result; raises BackupFailed."""
     folder = run_dir(options)
     manifest_path = os.path.join(folder, MANIFEST)
@@ -158,11 +147,11 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
             return result_of(manifest, manifest_path, reused=True)
 
     # Everything that can refuse does so before the first byte is written.
-    server_version = dialect.server_version()
+    server_version = engine.server_version()
     client = dumper.check_client(server_version)
     fmt = options.format or dumper.default_format
-    name = dumper.file_name(dialect.params.database, fmt)
-    problem = _free_space_problem(options, dialect.database_size())
+    name = dumper.file_name(engine.params.database, fmt)
+    problem = _free_space_problem(options, engine.database_size())
     if problem:
         raise BackupFailed(problem)
 
@@ -171,10 +160,10 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
     _remove(partial)
     started_at, started = now_iso(), time.monotonic()
     record("backup_started", path=os.path.join(folder, name))
-    tables = dialect.user_tables()
+    tables = engine.user_tables()
     try:
-        with private_dir() as secrets, _watched(dumper, "backup of " + dialect.params.database, secrets, written=partial):
-            before, after = dumper.dump_with_counts(dialect, partial, fmt, options.jobs, options.compress_level, tables, secrets)
+        with private_dir() as secrets, _watched(dumper, "backup of " + engine.params.database, secrets, written=partial):
+            before, after = dumper.dump_with_counts(engine, partial, fmt, options.jobs, options.compress_level, tables, secrets)
         for path in [partial] + (dumper.dump_files(partial) if os.path.isdir(partial) else []):
             os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
         manifest = {
@@ -182,8 +171,8 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
             "manifest_version": 1,
             "run_id": options.run_id,
             "host": options.host_name,
-            "engine": dialect.engine,
-            "database": dialect.params.database,
+            "engine": engine.name,
+            "database": engine.params.database,
             "server_version": server_version,
             "client_version": client,
             "format": fmt,
@@ -202,14 +191,14 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
                 for schema, table in tables
             ],
         }
-        manifest["verified"] = verify(dialect, dumper, manifest, partial, options.verify, options.run_id, options.jobs)
+        manifest["verified"] = verify(engine, dumper, manifest, partial, options.verify, options.run_id, options.jobs)
     except BaseException as exc:
         _remove(partial)
         if _out_of_space(exc):
             raise BackupFailed(
                 "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
                 " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
-                " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), dialect.database_size(),
+                " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), engine.database_size(),
                                                    options.space_factor, exc)) from None
         raise
     final = os.path.join(folder, name)
@@ -221,7 +210,7 @@ def take(dialect, dumper, options, record=lambda event, **data: None):
     return result_of(manifest, manifest_path, reused=False)
 
 
-def verify(dialect, dumper, manifest, path, level, run_id, jobs=1):
+def verify(engine, dumper, manifest, path, level, run_id, jobs=1):
     """Prove a dump at one level; each level includes the ones before it. Raises BackupFailed."""
     if level not in LEVELS:
         raise BackupFailed("verify must be one of %s, not %r" % (", ".join(LEVELS), level))
@@ -244,8 +233,8 @@ def verify(dialect, dumper, manifest, path, level, run_id, jobs=1):
             raise BackupFailed("the dump lacks the data of %d tables: %s" % (len(missing), ", ".join(missing[:20])))
         details["tables_checked"] = len(expected)
     if level == "restore":
-        details["scratch_database"] = scratch_name(run_id, dialect.params.database)
-        restored = _restore_and_count(dialect, dumper, path, expected, run_id, jobs)
+        details["scratch_database"] = scratch_name(run_id, engine.params.database)
+        restored = _restore_and_count(engine, dumper, path, expected, run_id, jobs)
         details["mismatches"] = count_mismatches(manifest["tables"], restored)
         if details["mismatches"]:
             raise BackupFailed("the restored copy differs from the database:\n  - " + "\n  - ".join(details["mismatches"]),
@@ -268,21 +257,21 @@ def count_mismatches(manifest_tables, restored):
     return mismatches
 
 
-def verify_existing(dialect, dumper, manifest_path, level, jobs=1):
+def verify_existing(engine, dumper, manifest_path, level, jobs=1):
     """Re-prove a backup taken earlier (the gate, a rollback, an operator's doubt)."""
     manifest = read_manifest(manifest_path)
     if manifest.get("verified", {}).get("result") != "ok":
         raise BackupFailed("the backup at %s was never verified" % manifest_path)
     path = dump_path(manifest_path, manifest)
-    verified = verify(dialect, dumper, manifest, path, level, manifest["run_id"] + "_check", jobs)
+    verified = verify(engine, dumper, manifest, path, level, manifest["run_id"] + "_check", jobs)
     return dict(result_of(manifest, manifest_path, reused=True), verified=verified)
 
 
-def _restore_and_count(dialect, dumper, path, tables, run_id, jobs):
-    name = scratch_name(run_id, dialect.params.database)
+def _restore_and_count(engine, dumper, path, tables, run_id, jobs):
+    name = scratch_name(run_id, engine.params.database)
     try:
-        dialect.drop_scratch_database(name)
-        dialect.create_scratch_database(name)
+        engine.drop_scratch_database(name)
+        engine.create_scratch_database(name)
     except ServerRefused as exc:
         if exc.details.get("sqlstate") in INSUFFICIENT_PRIVILEGE or exc.details.get("code") in INSUFFICIENT_PRIVILEGE:
             raise BackupFailed(
@@ -291,12 +280,12 @@ def _restore_and_count(dialect, dumper, path, tables, run_id, jobs):
             ) from None
         raise
     try:
-        return restore_and_count(dialect, dumper, path, tables, name, jobs, "restore check into " + name)
+        return restore_and_count(engine, dumper, path, tables, name, jobs, "restore check into " + name)
     finally:
-        dialect.drop_scratch_database(name)
+        engine.drop_scratch_database(name)
 
 
-def restore_and_count(dialect, dumper, path, tables, database, jobs, subject, clean=False):
+def restore_and_count(engine, dumper, path, tables, database, jobs, subject, clean=False):
     """Restore the dump into `database` (which exists) and count its tables: {"schema.table" as in the manifest: rows}.
     With clean, the dump's objects replace those already there (a restore in place)."""
     with private_dir() as secrets, _watched(dumper, subject, secrets):
@@ -304,7 +293,7 @@ def restore_and_count(dialect, dumper, path, tables, database, jobs, subject, cl
             dumper.restore(path, database, jobs, secrets, clean=clean)
         except SafeIndexError as exc:
             raise BackupFailed("the dump does not restore: %s" % exc) from None
-    copy = dialect.connect_to(database)
+    copy = engine.connect_to(database)
     try:
         counts = copy.row_counts([(dumper.schema_in_copy(schema, database), table) for schema, table in tables])
     finally:

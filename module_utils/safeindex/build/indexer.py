@@ -1,6 +1,6 @@
-"""The engine: decide what an index needs, then do it online, with lock retries, and prove it.
+"""The build: decide what an index needs, then do it online, with lock retries, and prove it.
 
-Written once; a Dialect supplies the engine-specific SQL and catalog reading.
+Written once for every engine; the engine object (engines/) supplies its own SQL and catalog reading.
 """
 
 import time
@@ -90,10 +90,10 @@ class IndexFailed(SafeIndexError):
         self.result = result
 
 
-def resolve(dialect, spec):
+def resolve(engine, spec):
     """The schema and the canonical wanted definition; SpecError for unknown tables or columns."""
-    schema = spec.schema or dialect.default_schema()
-    columns = dialect.table_columns(schema, spec.table)
+    schema = spec.schema or engine.default_schema()
+    columns = engine.table_columns(schema, spec.table)
     target = "%s.%s" % (schema, spec.table) if schema else spec.table
     if columns is None:
         raise SpecError("%s: table %s does not exist" % (spec.name, target))
@@ -101,26 +101,26 @@ def resolve(dialect, spec):
     missing = [c for c in wanted_columns if c not in columns]
     if missing:
         raise SpecError("%s: table %s has no column %s" % (spec.name, target, ", ".join(missing)))
-    return schema, dialect.canonical_definition(spec, schema)
+    return schema, engine.canonical_definition(spec, schema)
 
 
-def ensure_present(dialect, spec, options, check_mode=False, record=lambda event, **data: None):
+def ensure_present(engine, spec, options, check_mode=False, record=lambda event, **data: None):
     """Bring one index to the spec's definition. Returns IndexResult; raises IndexFailed or SpecError."""
     started = time.monotonic()
     result = IndexResult(name=spec.name)
-    schema, wanted = resolve(dialect, spec)
-    result.definition = dialect.render_definition(spec.name, wanted)
-    existing = dialect.find_index(spec, schema)
+    schema, wanted = resolve(engine, spec)
+    result.definition = engine.render_definition(spec.name, wanted)
+    existing = engine.find_index(spec, schema)
     if existing is not None:
-        result.existing_definition = dialect.render_definition(existing.name, existing.definition)
+        result.existing_definition = engine.render_definition(existing.name, existing.definition)
         if not existing.valid:
-            builder = dialect.build_in_progress(existing, schema)
+            builder = engine.build_in_progress(existing, schema)
             if builder:
                 raise IndexFailed(
                     "%s is being built right now by session %s; wait for that build or cancel it, then re-run" % (spec.name, builder),
                     result,
                 )
-    plan = plan_present(wanted, existing, dialect.table_indexes(schema, spec.table), options.on_equivalent)
+    plan = plan_present(wanted, existing, engine.table_indexes(schema, spec.table), options.on_equivalent)
 
     if plan.action == "conflict":
         raise IndexFailed(
@@ -135,36 +135,36 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
         result.duration_seconds = round(time.monotonic() - started, 3)
         return result
 
-    create = dialect.create_statement(spec.name, wanted, options.run_id, online=options.online, timeout=options.statement_timeout)
-    drop = dialect.drop_statement(spec.name, wanted, online=options.online)
-    session = dialect.session_statements(options)
-    post_build = dialect.post_build_statements(spec.name, wanted, options.run_id)
+    create = engine.create_statement(spec.name, wanted, options.run_id, online=options.online, timeout=options.statement_timeout)
+    drop = engine.drop_statement(spec.name, wanted, online=options.online)
+    session = engine.session_statements(options)
+    post_build = engine.post_build_statements(spec.name, wanted, options.run_id)
     planned = ([drop] if plan.action == "rebuild_invalid" else []) + session + [create] + post_build
-    result.sql = [text for s in planned for text in dialect.render(s)]
+    result.sql = [text for s in planned for text in engine.render(s)]
     result.action = "created" if plan.action == "create" else "rebuilt_invalid"
     result.changed = True
     if check_mode:
         return result
 
     for statement in session:
-        dialect.execute(statement)
+        engine.execute(statement)
     record("index_build_started", name=spec.name, table=spec.table, action=result.action)
 
     def drop_leftover():
         """A failed concurrent build leaves an INVALID index behind: remove it before trying again."""
-        leftover = dialect.find_index(spec, schema)
+        leftover = engine.find_index(spec, schema)
         if leftover is not None and not leftover.valid:
-            dialect.execute(drop)
+            engine.execute(drop)
 
     def build():
         drop_leftover()
-        with watch_build(dialect, spec.name, options.progress_file):
-            dialect.execute(create)
+        with watch_build(engine, spec.name, options.progress_file):
+            engine.execute(create)
 
     try:
-        result.attempts = with_lock_retries(dialect, schema, spec.table, options, build, result)
+        result.attempts = with_lock_retries(engine, schema, spec.table, options, build, result)
     except (GaveUp, ServerRefused, LockTimeout) as exc:
-        leftover = _clean_up_after_failure(dialect, spec, schema, drop_leftover)
+        leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
         message = str(exc) + (("\n" + leftover) if leftover else "")
         raise IndexFailed("%s: %s" % (spec.name, message), result) from None
     except DatabaseUnavailable as exc:
@@ -172,13 +172,13 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
         raise IndexFailed("%s: %s. A build cut off midway may leave an INVALID index %s behind: the next run drops and"
                           " rebuilds it" % (spec.name, exc, spec.name), result) from None
 
-    built = dialect.find_index(spec, schema)
+    built = engine.find_index(spec, schema)
     if built is None or not built.valid:
-        leftover = _clean_up_after_failure(dialect, spec, schema, drop_leftover)
+        leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
         raise IndexFailed("%s: the build finished but the index is not valid. %s" % (spec.name, leftover or ""), result)
     for statement in post_build:
         try:
-            with_lock_retries(dialect, schema, spec.table, options, lambda s=statement: dialect.execute(s), result, check_stalls=False)
+            with_lock_retries(engine, schema, spec.table, options, lambda s=statement: engine.execute(s), result, check_stalls=False)
         except SafeIndexError as exc:
             # The index is built and valid; a missing comment or statistics must not undo that.
             result.skipped_steps.append("%s after the build did not run: %s" % (statement.purpose, exc))
@@ -188,30 +188,30 @@ def ensure_present(dialect, spec, options, check_mode=False, record=lambda event
     return result
 
 
-def ensure_absent(dialect, spec, options, check_mode=False, record=lambda event, **data: None):
+def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, **data: None):
     """Drop the index named by the spec, online. Absent already: nothing to do."""
     started = time.monotonic()
     result = IndexResult(name=spec.name)
-    schema = spec.schema or dialect.default_schema()
-    existing = dialect.find_index(spec, schema)
+    schema = spec.schema or engine.default_schema()
+    existing = engine.find_index(spec, schema)
     if existing is None:
         result.action = "absent"
         return result
-    result.existing_definition = dialect.render_definition(existing.name, existing.definition)
+    result.existing_definition = engine.render_definition(existing.name, existing.definition)
     if existing.constraint:
         raise IndexFailed("%s backs the constraint %s; drop the constraint instead" % (spec.name, existing.constraint), result)
-    drop = dialect.drop_statement(existing.name, existing.definition, online=options.online)
-    session = dialect.session_statements(options)
-    result.sql = [text for s in session + [drop] for text in dialect.render(s)]
+    drop = engine.drop_statement(existing.name, existing.definition, online=options.online)
+    session = engine.session_statements(options)
+    result.sql = [text for s in session + [drop] for text in engine.render(s)]
     result.action = "dropped"
     result.changed = True
     if check_mode:
         return result
     for statement in session:
-        dialect.execute(statement)
+        engine.execute(statement)
     try:
         result.attempts = with_lock_retries(
-            dialect, schema, existing.definition.table, options, lambda: dialect.execute(drop), result, check_stalls=False, for_drop=True
+            engine, schema, existing.definition.table, options, lambda: engine.execute(drop), result, check_stalls=False, for_drop=True
         )
     except (GaveUp, ServerRefused, LockTimeout) as exc:
         raise IndexFailed("%s: %s" % (spec.name, exc), result) from None
@@ -220,7 +220,7 @@ def ensure_absent(dialect, spec, options, check_mode=False, record=lambda event,
     return result
 
 
-def with_lock_retries(dialect, schema, table, options, step, result, check_stalls=True, for_drop=False):
+def with_lock_retries(engine, schema, table, options, step, result, check_stalls=True, for_drop=False):
     """Run `step` under the short lock timeout; on a timeout back off and retry; give up naming the blockers.
 
     Before each attempt of a build, sessions that would certainly stall it (transactions older
@@ -230,7 +230,7 @@ def with_lock_retries(dialect, schema, table, options, step, result, check_stall
     attempts = options.lock_retries + 1
     blockers = []
     for attempt in range(1, attempts + 1):
-        stalling = dialect.sessions_in_the_way(schema, table, options.lock_timeout) if check_stalls else []
+        stalling = engine.sessions_in_the_way(schema, table, options.lock_timeout) if check_stalls else []
         if stalling:
             blockers = stalling
         else:
@@ -239,8 +239,8 @@ def with_lock_retries(dialect, schema, table, options, step, result, check_stall
                 return attempt
             except LockTimeout:
                 blockers = (
-                    dialect.sessions_in_the_way(schema, table, options.lock_timeout, for_drop)
-                    or dialect.sessions_in_the_way(schema, table, 0, for_drop)
+                    engine.sessions_in_the_way(schema, table, options.lock_timeout, for_drop)
+                    or engine.sessions_in_the_way(schema, table, 0, for_drop)
                 )
         if attempt < attempts:
             time.sleep(min(options.retry_delay * 2 ** (attempt - 1), options.max_retry_delay))
@@ -253,14 +253,14 @@ def with_lock_retries(dialect, schema, table, options, step, result, check_stall
     )
 
 
-def _clean_up_after_failure(dialect, spec, schema, drop_leftover):
+def _clean_up_after_failure(engine, spec, schema, drop_leftover):
     """Try once more to remove an INVALID leftover; say plainly if one remains."""
     try:
         drop_leftover()
         return None
     except SafeIndexError:
         pass
-    leftover = dialect.find_index(spec, schema)
+    leftover = engine.find_index(spec, schema)
     if leftover is not None and not leftover.valid:
         return (
             "An INVALID index %s remains: a session still holds the table. The next run drops and rebuilds it;"

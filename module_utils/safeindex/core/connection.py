@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
+from ansible.module_utils.safeindex.engines import ENGINE_NAMES, engine_for_url_scheme, features_for
 
 # The argument spec every module that talks to a database extends (doc fragment: safeindex_connection).
 CONNECTION_ARGUMENT_SPEC = dict(
@@ -17,16 +18,8 @@ CONNECTION_ARGUMENT_SPEC = dict(
     connect_timeout=dict(type="int", default=10),
 )
 
-URL_SCHEMES = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "postgresql+psycopg2": "postgresql",
-    "mysql": "mysql",
-    "mysql+pymysql": "mysql",
-    "mariadb": "mysql",
-    "mariadb+pymysql": "mysql",
-}
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+# Every DATABASE_URL scheme some engine reads (engines/<engine>/features.py), for the message naming them.
+URL_SCHEMES = tuple(sorted(scheme for name in ENGINE_NAMES for scheme in features_for(name).url_schemes))
 ENCODING_HINT = " (a '/', '#', '?', '@', '[' or ']' in the user or password must be percent-encoded, e.g. %2F for '/')"
 
 
@@ -66,7 +59,7 @@ def connection_params(params):
     return ConnectionParams(
         engine=engine,
         host=merged.get("host") or "127.0.0.1",
-        port=int(merged.get("port") or DEFAULT_PORTS[engine]),
+        port=int(merged.get("port") or features_for(engine).default_port),
         database=merged["database"],
         user=merged["user"],
         password=merged.get("password"),
@@ -84,10 +77,10 @@ def parse_database_url(url):
         parts = urlsplit(url)
     except ValueError:
         raise ConnectionConfigError("malformed database_url %s: its host part cannot be read%s" % (shown, ENCODING_HINT)) from None
-    engine = URL_SCHEMES.get(parts.scheme.lower())
+    engine = engine_for_url_scheme(parts.scheme)
     if engine is None:
         raise ConnectionConfigError(
-            "database_url %s: unknown scheme %r (expected one of %s)" % (shown, parts.scheme, ", ".join(sorted(URL_SCHEMES)))
+            "database_url %s: unknown scheme %r (expected one of %s)" % (shown, parts.scheme, ", ".join(URL_SCHEMES))
         )
     if "@" not in parts.netloc and "@" in parts.path + parts.query + parts.fragment:
         # A '/', '#' or '?' in the password ended the host part early: "user:pass" would pass for "host:port".

@@ -1,7 +1,7 @@
-"""What every safeindex module does the same way: connection options, opening a dialect, failing clearly."""
+"""What every safeindex module does the same way: connection options, opening an engine, failing clearly."""
 
 from ansible.module_utils.safeindex.core.connection import CONNECTION_ARGUMENT_SPEC, connection_params
-from ansible.module_utils.safeindex.engines.base import open_dialect
+from ansible.module_utils.safeindex.engines import open_engine
 
 
 def argument_spec(**options):
@@ -12,11 +12,11 @@ def argument_spec(**options):
 
 
 def connect(module, purpose):
-    """A connected dialect; the session is named after the module and run, so operators can tell it apart."""
+    """A connected engine; the session is named after the module and run, so operators can tell it apart."""
     params = connection_params(module.params)
     run_id = module.params.get("run_id")
     name = "safeindex %s%s" % (purpose, " run_id=%s" % run_id if run_id else "")
-    return open_dialect(params, application_name=name)
+    return open_engine(params, application_name=name)
 
 
 def fail(module, error, **result):

@@ -6,15 +6,16 @@ The imports are written out (not importlib) because Ansible ships a module only 
 """
 
 from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
+from ansible.module_utils.safeindex.engines.features import Features
 
 ENGINE_NAMES = ("postgresql", "mysql")
 
 
-def _unknown(name):
+def _unknown(name) -> ConnectionConfigError:
     return ConnectionConfigError("unknown engine %r: expected one of %s" % (name, ", ".join(ENGINE_NAMES)))
 
 
-def features_for(name: str):
+def features_for(name: str) -> Features:
     """The engine's Features; needs no driver and no server."""
     if name == "postgresql":
         from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
@@ -25,7 +26,7 @@ def features_for(name: str):
     return FEATURES
 
 
-def engine_for_url_scheme(scheme: str):
+def engine_for_url_scheme(scheme: str) -> str:
     """The engine name a DATABASE_URL scheme means, or None."""
     for name in ENGINE_NAMES:
         if scheme.lower() in features_for(name).url_schemes:
@@ -34,17 +35,18 @@ def engine_for_url_scheme(scheme: str):
 
 
 def open_engine(params, application_name: str = "safeindex"):
-    """A connected engine for the engine named in the connection parameters."""
+    """A connected engine (engines.base.Engine) for the engine named in the connection parameters; its session is
+    named application_name on the server, so operators can tell it apart."""
     if params.engine == "postgresql":
-        from ansible.module_utils.safeindex.engines.postgresql.dialect import PostgresDialect as engine_class
+        from ansible.module_utils.safeindex.engines.postgresql.dialect import PostgresEngine as engine_class
     elif params.engine == "mysql":
-        from ansible.module_utils.safeindex.engines.mysql.dialect import MysqlDialect as engine_class
+        from ansible.module_utils.safeindex.engines.mysql.dialect import MysqlEngine as engine_class
     else:
         raise _unknown(params.engine)
     return engine_class(params, application_name)
 
 
-def dumper_for(params, bin_dir=None, progress_file=None):
+def dumper_for(params, bin_dir: str = None, progress_file: str = None):
     """The engine's dump and restore tools; with a progress file they report progress while they run."""
     if params.engine == "postgresql":
         from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper as dumper_class

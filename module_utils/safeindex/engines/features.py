@@ -1,7 +1,9 @@
 """What an engine can do and where its limits are, as data: the questions code outside engines/ asks instead of
-comparing engine names. Each engine package has its own subclass (engines/<engine>/features.py)."""
+comparing engine names. Each engine package has its own instance (engines/<engine>/features.py); an engine whose
+servers differ by flavour or version (MySQL and MariaDB) gives a specific copy per server with for_server()."""
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,39 @@ class Features:
     online_build_phrase: str           # how the engine says "build without blocking writes"
     minimum_version: str               # the oldest server this tool builds online on
     backup_formats: tuple              # dump formats, the default first
-    connection_scope: str              # what the preflight's connection count covers
+    connection_scope: str              # what the preflight's connection count covers (%(database)s: the database)
     prefer_indexes_setting: str        # the session setting that discourages full scans (verify)
+    # What differs between the servers of one engine (for_server() gives the server's own values):
+    flavour: str = None                # mariadb or mysql for the MySQL engine; None before the server is known
+    statement_timeout_setting: str = None  # the session variable that limits a statement's run time
+    statement_timeout_unit: str = "seconds"  # what its value counts: seconds or milliseconds
+    ddl_timeout: bool = True           # whether a DDL statement's run time can be limited
+    descending_indexes: bool = True    # DESC key parts are stored (not parsed and ignored)
+    replica_hosts_statements: tuple = ()  # the statements that list attached replicas, the first that works counts
 
     @property
     def default_backup_format(self) -> str:
         return self.backup_formats[0]
 
+    def scope_of_connections(self, database: str) -> str:
+        """connection_scope for one database: 'on database app' or 'on the server'."""
+        return self.connection_scope % {"database": database}
+
+    def timeout_value(self, seconds: float):
+        """A run time limit as statement_timeout_setting counts it."""
+        return int(seconds * 1000) if self.statement_timeout_unit == "milliseconds" else seconds
+
     def for_server(self, server_version: str) -> "Features":
         """The features of one server (a flavour or major version may differ); the engine's own by default."""
         return self
+
+    def flavoured(self, **changes) -> "Features":
+        return replace(self, **changes)
+
+
+def version_tuple(text: str) -> tuple:
+    """(major, minor, patch) of a version string such as '10.11.6-MariaDB-0+deb12u1', '8.0.36' or '15.4 (Debian)'."""
+    numbers = re.match(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", text or "")
+    if not numbers:
+        return (0, 0, 0)
+    return tuple(int(part or 0) for part in numbers.groups())

@@ -9,14 +9,11 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ansible.module_utils.safeindex.engines import ENGINE_NAMES, features_for
 from ansible.module_utils.safeindex.report.timeline import expected_minutes
 from ansible.module_utils.safeindex.report.values import speedup_range_text
 from ansible.module_utils.safeindex.run import hooks
 
-ONLINE_BUILD = {
-    "postgresql": "CREATE INDEX CONCURRENTLY",
-    "mysql": "ALGORITHM=INPLACE, LOCK=NONE",
-}
 NOTICE_FILES = {"before": "notice_before.txt", "after": "notice_after.txt"}
 
 
@@ -44,6 +41,11 @@ def local_time(tz_name=None, when=None):
     return "%s (UTC%s:%s)" % (local.strftime("%Y-%m-%d %H:%M %Z"), offset[:3], offset[3:])
 
 
+def _online_build(engine):
+    """How the engine says it builds online (engines/<engine>/features.py); a generic phrase for an unknown engine."""
+    return features_for(engine).online_build_phrase if engine in ENGINE_NAMES else "an online build"
+
+
 def _on(host, run_id, database):
     if database:
         return "%s (host %s, run %s)" % (database, host, run_id)
@@ -66,7 +68,7 @@ def render_before(host, run_id, engine, pending, total, monitor_seconds, starts_
         doing = "Adding %d database indexes for faster queries: %s" % (len(pending), ", ".join(pending))
     else:
         impact = "None (non-destructive changes; each index is built online with %s, reads and writes go on)" % (
-            ONLINE_BUILD.get(engine, "an online build"))
+            _online_build(engine))
         doing = "Adding %d database indexes for faster queries: %s" % (len(pending), ", ".join(pending))
     availability = "In maintenance mode while the indexes build" if maintenance_mode and pending else "Fully available"
     return "\n".join([

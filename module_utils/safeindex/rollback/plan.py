@@ -30,26 +30,26 @@ def is_migrate_run(events):
     return any(e.get("event") == "start" for e in events)
 
 
-def marked_runs(dialect):
+def marked_runs(engine):
     """{run_id: [CatalogIndex]} of every run whose marker is in this database."""
     runs = {}
-    for index in dialect.marked_indexes():
+    for index in engine.marked_indexes():
         runs.setdefault(index.owner_run_id, []).append(index)
     return runs
 
 
-def plan_rollback(dialect, run_id, events, report_indexes, owned):
+def plan_rollback(engine, run_id, events, report_indexes, owned):
     """{to_drop, kept, already_gone, source} for dropping what run `run_id` built; reads only."""
     built = _ordered(e["name"] for e in events if e.get("event") == "index" and e.get("action") in BUILT_ACTIONS)
     started = _ordered(e["name"] for e in events if e.get("event") == "index_build_started")
     tables = {e["name"]: e.get("table") for e in events if e.get("event") == "index_build_started" and e.get("table")}
-    to_drop = [_target(dialect, index, "carries this run's marker") for index in owned]
+    to_drop = [_target(engine, index, "carries this run's marker") for index in owned]
     owned_names = {index.name for index in owned}
     kept, already_gone = [], []
     for name in built:
         if name in owned_names:
             continue
-        existing = _find(dialect, name, tables.get(name))
+        existing = _find(engine, name, tables.get(name))
         if existing is None:
             already_gone.append(name)
         elif existing.owner_run_id:
@@ -60,9 +60,9 @@ def plan_rollback(dialect, run_id, events, report_indexes, owned):
         if name in owned_names or name in built:
             continue
         # A build of this run that failed half way may leave an INVALID index that serves nothing.
-        existing = _find(dialect, name, tables.get(name))
+        existing = _find(engine, name, tables.get(name))
         if existing is not None and not existing.valid and existing.owner_run_id in (None, run_id):
-            to_drop.append(_target(dialect, existing, "INVALID leftover of this run's failed build"))
+            to_drop.append(_target(engine, existing, "INVALID leftover of this run's failed build"))
     for entry in report_indexes:
         if entry.get("action") in PRE_EXISTING_ACTIONS and entry.get("name") not in owned_names:
             why = "existed before the run"
@@ -86,15 +86,15 @@ def summary_line(mode, run_id, host, plan, dropped, check_mode=False):
         mode, run_id, host, verb, dropped, kept, len(plan["already_gone"]))
 
 
-def _find(dialect, name, table):
-    if dialect.engine == "mysql" and not table:
+def _find(engine, name, table):
+    if engine.features.index_names_per_table and not table:
         return None  # MySQL names an index within its table; without the table there is nothing to look up
-    return dialect.find_index(index_reference(name, dialect.engine, table), dialect.default_schema())
+    return engine.find_index(index_reference(name, engine.features, table), engine.default_schema())
 
 
-def _target(dialect, index, why):
+def _target(engine, index, why):
     # MySQL's schema is the connection's database: db_index takes no schema there.
-    schema = index.definition.schema if dialect.engine == "postgresql" else None
+    schema = index.definition.schema if engine.features.has_schemas else None
     return {"name": index.name, "table": index.definition.table, "schema": schema, "why": why}
 
 

@@ -1,6 +1,6 @@
 """The runbook's checklist, one row per check: {check, result (ok, warn, fail, skip), detail}.
 
-Each check is written once; the dialect answers the engine-specific questions. A check that cannot
+Each check is written once; the engine answers the engine-specific questions. A check that cannot
 be made says so (warn or skip) rather than pass in silence.
 """
 
@@ -36,21 +36,21 @@ def guarded(check, function, *arguments):
         return row(check, "fail", "could not check: %s" % exc)
 
 
-def server_version(dialect, minimum, version_tuple):
-    version = dialect.server_version()
+def server_version(engine, minimum, version_tuple):
+    version = engine.server_version()
     if version_tuple(version) >= version_tuple(minimum):
         return row("server version", "ok", version)
     return row("server version", "fail", "%s is older than %s, the oldest this tool builds online on" % (version, minimum))
 
 
-def privileges(dialect, schema, tables):
+def privileges(engine, schema, tables):
     if not tables:
         return row("privileges", "skip", "no tables to check (the index spec did not load)")
-    problems = dialect.index_privilege_problems(schema, tables)
+    problems = engine.index_privilege_problems(schema, tables)
     if problems:
         return row("privileges", "fail", "%s may not create indexes on: %s" % (
-            dialect.params.user, "; ".join("%s (%s)" % (table, why) for table, why in sorted(problems.items()))))
-    return row("privileges", "ok", "%s may create indexes on all %d tables of the spec" % (dialect.params.user, len(tables)))
+            engine.params.user, "; ".join("%s (%s)" % (table, why) for table, why in sorted(problems.items()))))
+    return row("privileges", "ok", "%s may create indexes on all %d tables of the spec" % (engine.params.user, len(tables)))
 
 
 def maintenance_window(setting, ignore, now=None):
@@ -65,9 +65,9 @@ def maintenance_window(setting, ignore, now=None):
                                                     " -e ignore_maintenance_window=true to override)")
 
 
-def active_connections(dialect, maximum):
-    total, active = dialect.connection_count()
-    scope = "on database %s" % dialect.params.database if dialect.engine == "postgresql" else "on the server"
+def active_connections(engine, maximum):
+    total, active = engine.connection_count()
+    scope = engine.features.scope_of_connections(engine.params.database)
     detail = "%d sessions %s (%d active)" % (total, scope, active)
     if maximum is None:
         return row("active connections", "ok", detail + ", no max_active_connections set")
@@ -76,10 +76,10 @@ def active_connections(dialect, maximum):
     return row("active connections", "ok", "%s, max %d" % (detail, maximum))
 
 
-def long_transactions(dialect, max_age, action):
+def long_transactions(engine, max_age, action):
     from ansible.module_utils.safeindex.engines.base import describe_session
 
-    sessions = dialect.long_transactions(max_age)
+    sessions = engine.long_transactions(max_age)
     if not sessions:
         return row("long transactions", "ok", "none older than %gs" % max_age)
     listed = "; ".join(describe_session(s) for s in sessions[:10])
@@ -87,9 +87,9 @@ def long_transactions(dialect, max_age, action):
                "%d sessions in a transaction for more than %gs (they stall online index builds): %s" % (len(sessions), max_age, listed))
 
 
-def replication_lag(dialect, maximum):
+def replication_lag(engine, maximum):
     try:
-        replicas = dialect.replicas()
+        replicas = engine.replicas()
     except SafeIndexError as exc:
         return row("replication lag", "warn", "could not read the replicas: %s" % exc)
     if not replicas:
@@ -107,8 +107,8 @@ def replication_lag(dialect, maximum):
     return row("replication lag", "ok", detail + (" (max %s)" % maximum if maximum is not None else ""))
 
 
-def leftovers(dialect, equivalents):
-    invalid = dialect.invalid_indexes()
+def leftovers(engine, equivalents):
+    invalid = engine.invalid_indexes()
     parts = []
     if invalid:
         parts.append("INVALID leftovers of failed builds: %s (a spec index among them is rebuilt by this run)" % ", ".join(invalid))
@@ -120,9 +120,9 @@ def leftovers(dialect, equivalents):
     return row("invalid and duplicate indexes", "ok", "none")
 
 
-def disk_space(dialect, to_build, headroom, rds_instance_id=None, rds_cluster_id=None, free_bytes=None, cloudwatch=None):
+def disk_space(engine, to_build, headroom, rds_instance_id=None, rds_cluster_id=None, free_bytes=None, cloudwatch=None):
     """The indexes to build (estimated) times the headroom, against the free space where the data lives."""
-    needed = sum(dialect.estimated_index_bytes(schema, definition) for schema, definition in to_build)
+    needed = sum(engine.estimated_index_bytes(schema, definition) for schema, definition in to_build)
     wanted = int(needed * headroom)
     detail = "%d indexes to build, about %s (x%s headroom: %s)" % (len(to_build), _size(needed), headroom, _size(wanted))
     if not to_build:
@@ -135,8 +135,8 @@ def disk_space(dialect, to_build, headroom, rds_instance_id=None, rds_cluster_id
     elif free_bytes is not None:
         where = "given free space"
     else:
-        directory = dialect.data_directory()
-        if dialect.params.host in LOOPBACK and directory and os.path.isdir(directory):
+        directory = engine.data_directory()
+        if engine.params.host in LOOPBACK and directory and os.path.isdir(directory):
             free_bytes, where = shutil.disk_usage(directory).free, "df %s" % directory
     if free_bytes is None:
         return row("disk space", "warn", detail + "; could not read the free space (set rds_instance_id for RDS, or"
@@ -163,11 +163,11 @@ def _cloudwatch_free_storage(cloudwatch, instance_id):
     return int(latest["Minimum"]), "CloudWatch FreeStorageSpace of %s" % instance_id
 
 
-def client_tools(dialect, bin_dir):
-    from ansible.module_utils.safeindex.backup.take import dumper_for
+def client_tools(engine, bin_dir):
+    from ansible.module_utils.safeindex.engines import dumper_for
 
-    described = dumper_for(dialect.params, bin_dir).check_client(dialect.server_version())
-    return row("client tools", "ok", "%s, for server %s" % (described.splitlines()[0], dialect.server_version()))
+    described = dumper_for(engine.params, bin_dir).check_client(engine.server_version())
+    return row("client tools", "ok", "%s, for server %s" % (described.splitlines()[0], engine.server_version()))
 
 
 def deployment(setting):

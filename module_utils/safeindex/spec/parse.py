@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.core.errors import SpecError
+from ansible.module_utils.safeindex.engines import ENGINE_NAMES, features_for
+from ansible.module_utils.safeindex.engines.features import Features
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
-ENGINES = ("postgresql", "mysql")
+ENGINES = ENGINE_NAMES  # the per-engine override keys an entry may carry
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-MAX_IDENTIFIER_LENGTH = {"postgresql": 63, "mysql": 64}
-METHODS = {"postgresql": ("btree", "hash", "gist", "gin", "brin", "spgist"), "mysql": ("btree",)}
 INDEX_FIELDS = ("name", "table", "schema", "columns", "unique", "where", "method", "include")
 PROBE_FIELDS = ("name", "sql", "expect_index")
 COLUMN_TEXT = re.compile(
@@ -49,14 +49,15 @@ class IndexSpec:
     method: str = "btree"
     include: tuple = ()
 
-    def definition(self, engine, default_schema=None):
-        """The definition this spec asks for, in the engine's normal form (no server needed)."""
+    def definition(self, engine, default_schema=None) -> IndexDefinition:
+        """The definition this spec asks for, in the engine's normal form (no server needed); engine is its name or
+        its Features."""
+        features = _features(engine)
         columns = tuple(
             IndexColumn(
                 name=c.name,
                 descending=c.descending,
-                # PostgreSQL sorts NULLs last ascending and first descending unless told otherwise.
-                nulls_first=(c.descending if c.nulls_first is None else c.nulls_first) if engine == "postgresql" else None,
+                nulls_first=_nulls_first(c, features),
                 length=c.length,
             )
             for c in self.columns
@@ -79,11 +80,13 @@ class Probe:
     expect_index: str
 
 
-def load_spec(data, engine):
-    """Validate a parsed spec file for one engine; returns (indexes, probes) or raises SpecError."""
+def load_spec(data, engine) -> tuple:
+    """Validate a parsed spec file for one engine (its name or its Features); returns (indexes, probes) or raises
+    SpecError."""
     problems = []
-    if engine not in ENGINES:
-        raise SpecError("unknown engine %r: expected one of %s" % (engine, ", ".join(ENGINES)))
+    if not isinstance(engine, Features) and engine not in ENGINE_NAMES:
+        raise SpecError("unknown engine %r: expected one of %s" % (engine, ", ".join(ENGINE_NAMES)))
+    features = _features(engine)
     if not isinstance(data, dict):
         raise SpecError("the index spec must be a mapping with an 'indexes' list, not %s" % type(data).__name__)
     unknown = sorted(set(data) - {"indexes", "probes"})
@@ -101,7 +104,7 @@ def load_spec(data, engine):
             problems.append("indexes[%d]: %s" % (position, exc))
     names = [i.name for i in indexes]
     # MySQL and MariaDB compare index names without case: idx_a and IDX_A are one index there.
-    keys = [n.lower() if engine == "mysql" else n for n in names]
+    keys = [n.lower() if features.case_insensitive_index_names else n for n in names]
     duplicates = sorted({n for n, key in zip(names, keys, strict=True) if keys.count(key) > 1})
     if duplicates:
         note = " (MySQL ignores case in index names)" if len(duplicates) > len({d.lower() for d in duplicates}) else ""
@@ -125,24 +128,26 @@ def load_spec(data, engine):
     return indexes, probes
 
 
-def parse_index(entry, engine):
-    """One index entry, with its overrides for `engine` applied; raises SpecError naming the field."""
-    fields = _for_engine(entry, INDEX_FIELDS, engine)
+def parse_index(entry, engine) -> IndexSpec:
+    """One index entry, with its overrides for `engine` (its name or its Features) applied; raises SpecError naming the
+    field."""
+    features = _features(engine)
+    fields = _for_engine(entry, INDEX_FIELDS, features.name)
     label = fields.get("name") if isinstance(fields.get("name"), str) else "?"
     try:
-        name = _identifier(fields.get("name"), "name", engine)
-        table = _identifier(fields.get("table"), "table", engine)
+        name = _identifier(fields.get("name"), "name", features)
+        table = _identifier(fields.get("table"), "table", features)
         schema = fields.get("schema")
         if schema is not None:
-            if engine == "mysql":
+            if not features.has_schemas:
                 raise SpecError("'schema' is PostgreSQL-only (on MySQL the database is the schema)")
-            schema = _identifier(schema, "schema", engine)
+            schema = _identifier(schema, "schema", features)
         raw_columns = fields.get("columns")
         if isinstance(raw_columns, str):
             raw_columns = [raw_columns]
         if not isinstance(raw_columns, list) or not raw_columns:
             raise SpecError("'columns' must be a non-empty list")
-        columns = tuple(parse_column(c, engine) for c in raw_columns)
+        columns = tuple(parse_column(c, features) for c in raw_columns)
         column_names = [c.name for c in columns]
         if len(set(column_names)) != len(column_names):
             raise SpecError("a column appears twice in 'columns': %s" % ", ".join(column_names))
@@ -150,21 +155,22 @@ def parse_index(entry, engine):
         if not isinstance(unique, bool):
             raise SpecError("'unique' must be true or false")
         method = fields.get("method") or "btree"
-        if not isinstance(method, str) or method.lower() not in METHODS[engine]:
-            raise SpecError("'method' %r is not supported on %s (use one of %s)" % (method, engine, ", ".join(METHODS[engine])))
+        if not isinstance(method, str) or method.lower() not in features.index_methods:
+            raise SpecError("'method' %r is not supported on %s (use one of %s)"
+                            % (method, features.name, ", ".join(features.index_methods)))
         where = fields.get("where")
         if where is not None:
-            if engine == "mysql":
+            if not features.partial_indexes:
                 raise SpecError("'where' (a partial index) is PostgreSQL-only; MySQL and MariaDB have no partial indexes")
             where = _predicate(where)
         include = fields.get("include") or []
         if isinstance(include, str):
             include = [include]
-        if include and engine == "mysql":
+        if include and not features.include_columns:
             raise SpecError("'include' is PostgreSQL-only; MySQL and MariaDB have no INCLUDE columns")
         if not isinstance(include, list):
             raise SpecError("'include' must be a list of column names")
-        include = tuple(_identifier(c, "include", engine) for c in include)
+        include = tuple(_identifier(c, "include", features) for c in include)
         return IndexSpec(
             name=name, table=table, schema=schema, columns=columns, unique=unique,
             where=where, method=method.lower(), include=include,
@@ -173,7 +179,7 @@ def parse_index(entry, engine):
         raise SpecError("%s: %s" % (label, exc)) from None
 
 
-def index_reference(name, engine, table=None, schema=None):
+def index_reference(name, engine, table=None, schema=None) -> IndexSpec:
     """An index named for dropping: the name (and its table or schema where the engine needs them)."""
     try:
         return IndexSpec(
@@ -186,8 +192,9 @@ def index_reference(name, engine, table=None, schema=None):
         raise SpecError("%s: %s" % (name, exc)) from None
 
 
-def parse_column(value, engine):
+def parse_column(value, engine) -> ColumnSpec:
     """`"name"`, `"name(20) DESC NULLS LAST"` or `{name, order, nulls, length}`."""
+    features = _features(engine)
     if isinstance(value, str):
         match = COLUMN_TEXT.match(value)
         if not match:
@@ -207,10 +214,10 @@ def parse_column(value, engine):
     if nulls is not None:
         if str(nulls).lower() not in ("first", "last"):
             raise SpecError("column %s: nulls must be first or last" % name)
-        if engine == "mysql":
+        if not features.nulls_order:
             raise SpecError("column %s: NULLS FIRST/LAST is PostgreSQL-only" % name)
     if length is not None:
-        if engine != "mysql":
+        if not features.prefix_lengths:
             raise SpecError("column %s: a prefix length is MySQL-only" % name)
         if isinstance(length, bool) or not str(length).isdigit() or int(length) < 1:
             raise SpecError("column %s: length must be a positive integer" % name)
@@ -223,8 +230,8 @@ def parse_column(value, engine):
     )
 
 
-def parse_probe(entry, engine):
-    fields = _for_engine(entry, PROBE_FIELDS, engine)
+def parse_probe(entry, engine) -> Probe:
+    fields = _for_engine(entry, PROBE_FIELDS, _features(engine).name)
     name = fields.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpecError("a probe needs a 'name'")
@@ -266,14 +273,31 @@ def _for_engine(entry, allowed, engine):
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _features(engine) -> Features:
+    """The engine's Features, from its name or as given."""
+    return engine if isinstance(engine, Features) else features_for(engine)
+
+
+def _nulls_first(column, features):
+    """Where the engine puts NULLs in this key column: as the spec says, else the engine's default for the direction;
+    None where the engine has no NULLS order."""
+    if not features.nulls_order:
+        return None
+    if column.nulls_first is not None:
+        return column.nulls_first
+    # PostgreSQL sorts NULLs last ascending and first descending unless told otherwise.
+    return column.descending if features.nulls_first_when_descending else False
+
+
 def _identifier(value, what, engine):
     if not isinstance(value, str) or not value:
         raise SpecError("%s is missing" % what)
     if not IDENTIFIER.match(value):
         raise SpecError("%s %r is not a plain identifier (letters, digits, _ and $, not starting with a digit)" % (what, value))
-    limit = MAX_IDENTIFIER_LENGTH[engine]
+    features = _features(engine)
+    limit = features.max_identifier_length
     if len(value) > limit:
-        raise SpecError("%s %r is %d characters long; %s allows at most %d" % (what, value, len(value), engine, limit))
+        raise SpecError("%s %r is %d characters long; %s allows at most %d" % (what, value, len(value), features.name, limit))
     return value
 
 

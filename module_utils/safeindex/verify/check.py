@@ -1,7 +1,7 @@
 """Prove an index migration worked: each spec index is there, valid and as specified; each probe query's plan
 uses its index, and how long the probe takes before and after.
 
-Written once; the dialect runs the read-only statements (EXPLAIN, the timed probe, the usage counters).
+Written once; the engine runs the read-only statements (EXPLAIN, the timed probe, the usage counters).
 """
 
 import statistics
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.build.indexer import plan_present, resolve
 from ansible.module_utils.safeindex.core.errors import ServerRefused, SpecError, StatementTimeout
-from ansible.module_utils.safeindex.engines import plans
+from ansible.module_utils.safeindex.engines.interface.explain import describe
 from ansible.module_utils.safeindex.spec.definition import differences
 
 # A table the catalog estimates at no more rows than this is "small": a full scan of it is a few hundred
@@ -29,18 +29,18 @@ class VerifyOptions:
     schema: str = None
 
 
-def check_index(dialect, spec, on_equivalent="skip"):
+def check_index(engine, spec, on_equivalent="skip"):
     """{name, table, state, detail, equivalent_to}: ok | missing | invalid | differs | equivalent."""
     entry = {"name": spec.name, "table": spec.table, "state": "missing", "detail": "", "equivalent_to": None}
     try:
-        schema, wanted = resolve(dialect, spec)
+        schema, wanted = resolve(engine, spec)
     except SpecError as exc:
         entry["detail"] = str(exc)
         return entry
-    wanted_sql = dialect.render_definition(spec.name, wanted)
-    existing = dialect.find_index(spec, schema)
+    wanted_sql = engine.render_definition(spec.name, wanted)
+    existing = engine.find_index(spec, schema)
     if existing is not None:
-        existing_sql = dialect.render_definition(existing.name, existing.definition)
+        existing_sql = engine.render_definition(existing.name, existing.definition)
         if not existing.valid:
             entry.update(state="invalid", detail="INVALID, the leftover of a failed build; queries do not use it, and the next"
                                                  " run drops and rebuilds it: %s" % existing_sql)
@@ -52,7 +52,7 @@ def check_index(dialect, spec, on_equivalent="skip"):
             return entry
         entry.update(state="ok", detail="valid, as the spec: %s" % existing_sql)
         return entry
-    plan = plan_present(wanted, None, dialect.table_indexes(schema, spec.table), on_equivalent)
+    plan = plan_present(wanted, None, engine.table_indexes(schema, spec.table), on_equivalent)
     if plan.action == "skipped_equivalent":
         entry.update(state="equivalent", equivalent_to=plan.equivalent_to,
                      detail="not built: %s is the same index under another name (on_equivalent=skip)" % plan.equivalent_to)
@@ -61,19 +61,18 @@ def check_index(dialect, spec, on_equivalent="skip"):
     return entry
 
 
-def run_probe(dialect, probe, table, schema, accepted, options, before_ms=None, phase="after"):
+def run_probe(engine, probe, table, schema, accepted, options, before_ms=None, phase="after"):
     """One probe: its plan, whether the plan uses one of the accepted index names, and its median time. A ProbeResult."""
     result = {"name": probe.name, "sql": probe.sql, "expect_index": probe.expect_index, "table": table, "verdict": "error",
               "indexes_used": [], "detail": "", "plan": None, "median_ms": None, "runs": 0, "before_ms": before_ms, "speedup": None}
-    engine = dialect.engine
     try:
-        plan = dialect.explain_json(probe.sql, options.timeout)
+        plan = engine.explain_json(probe.sql, options.timeout)
         result["plan"] = plan
-        result["indexes_used"] = plans.indexes_used(engine, plan)
-        result["verdict"], result["detail"] = _verdict(dialect, probe, table, schema, accepted, plan, options)
+        result["indexes_used"] = engine.indexes_used(plan)
+        result["verdict"], result["detail"] = _verdict(engine, probe, table, schema, accepted, plan, options)
         times = []
         for _ in range(options.runs):
-            times.append(dialect.time_probe(probe.sql, options.timeout))
+            times.append(engine.time_probe(probe.sql, options.timeout))
     except StatementTimeout:
         # Before the build a slow probe is the reason for the migration, not a broken probe; after it, a failure.
         result.update(timed_out=True, runs=len(times), detail="%s; slower than %gs, stopped at the probe timeout" % (
@@ -91,53 +90,51 @@ def run_probe(dialect, probe, table, schema, accepted, options, before_ms=None, 
     return result
 
 
-def _verdict(dialect, probe, table, schema, accepted, plan, options):
-    engine = dialect.engine
-    found = plans.accesses(engine, plan)
+def _verdict(engine, probe, table, schema, accepted, plan, options):
+    found = engine.accesses(plan)
     using = [a for a in found if a["index"] in accepted]
     if using:
-        return "ok", plans.describe(using)
-    if table in plans.full_scans(engine, plan):
-        rows = dialect.table_row_estimate(schema, table)
+        return "ok", describe(using)
+    if table in engine.full_scans(plan):
+        rows = engine.table_row_estimate(schema, table)
         if rows is not None and rows <= options.small_table_rows:
-            return _small_table(dialect, probe, table, rows, accepted, options)
-    why = "the plan does not use %s; it reads: %s" % (" or ".join(sorted(accepted)), plans.describe(found))
-    return "not_used", "%s. Plan:\n%s" % (why, _plan_text(dialect, probe.sql, options))
+            return _small_table(engine, probe, table, rows, accepted, options)
+    why = "the plan does not use %s; it reads: %s" % (" or ".join(sorted(accepted)), describe(found))
+    return "not_used", "%s. Plan:\n%s" % (why, _plan_text(engine, probe.sql, options))
 
 
-def _small_table(dialect, probe, table, rows, accepted, options):
+def _small_table(engine, probe, table, rows, accepted, options):
     """The planner reads a small table whole; prove the index usable with full scans discouraged."""
-    engine = dialect.engine
     note = "small table %s (about %d rows, at most small_table_rows %d): the planner reads it whole, cheaper at this size" % (
         table, rows, options.small_table_rows)
-    preferred = dialect.explain_json(probe.sql, options.timeout, prefer_indexes=True)
-    using = [a for a in plans.accesses(engine, preferred) if a["index"] in accepted]
-    setting = "enable_seqscan = off" if engine == "postgresql" else "max_seeks_for_key = 1"
+    preferred = engine.explain_json(probe.sql, options.timeout, prefer_indexes=True)
+    using = [a for a in engine.accesses(preferred) if a["index"] in accepted]
+    setting = engine.features.prefer_indexes_setting
     if using:
-        return "small_table", "%s; with %s it uses %s, so the index is usable" % (note, setting, plans.describe(using))
-    listed = [name for name in plans.possible_indexes(engine, preferred) if name in accepted]
+        return "small_table", "%s; with %s it uses %s, so the index is usable" % (note, setting, describe(using))
+    listed = [name for name in engine.possible_indexes(preferred) if name in accepted]
     if listed:
         # MariaDB 10.x caps no full scan by max_seeks_for_key on a tiny table; possible_keys is its own word that it can.
         return "small_table", "%s; even with %s it scans, but it lists %s among the possible keys, so the index is usable" % (
             note, setting, ", ".join(listed))
     return "not_used", "%s; even with %s the plan does not use %s. Plan:\n%s" % (
-        note, setting, " or ".join(sorted(accepted)), _plan_text(dialect, probe.sql, options, prefer_indexes=True))
+        note, setting, " or ".join(sorted(accepted)), _plan_text(engine, probe.sql, options, prefer_indexes=True))
 
 
-def _plan_text(dialect, sql, options, prefer_indexes=False):
+def _plan_text(engine, sql, options, prefer_indexes=False):
     try:
-        text = dialect.explain_text(sql, options.timeout, prefer_indexes=prefer_indexes)
+        text = engine.explain_text(sql, options.timeout, prefer_indexes=prefer_indexes)
     except ServerRefused as exc:
         return "(could not EXPLAIN it again: %s)" % exc
     return "\n".join("    " + line for line in text.splitlines())
 
 
-def verify(dialect, indexes, probes, phase, options, baseline=None):
+def verify(engine, indexes, probes, phase, options, baseline=None):
     """The whole check. Phase before: the probes only (the indexes are not built yet). Phase after: indexes, probes
     (with the speed-up against `baseline`, the before phase's probes) and the indexes' usage counters."""
-    schema = options.schema or dialect.default_schema()
+    schema = options.schema or engine.default_schema()
     specs = {spec.name: spec for spec in indexes}
-    checked = [check_index(dialect, spec, options.on_equivalent) for spec in indexes] if phase == "after" else []
+    checked = [check_index(engine, spec, options.on_equivalent) for spec in indexes] if phase == "after" else []
     equivalents = {c["name"]: c["equivalent_to"] for c in checked if c["equivalent_to"]}
     before = {p.get("name"): p.get("median_ms") for p in baseline or []}
     slow_before = {p.get("name") for p in baseline or [] if p.get("timed_out")}
@@ -145,12 +142,12 @@ def verify(dialect, indexes, probes, phase, options, baseline=None):
     for probe in probes:
         spec = specs[probe.expect_index]
         accepted = {probe.expect_index} | ({equivalents[spec.name]} if spec.name in equivalents else set())
-        results.append(run_probe(dialect, probe, spec.table, spec.schema or schema, accepted, options, before.get(probe.name), phase))
+        results.append(run_probe(engine, probe, spec.table, spec.schema or schema, accepted, options, before.get(probe.name), phase))
         results[-1]["before_timed_out"] = probe.name in slow_before
     usage, usage_note = {}, None
     if phase == "after":
         read = [(spec.table, spec.name) for spec in indexes] + [(specs[n].table, other) for n, other in equivalents.items()]
-        usage = dialect.index_usage(schema, read)
+        usage = engine.index_usage(schema, read)
         if usage is None:
             usage = {name: None for _, name in read}
             usage_note = "not counted: performance_schema is off on this server (MariaDB's default); turn it on to count index reads"

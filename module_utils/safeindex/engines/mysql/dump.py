@@ -16,6 +16,7 @@ from ansible.module_utils.safeindex.backup.clients import (
     write_secret,
 )
 from ansible.module_utils.safeindex.build.progress import percent
+from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
 
 CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)`")
 CHUNK = 1 << 20
@@ -28,8 +29,8 @@ def _option_value(value):
 
 
 class MysqlDumper:
-    engine = "mysql"
-    default_format = "sql"
+    engine = FEATURES.name
+    default_format = FEATURES.default_backup_format
     counts_exact = False  # mysqldump's snapshot is its own: counts are taken just before and just after
 
     def __init__(self, params, bin_dir=None, progress_file=None):

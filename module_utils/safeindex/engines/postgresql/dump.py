@@ -15,6 +15,7 @@ from ansible.module_utils.safeindex.backup.clients import (
     write_secret,
 )
 from ansible.module_utils.safeindex.build.progress import last_match
+from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 
 FORMATS = {"custom": ("c", ".pgdump"), "directory": ("d", ".pgdir")}
 # --verbose names each table as its data goes by; everything else it says is noise in an error message.
@@ -31,8 +32,8 @@ def _passfile_field(value):
 
 
 class PostgresDumper:
-    engine = "postgresql"
-    default_format = "custom"
+    engine = FEATURES.name
+    default_format = FEATURES.default_backup_format
     counts_exact = True  # counted in the very snapshot the dump reads
 
     def __init__(self, params, bin_dir=None, progress_file=None):

@@ -1,0 +1,39 @@
+"""Other sessions on the server: the run lock, sessions in the way, long transactions, replicas, lock waits."""
+
+import time
+
+
+class Sessions:
+    def sessions_in_the_way(self, schema: str, table: str, min_age_seconds: float, for_drop: bool = False) -> list:
+        """Sessions whose open transactions would make our DDL wait on this table (oldest first)."""
+        raise NotImplementedError
+
+    # one run per database at a time
+    def try_run_lock(self) -> bool:
+        raise NotImplementedError
+
+    def release_run_lock(self) -> bool:
+        raise NotImplementedError
+
+    def run_lock_holder(self):
+        raise NotImplementedError
+
+    def idle(self, seconds: float) -> None:
+        """Wait while holding the run lock (MySQL waits inside the server, where others can see who holds it)."""
+        time.sleep(seconds)
+
+    def connection_count(self) -> tuple:
+        """(client sessions other than ours, of which active) on this database (PostgreSQL) or server (MySQL)."""
+        raise NotImplementedError
+
+    def long_transactions(self, min_age_seconds: float) -> list:
+        """Sessions whose transaction (or statement) has run longer than this, oldest first."""
+        raise NotImplementedError
+
+    def replicas(self) -> list:
+        """[{name, state, lag_seconds}] of the replicas this server feeds; lag None where it cannot be read."""
+        raise NotImplementedError
+
+    def lock_waits(self) -> list:
+        """Sessions of this database waiting for a lock right now: [{pid, waiting_seconds, query, blocked_by, lock}]."""
+        raise NotImplementedError

@@ -1,0 +1,28 @@
+"""The statements an engine builds (session settings, DDL) and how it runs them."""
+
+
+class Statements:
+    def session_statements(self, options) -> list:
+        raise NotImplementedError
+
+    def create_statement(self, name: str, definition, run_id: str, online: bool = True, timeout: float = 0.0):
+        """The build; engines whose index carries its comment (MySQL) mark it with the run id here."""
+        raise NotImplementedError
+
+    def drop_statement(self, name: str, definition, online: bool = True):
+        raise NotImplementedError
+
+    def post_build_statements(self, name: str, definition, run_id: str) -> list:
+        raise NotImplementedError
+
+    def render(self, statement) -> list:
+        """The exact SQL the server receives for this statement, as a list of statements in order."""
+        raise NotImplementedError
+
+    def render_definition(self, name: str, definition) -> str:
+        """A definition as a CREATE INDEX statement, for messages and diffs."""
+        raise NotImplementedError
+
+    def execute(self, statement) -> None:
+        """Run one statement; raises LockTimeout on a lock wait that ran out, ServerRefused otherwise."""
+        raise NotImplementedError

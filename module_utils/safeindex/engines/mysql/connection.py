@@ -1,0 +1,112 @@
+"""MySQL and MariaDB sessions: opening one (PyMySQL), reading rows, and the engine's errors for the driver's."""
+
+import time
+
+try:
+    import pymysql
+    import pymysql.cursors
+except ImportError:  # reported by the module as a missing requirement
+    pymysql = None
+
+from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, LockTimeout, ServerRefused, StatementTimeout
+from ansible.module_utils.safeindex.engines.interface.connection import Connection
+
+LOCK_WAIT_TIMEOUT = 1205
+STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+QUERY_INTERRUPTED = 1317
+# Gone away, lost during a query, lost at reading; and the server's last words: shutting down (1053), KILLed (1927).
+CONNECTION_LOST = (2006, 2013, 2055, 1053, 1927)
+
+
+def driver_options(params, application_name: str) -> dict:
+    """The keyword arguments of pymysql.connect(): where to connect, as whom, and the URL's extra settings."""
+    return dict(
+        host=params.host,
+        port=params.port,
+        user=params.user,
+        password=params.password or "",
+        database=params.database,
+        connect_timeout=params.connect_timeout,
+        # PyMySQL's connect_timeout covers the TCP connect only: a server that accepts and never greets
+        # (hung, or a proxy without a backend) would hold the handshake forever. Reset in connect_driver.
+        read_timeout=params.connect_timeout,
+        write_timeout=params.connect_timeout,
+        autocommit=True,
+        charset="utf8mb4",
+        program_name=application_name,
+        **dict(params.options),
+    )
+
+
+def connect_driver(params, application_name: str):
+    """The one place a MySQL or MariaDB session is opened: a PyMySQL connection in autocommit, or DatabaseUnavailable."""
+    if pymysql is None:
+        raise DatabaseUnavailable("the PyMySQL Python package is required for MySQL and MariaDB (pip install PyMySQL)")
+    try:
+        conn = pymysql.connect(**driver_options(params, application_name))
+    except (pymysql.Error, TypeError) as exc:
+        message = message_of(exc)
+        if "timed out" in message:
+            message = "no answer within connect_timeout %ss (%s)" % (params.connect_timeout, message)
+        raise DatabaseUnavailable("cannot connect to %s: %s" % (params.describe(), message)) from None
+    # Statements (an index build, a dump's reads) may take hours: no read or write timeout once logged in.
+    # PyMySQL has no public setter; it applies these before its next read or write.
+    conn._read_timeout = conn._write_timeout = None
+    return conn
+
+
+def message_of(exc) -> str:
+    """The server's own message, without the error code."""
+    if len(getattr(exc, "args", ())) >= 2:
+        return str(exc.args[1])
+    return str(exc) or exc.__class__.__name__
+
+
+def quote(identifier: str) -> str:
+    """A MySQL identifier: backticks, with any backtick inside doubled."""
+    return "`%s`" % identifier.replace("`", "``")
+
+
+class MysqlConnection(Connection):
+    def __init__(self, params, application_name="safeindex"):
+        super().__init__(params, application_name)
+        self.conn = connect_driver(params, self.application_name)
+        # Reading the catalog must not wait a day behind someone else's DDL (the server default).
+        self._rows("SET SESSION lock_wait_timeout = 5")
+        self._version = None
+        self._connected_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def close(self):
+        if self.conn.open:
+            self.conn.close()
+
+    def _rows(self, query, params=None, as_dict=False):
+        cursor_class = pymysql.cursors.DictCursor if as_dict else pymysql.cursors.Cursor
+        try:
+            with self.conn.cursor(cursor_class) as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+        except pymysql.Error as exc:
+            raise self._error(exc) from None
+
+    def server_version(self):
+        if self._version is None:
+            self._version = self._rows("SELECT VERSION()")[0][0]
+        return self._version
+
+    def default_schema(self):
+        return self._rows("SELECT DATABASE()")[0][0]
+
+    def _error(self, exc, statement=None):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code == LOCK_WAIT_TIMEOUT:
+            return LockTimeout(message_of(exc))
+        # MariaDB stops an online ALTER over its max_statement_time with 1969, or, caught in some stages, plain 1317.
+        if code in STATEMENT_TIMEOUT or (code == QUERY_INTERRUPTED and statement is not None and statement.timeout):
+            return StatementTimeout("the statement ran over its statement_timeout and was stopped: %s" % message_of(exc), code=code)
+        if code in CONNECTION_LOST or not self.conn.open:
+            return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), message_of(exc)))
+        return ServerRefused(message_of(exc), code=code)
+
+    def ping(self):
+        self._rows("SELECT 1")

@@ -1,0 +1,105 @@
+"""MySQL's and MariaDB's statements: ALTER TABLE ... ADD / DROP INDEX online, session settings, and running them."""
+
+import contextlib
+import math
+
+try:
+    import pymysql
+except ImportError:  # reported by the module as a missing requirement
+    pymysql = None
+
+from ansible.module_utils.safeindex.core.errors import OptionError, ServerRefused
+from ansible.module_utils.safeindex.engines.base import Statement, ownership_marker
+from ansible.module_utils.safeindex.engines.interface.statements import Statements
+from ansible.module_utils.safeindex.engines.mysql.connection import quote
+
+
+class MysqlStatements(Statements):
+    def session_statements(self, options):
+        if options.maintenance_work_mem or options.parallel_workers is not None:
+            raise OptionError("maintenance_work_mem and max_parallel_maintenance_workers are PostgreSQL settings")
+        # lock_wait_timeout counts whole seconds.
+        return [Statement("SET SESSION lock_wait_timeout = %s", (max(1, math.ceil(options.lock_timeout)),), purpose="session")]
+
+    def _index_clause(self, name, definition):
+        parts = []
+        for column in definition.columns:
+            part = quote(column.name)
+            if column.length:
+                part += "(%d)" % column.length
+            if column.descending:
+                part += " DESC"
+            parts.append(part)
+        return "%sINDEX %s (%s)" % ("UNIQUE " if definition.unique else "", quote(name), ", ".join(parts))
+
+    def _timed(self, text, timeout):
+        if not timeout:
+            return text
+        features = self.features
+        if not features.ddl_timeout:
+            raise OptionError("MySQL cannot limit the run time of DDL (max_execution_time covers SELECT only): unset statement_timeout")
+        # MariaDB's SET STATEMENT ... FOR: the limit holds for this one statement, in the setting's own unit.
+        return "SET STATEMENT %s = %s FOR %s" % (features.statement_timeout_setting, _seconds(timeout), text)
+
+    def create_statement(self, name, definition, run_id, online=True, timeout=0.0):
+        text = "ALTER TABLE %s ADD %s COMMENT %%s" % (quote(definition.table), self._index_clause(name, definition))
+        if online:
+            # Stated, never assumed: a server that cannot build online refuses, and says why.
+            text += ", ALGORITHM=INPLACE, LOCK=NONE"
+        return Statement(self._timed(text, timeout), (ownership_marker(run_id),), purpose="create", timeout=timeout)
+
+    def drop_statement(self, name, definition, online=True):
+        text = "ALTER TABLE %s DROP INDEX %s" % (quote(definition.table), quote(name))
+        if online:
+            text += ", ALGORITHM=INPLACE, LOCK=NONE"
+        return Statement(text, purpose="drop")
+
+    def post_build_statements(self, name, definition, run_id):
+        # The comment went in with the build, and InnoDB computed the new index's statistics as part
+        # of it. No ANALYZE TABLE: on MySQL before 8.0.24 it makes every later statement on the table
+        # wait for a table flush behind the longest running query.
+        return []
+
+    def render(self, statement):
+        with self.conn.cursor() as cur:
+            return [cur.mogrify(statement.sql, statement.params)]
+
+    def render_definition(self, name, definition):
+        text = self._index_clause(name, definition)
+        unique = text.startswith("UNIQUE ")
+        return "CREATE %sINDEX %s ON %s.%s %s" % (
+            "UNIQUE " if unique else "", quote(name), quote(definition.schema), quote(definition.table),
+            text[text.index("("):],
+        )
+
+    def execute(self, statement):
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statement.sql, statement.params)
+        except pymysql.Error as exc:
+            raise self._error(exc, statement) from None
+        except KeyboardInterrupt:
+            # Ctrl-C (Ansible passes SIGINT on to the module) breaks off our read, not the statement: the server would go
+            # on with it, headless (an ALTER waiting for its metadata lock queues every query on the table behind it).
+            raise ServerRefused("interrupted (Ctrl-C): %s" % self._kill_query()) from None
+
+    def _kill_query(self):
+        """Stop our statement on the server, from a connection of its own (ours is mid-read); then drop ours."""
+        thread_id = self.conn.thread_id()
+        try:
+            killer = self.__class__(self.params, self.application_name)
+            try:
+                killer._rows("KILL QUERY %s", (thread_id,))
+            finally:
+                killer.close()
+            outcome = "the statement was stopped on the server (KILL QUERY %s)" % thread_id
+        except Exception as exc:  # the interruption goes on all the same
+            outcome = "could not stop the statement on the server (connection %s): %s" % (thread_id, exc)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        return outcome
+
+
+
+def _seconds(value):
+    return ("%.3f" % value).rstrip("0").rstrip(".")

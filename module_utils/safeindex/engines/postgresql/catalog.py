@@ -1,0 +1,211 @@
+"""PostgreSQL's catalog: tables and indexes as pg_catalog stores them, sizes, privileges, ownership marks."""
+
+try:
+    import psycopg2
+    from psycopg2 import sql
+except ImportError:  # reported by the module as a missing requirement
+    psycopg2 = None
+
+from ansible.module_utils.safeindex.core.errors import LockTimeout, ServerRefused, SpecError
+from ansible.module_utils.safeindex.engines.base import CatalogIndex, ownership_marker
+from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
+from ansible.module_utils.safeindex.engines.postgresql.connection import LOCK_NOT_AVAILABLE, first_line
+from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
+
+INDOPTION_DESC = 1
+INDOPTION_NULLS_FIRST = 2
+
+INDEX_QUERY = """
+SELECT ic.relname, n.nspname, t.relname, i.indisunique, i.indisvalid AND i.indisready,
+       am.amname, pg_get_expr(i.indpred, i.indrelid), obj_description(i.indexrelid, 'pg_class'),
+       pg_relation_size(i.indexrelid), i.indnkeyatts, con.conname,
+       (SELECT json_agg(json_build_object(
+                  'name', a.attname,
+                  'expression', CASE WHEN i.indkey[k.pos] = 0
+                                     THEN pg_get_indexdef(i.indexrelid, k.pos + 1, true) END,
+                  'option', CASE WHEN k.pos < i.indnkeyatts THEN i.indoption[k.pos] END,
+                  'opclass', CASE WHEN k.pos < i.indnkeyatts AND NOT opc.opcdefault THEN opc.opcname END)
+               ORDER BY k.pos)
+          FROM generate_series(0, i.indnatts - 1) AS k(pos)
+          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.pos] AND i.indkey[k.pos] <> 0
+          LEFT JOIN pg_opclass opc ON opc.oid = i.indclass[k.pos] AND k.pos < i.indnkeyatts)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+JOIN pg_am am ON am.oid = ic.relam
+LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')
+"""
+
+
+class PostgresCatalog(Catalog):
+    def table_columns(self, schema, table):
+        rows = self._rows(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (schema, table),
+        )
+        if rows:
+            return [r[0] for r in rows]
+        exists = self._rows(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')",
+            (schema, table),
+        )
+        return [] if exists else None
+
+    def find_index(self, spec, schema):
+        kind = self._rows(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, spec.name),
+        )
+        if not kind:
+            return None
+        if kind[0][0] not in ("i", "I"):
+            raise SpecError(
+                "the name %s.%s is taken by another kind of relation (relkind %s), not an index" % (schema, spec.name, kind[0][0])
+            )
+        found = self._read_indexes("WHERE n.nspname = %s AND ic.relname = %s", (schema, spec.name))
+        return found[0] if found else None
+
+    def table_indexes(self, schema, table):
+        return self._read_indexes("WHERE n.nspname = %s AND t.relname = %s ORDER BY ic.relname", (schema, table))
+
+    def _read_indexes(self, where, params, table_as=None):
+        indexes = []
+        for (name, schema, table, unique, valid, method, predicate, comment, size, nkey, constraint, columns) in self._rows(
+            INDEX_QUERY + where, params
+        ):
+            keys, include = [], []
+            for position, column in enumerate(columns or []):
+                if position >= nkey:
+                    include.append(column["name"] or column["expression"])
+                    continue
+                option = column["option"] or 0
+                keys.append(
+                    IndexColumn(
+                        name=column["name"],
+                        expression=column["expression"],
+                        descending=bool(option & INDOPTION_DESC),
+                        nulls_first=bool(option & INDOPTION_NULLS_FIRST),
+                        opclass=column["opclass"],
+                    )
+                )
+            if table_as:
+                schema, table = table_as
+            definition = IndexDefinition(
+                table=table, schema=schema, columns=tuple(keys), unique=unique,
+                method=method, where=predicate, include=tuple(include),
+            )
+            indexes.append(
+                CatalogIndex(name=name, definition=definition, valid=valid, comment=comment,
+                             size_bytes=size, constraint=constraint)
+            )
+        return indexes
+
+    def canonical_definition(self, spec, schema):
+        """Build the spec on an empty temporary copy of the table and read it back from the catalog.
+
+        The server then normalises everything (column order options, the predicate's text,
+        defaults), so the result compares field by field with any real index. Rolled back.
+        """
+        wanted = spec.definition(self.features, schema)
+        shadow_table, shadow_index = "safeindex_shadow", "safeindex_shadow_idx"
+        self.conn.autocommit = False
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SET LOCAL lock_timeout = '5s'")
+                cur.execute(
+                    sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}.{}) ON COMMIT DROP").format(
+                        sql.Identifier(shadow_table), sql.Identifier(schema), sql.Identifier(spec.table)
+                    )
+                )
+                shadow = IndexDefinition(
+                    table=shadow_table, schema=None, columns=wanted.columns, unique=wanted.unique,
+                    method=wanted.method, where=wanted.where, include=wanted.include,
+                )
+                cur.execute(self._index_sql(shadow_index, shadow, online=False))
+            found = self._read_indexes(
+                "WHERE ic.relname = %s AND n.oid = pg_my_temp_schema()", (shadow_index,), table_as=(schema, spec.table)
+            )
+            return found[0].definition
+        except psycopg2.Error as exc:
+            if exc.pgcode == LOCK_NOT_AVAILABLE:
+                raise LockTimeout("%s: cannot read table %s.%s: another session holds an exclusive lock on it (%s)"
+                                  % (spec.name, schema, spec.table, first_line(exc))) from None
+            raise SpecError("%s: the server rejects this index definition: %s" % (spec.name, first_line(exc))) from None
+        finally:
+            self.conn.rollback()
+            self.conn.autocommit = True
+
+    def build_in_progress(self, index, schema):
+        rows = self._rows(
+            "SELECT p.pid FROM pg_stat_progress_create_index p"
+            " JOIN pg_class c ON c.oid = p.index_relid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, index.name),
+        )
+        return rows[0][0] if rows else None
+
+    def index_privilege_problems(self, schema, tables):
+        # Only a table's owner (a member of the owning role, or a superuser) may create an index on it.
+        rows = self._rows(
+            "SELECT c.relname, pg_get_userbyid(c.relowner),"
+            " pg_has_role(current_user, c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'm')",
+            (schema, list(tables)),
+        )
+        return {table: "owned by %s, and only a table's owner may index it" % owner for table, owner, allowed in rows if not allowed}
+
+    def invalid_indexes(self):
+        return ["%s.%s (on %s)" % (schema, name, table) for schema, name, table in self._rows(
+            "SELECT n.nspname, c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE NOT (i.indisvalid AND i.indisready) ORDER BY 1, 2"
+        )]
+
+    def estimated_index_bytes(self, schema, definition):
+        # A btree entry: the key's average width (pg_stats, else the type's width, else 32) plus
+        # about 16 bytes of tuple header and item pointer; leaves are filled to 90 %.
+        columns = [c.name for c in definition.columns if c.name] + list(definition.include)
+        rows = self._rows(
+            "SELECT GREATEST(c.reltuples, 0)::float8, COALESCE(sum(COALESCE(s.avg_width, NULLIF(a.attlen, -1), 32)), 0)::float8"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ANY(%s)"
+            " LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname"
+            " WHERE n.nspname = %s AND c.relname = %s GROUP BY c.reltuples",
+            (columns, schema, definition.table),
+        )
+        if not rows:
+            return 0
+        tuples, width = rows[0]
+        return int(tuples * (width + 16) / 0.9) + 8192
+
+    def data_directory(self):
+        try:
+            return self._rows("SELECT current_setting('data_directory')")[0][0]
+        except ServerRefused:
+            return None  # needs pg_read_all_settings
+
+    def table_row_estimate(self, schema, table):
+        rows = self._rows(
+            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        )
+        # -1: never analyzed nor vacuumed, so the catalog has no estimate.
+        return int(rows[0][0]) if rows and rows[0][0] >= 0 else None
+
+    def marked_indexes(self):
+        return self._read_indexes(
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            " AND obj_description(i.indexrelid, 'pg_class') LIKE %s ORDER BY n.nspname, ic.relname",
+            ("%" + ownership_marker("%"),),
+        )
+
+    def database_exists(self, name):
+        return bool(self._rows("SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
+

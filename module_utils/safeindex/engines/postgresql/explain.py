@@ -1,0 +1,68 @@
+"""PostgreSQL's verification probes: EXPLAIN and timed runs in a READ ONLY transaction, index usage counters."""
+
+import contextlib
+import time
+
+try:
+    import psycopg2
+except ImportError:  # reported by the module as a missing requirement
+    psycopg2 = None
+
+from ansible.module_utils.safeindex.core.errors import ServerRefused
+from ansible.module_utils.safeindex.engines.interface.explain import Explain
+from ansible.module_utils.safeindex.engines.postgresql.explain_plan import PostgresPlanReading
+
+
+class PostgresExplain(PostgresPlanReading, Explain):
+    @contextlib.contextmanager
+    def _read_only(self, timeout, prefer_indexes=False):
+        """A READ ONLY transaction with a statement timeout, always rolled back: a probe can change nothing."""
+        self.conn.autocommit = False
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SET TRANSACTION READ ONLY")
+                cur.execute("SET LOCAL statement_timeout = %s", ("%dms" % int(timeout * 1000),))
+                if prefer_indexes:
+                    cur.execute("SET LOCAL enable_seqscan = off")
+                yield cur
+        except psycopg2.Error as exc:
+            raise self._error(exc) from None
+        finally:
+            if not self.conn.closed:
+                self.conn.rollback()
+                self.conn.autocommit = True
+
+    # A probe's SQL is SQL by nature; the spec parser allows one SELECT (or WITH) query only, and the
+    # transaction is READ ONLY. It runs without parameters, so a '%' in it stays as written.
+
+    def explain_json(self, query, timeout, prefer_indexes=False):
+        with self._read_only(timeout, prefer_indexes) as cur:
+            cur.execute("EXPLAIN (FORMAT JSON) " + query)
+            return cur.fetchone()[0]
+
+    def explain_text(self, query, timeout, prefer_indexes=False):
+        with self._read_only(timeout, prefer_indexes) as cur:
+            cur.execute("EXPLAIN " + query)
+            return "\n".join(row[0] for row in cur.fetchall())
+
+    def time_probe(self, query, timeout):
+        with self._read_only(timeout) as cur:
+            started = time.perf_counter()
+            cur.execute(query)
+            cur.fetchall()
+            return time.perf_counter() - started
+
+    def index_usage(self, schema, indexes):
+        # This session's counts reach the shared statistics only when it goes idle; PostgreSQL 15 can be told to
+        # flush them at the next idle moment, which comes right after this autocommit statement.
+        try:
+            self._rows("SELECT pg_stat_force_next_flush()")
+        except ServerRefused:
+            pass  # before 15: the counts arrive within about half a second
+        names = [name for _, name in indexes]
+        found = dict(self._rows(
+            "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE schemaname = %s AND indexrelname = ANY(%s)",
+            (schema, names),
+        ))
+        return {name: found.get(name) for name in names}
+
