@@ -16,10 +16,10 @@ OBJECT_IN_USE = "55006"
 
 
 class PostgresBackup(Backup):
-    def database_size(self):
+    def database_size(self) -> int:
         return self._rows("SELECT pg_database_size(current_database())")[0][0]
 
-    def user_tables(self):
+    def user_tables(self) -> list:
         # Tables that belong to extensions are the extension's business, not the dump's data.
         return [tuple(r) for r in self._rows(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -30,7 +30,7 @@ class PostgresBackup(Backup):
             " ORDER BY 1, 2"
         )]
 
-    def row_counts(self, tables):
+    def row_counts(self, tables) -> dict:
         counts = {}
         for schema, table in tables:
             query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
@@ -50,7 +50,7 @@ class PostgresBackup(Backup):
             if not self.conn.closed:
                 self.execute(Statement("ROLLBACK"))
 
-    def create_scratch_database(self, name):
+    def create_scratch_database(self, name: str) -> None:
         encoding, collate, ctype = self._rows(
             "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = current_database()"
         )[0]
@@ -59,7 +59,7 @@ class PostgresBackup(Backup):
             (encoding, collate, ctype),
         ))
 
-    def drop_scratch_database(self, name):
+    def drop_scratch_database(self, name: str) -> None:
         # Not WITH (FORCE): a non-superuser may not terminate the autovacuum worker a fresh restore
         # attracts, while a plain DROP DATABASE cancels autovacuum by itself.
         statement = Statement(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
