@@ -38,7 +38,7 @@ def driver_options(params, application_name: str) -> dict:
     )
 
 
-def connect_driver(params, application_name: str):
+def connect_driver(params, application_name: str) -> "pymysql.connections.Connection":
     """The one place a MySQL or MariaDB session is opened: a PyMySQL connection in autocommit, or DatabaseUnavailable."""
     if pymysql is None:
         raise DatabaseUnavailable("the PyMySQL Python package is required for MySQL and MariaDB (pip install PyMySQL)")

@@ -2,6 +2,7 @@
 
 import contextlib
 import time
+from collections.abc import Iterator
 
 try:
     from psycopg2 import sql
@@ -41,7 +42,7 @@ class PostgresBackup(Backup):
         return counts
 
     @contextlib.contextmanager
-    def exported_snapshot(self):
+    def exported_snapshot(self) -> Iterator[str]:
         """A read-only repeatable-read transaction whose snapshot pg_dump can share (--snapshot)."""
         self.execute(Statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         try:

@@ -26,7 +26,7 @@ def driver_options(params, application_name: str) -> dict:
     )
 
 
-def connect_driver(params, application_name: str):
+def connect_driver(params, application_name: str) -> "psycopg2.extensions.connection":
     """The one place a PostgreSQL session is opened: a psycopg2 connection in autocommit, or DatabaseUnavailable."""
     if psycopg2 is None:
         raise DatabaseUnavailable("the psycopg2 Python package is required for PostgreSQL (pip install psycopg2-binary)")
