@@ -1,11 +1,10 @@
 """An engine's connection: open, close, the server's version and what it can do."""
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for the annotations only
     from ansible.module_utils.safeindex.engines.features import Features
-
-from dataclasses import replace
 
 
 class Connection:
