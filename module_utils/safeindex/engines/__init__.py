@@ -1,6 +1,15 @@
 """The database engines, one package each (engines/<name>/): its features (capabilities and limits as data), its SQL
-and its client tools. Code outside engines/ holds an engine and asks it; it never compares engine names. A new engine
-is a new package here and its entry in the three loaders below.
+and its client tools. Code outside engines/ holds an engine and asks it; it never compares engine names.
+
+An engine package holds:
+    features.py       FEATURES, its Features (engines/features.py); for_server() gives one server's flavour
+    connection.py     connect_driver(): the one place its driver's connect() is called; reading rows; its errors
+    catalog.py, statements.py, sessions.py, explain.py (+ explain_plan.py), backup.py, progress.py
+                      one mixin per concern of the interface (engines/interface/)
+    dialect.py        the engine class made of those mixins: what open_engine() returns
+    dump.py           its client tools: what dumper_for() returns
+A new engine is a new package shaped so, its name in ENGINE_NAMES and its entry in the three loaders below
+(tests/unit/test_architecture.py checks the shape).
 
 The imports are written out (not importlib) because Ansible ships a module only the module_utils its source imports.
 """
