@@ -29,7 +29,7 @@ class RestoreFailed(SafeIndexError):
     """The restore ran and did not complete; whatever it created was dropped."""
 
 
-def default_target(database, run_id):
+def default_target(database, run_id) -> str:
     """<database>_restored_<run id>, the run id's '-' and '.' (anything not a word character) made '_'."""
     return "%s_restored_%s" % (database, re.sub(r"[^A-Za-z0-9_]", "_", run_id).lower())
 
@@ -51,7 +51,7 @@ def database_url(params, database: str) -> str:
     return url + ("?" + urlencode(params.options) if params.options else "")
 
 
-def load(manifest_path):
+def load(manifest_path) -> tuple:
     manifest = backup.read_manifest(manifest_path)
     if manifest.get("verified", {}).get("result") != "ok":
         raise RestoreRefused("the backup at %s was never verified: it is not restored" % manifest_path)
@@ -71,13 +71,13 @@ def _expected(table):
     return table["rows"] if table.get("rows_after") is None else table["rows_after"]
 
 
-def table_counts(manifest, counts):
+def table_counts(manifest, counts) -> list:
     """Each table of the manifest with its row count at the backup and the count found."""
     return [{"table": "%s.%s" % (t["schema"], t["name"]), "backup_rows": _expected(t),
              "rows": counts.get("%s.%s" % (t["schema"], t["name"]))} for t in manifest["tables"]]
 
 
-def row_deltas(engine, manifest):
+def row_deltas(engine, manifest) -> tuple:
     """How the live database differs from the backup, table by table: the writes a restore in place would lose."""
     present = set(engine.user_tables())
     counts = engine.row_counts([t for t in _tables(manifest) if t in present])
@@ -89,7 +89,7 @@ def row_deltas(engine, manifest):
     return deltas, added
 
 
-def delta_lines(deltas):
+def delta_lines(deltas) -> list:
     """One line per table whose rows changed since the backup, for the operator who is about to lose them."""
     lines = []
     for d in deltas:
@@ -120,7 +120,7 @@ def _count_target(engine, dumper, manifest, target):
     return {"%s.%s" % t: counts["%s.%s" % c] for t, c in zip(_tables(manifest), in_copy, strict=True)}
 
 
-def restore_new(engine, dumper, manifest_path, target, jobs=1, record_path=None, check_mode=False):
+def restore_new(engine, dumper, manifest_path, target, jobs=1, record_path=None, check_mode=False) -> tuple:
     """Restore into a new database `target`; returns (result, changed). Raises RestoreRefused or RestoreFailed."""
     manifest, path = load(manifest_path)
     check_target(target, engine.name, engine.params.database)
@@ -166,13 +166,13 @@ def restore_new(engine, dumper, manifest_path, target, jobs=1, record_path=None,
     return dict(result, tables=table_counts(manifest, counts), already_restored=False), True
 
 
-def check_confirmation(database, confirm):
+def check_confirmation(database, confirm) -> None:
     if confirm != database:
         raise RestoreRefused("a restore in place overwrites %s: confirm with confirm=%s (got %r); nothing was touched"
                              % (database, database, confirm))
 
 
-def restore_in_place(engine, dumper, manifest_path, confirm, jobs=1):
+def restore_in_place(engine, dumper, manifest_path, confirm, jobs=1) -> dict:
     """Replace the live database's tables with the backup's. The caller has shown the deltas and taken a safety backup."""
     database = engine.params.database
     check_confirmation(database, confirm)

@@ -66,11 +66,11 @@ def _watched(dumper, subject, secrets, written=None):
         dumper.progress_log = None
 
 
-def run_dir(options):
+def run_dir(options) -> str:
     return os.path.join(options.backup_dir, options.host_name, options.run_id)
 
 
-def scratch_name(run_id, database):
+def scratch_name(run_id, database) -> str:
     """The scratch database a restore check uses: named after the run and the database, so whose it is is plain to see.
 
     The database is part of it because the hosts of one run may be databases of the same server (a fleet runs them
@@ -80,7 +80,7 @@ def scratch_name(run_id, database):
     return "%s_%s" % (readable, hashlib.sha256(("%s\0%s" % (run_id, database)).encode()).hexdigest()[:6])
 
 
-def read_manifest(path):
+def read_manifest(path) -> dict:
     try:
         with open(path) as handle:
             manifest = json.load(handle)
@@ -91,11 +91,11 @@ def read_manifest(path):
     return manifest
 
 
-def dump_path(manifest_path, manifest):
+def dump_path(manifest_path, manifest) -> str:
     return os.path.join(os.path.dirname(manifest_path), manifest["file"])
 
 
-def checksum(path, directory):
+def checksum(path, directory) -> str:
     """One digest for a dump: the file's own, or for a directory dump, of each file's name and digest."""
     if not directory:
         return _file_sha256(path)
@@ -119,7 +119,7 @@ def _size(path):
     return os.path.getsize(path)
 
 
-def plan(engine, dumper, options):
+def plan(engine, dumper, options) -> dict:
     """What a backup would do, for check mode: nothing is written."""
     fmt = options.format or dumper.default_format
     target = os.path.join(run_dir(options), dumper.file_name(engine.params.database, fmt))
@@ -137,7 +137,7 @@ def plan(engine, dumper, options):
     }
 
 
-def take(engine, dumper, options, record=lambda event, **data: None):
+def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     """Dump, verify at the requested level, write the manifest. Returns the result; raises BackupFailed."""
     folder = run_dir(options)
     manifest_path = os.path.join(folder, MANIFEST)
@@ -210,7 +210,7 @@ def take(engine, dumper, options, record=lambda event, **data: None):
     return result_of(manifest, manifest_path, reused=False)
 
 
-def verify(engine, dumper, manifest, path, level, run_id, jobs=1):
+def verify(engine, dumper, manifest, path, level, run_id, jobs=1) -> dict:
     """Prove a dump at one level; each level includes the ones before it. Raises BackupFailed."""
     if level not in LEVELS:
         raise BackupFailed("verify must be one of %s, not %r" % (", ".join(LEVELS), level))
@@ -245,7 +245,7 @@ def verify(engine, dumper, manifest, path, level, run_id, jobs=1):
     return details
 
 
-def count_mismatches(manifest_tables, restored):
+def count_mismatches(manifest_tables, restored) -> list:
     """Tables whose restored row count is not the manifest's (on MySQL, between the counts before and after the dump)."""
     mismatches = []
     for table in manifest_tables:
@@ -257,7 +257,7 @@ def count_mismatches(manifest_tables, restored):
     return mismatches
 
 
-def verify_existing(engine, dumper, manifest_path, level, jobs=1):
+def verify_existing(engine, dumper, manifest_path, level, jobs=1) -> dict:
     """Re-prove a backup taken earlier (the gate, a rollback, an operator's doubt)."""
     manifest = read_manifest(manifest_path)
     if manifest.get("verified", {}).get("result") != "ok":
@@ -285,7 +285,7 @@ def _restore_and_count(engine, dumper, path, tables, run_id, jobs):
         engine.drop_scratch_database(name)
 
 
-def restore_and_count(engine, dumper, path, tables, database, jobs, subject, clean=False):
+def restore_and_count(engine, dumper, path, tables, database, jobs, subject, clean=False) -> dict:
     """Restore the dump into `database` (which exists) and count its tables: {"schema.table" as in the manifest: rows}.
     With clean, the dump's objects replace those already there (a restore in place)."""
     with private_dir() as secrets, _watched(dumper, subject, secrets):
@@ -301,7 +301,7 @@ def restore_and_count(engine, dumper, path, tables, database, jobs, subject, cle
     return {"%s.%s" % (schema, table): counts["%s.%s" % (dumper.schema_in_copy(schema, database), table)] for schema, table in tables}
 
 
-def apply_retention(options, check_mode=False):
+def apply_retention(options, check_mode=False) -> list:
     """Remove this tool's backups of this host older than retention_days: only what a manifest of ours names."""
     if not options.retention_days:
         return []
@@ -331,7 +331,7 @@ def apply_retention(options, check_mode=False):
     return removed
 
 
-def result_of(manifest, manifest_path, reused):
+def result_of(manifest, manifest_path, reused) -> dict:
     return {
         "path": dump_path(manifest_path, manifest),
         "manifest_path": manifest_path,

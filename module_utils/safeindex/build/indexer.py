@@ -35,7 +35,7 @@ class BuildOptions:
     online: bool = True             # False only with an explicit opt-in: blocks writes for the build
     progress_file: str = None       # where a long build's progress goes while it runs (progress.py)
 
-    def lock_budget_seconds(self):
+    def lock_budget_seconds(self) -> float:
         """The longest all attempts can wait on locks before giving up (not counting the build)."""
         delays = sum(min(self.retry_delay * 2 ** n, self.max_retry_delay) for n in range(self.lock_retries))
         return (self.lock_retries + 1) * self.lock_timeout + delays
@@ -56,7 +56,7 @@ class IndexResult:
     blockers: list = field(default_factory=list)
     skipped_steps: list = field(default_factory=list)
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
@@ -67,7 +67,7 @@ class Plan:
     differences: list = field(default_factory=list)
 
 
-def plan_present(wanted, existing, table_indexes, on_equivalent):
+def plan_present(wanted, existing, table_indexes, on_equivalent) -> Plan:
     """What a present index needs, from the catalog alone (no side effects)."""
     if existing is not None:
         if not existing.valid:
@@ -90,7 +90,7 @@ class IndexFailed(SafeIndexError):
         self.result = result
 
 
-def resolve(engine, spec):
+def resolve(engine, spec) -> tuple:
     """The schema and the canonical wanted definition; SpecError for unknown tables or columns."""
     schema = spec.schema or engine.default_schema()
     columns = engine.table_columns(schema, spec.table)
@@ -104,7 +104,7 @@ def resolve(engine, spec):
     return schema, engine.canonical_definition(spec, schema)
 
 
-def ensure_present(engine, spec, options, check_mode=False, record=lambda event, **data: None):
+def ensure_present(engine, spec, options, check_mode=False, record=lambda event, **data: None) -> IndexResult:
     """Bring one index to the spec's definition. Returns IndexResult; raises IndexFailed or SpecError."""
     started = time.monotonic()
     result = IndexResult(name=spec.name)
@@ -188,7 +188,7 @@ def ensure_present(engine, spec, options, check_mode=False, record=lambda event,
     return result
 
 
-def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, **data: None):
+def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, **data: None) -> IndexResult:
     """Drop the index named by the spec, online. Absent already: nothing to do."""
     started = time.monotonic()
     result = IndexResult(name=spec.name)
@@ -220,7 +220,7 @@ def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, 
     return result
 
 
-def with_lock_retries(engine, schema, table, options, step, result, check_stalls=True, for_drop=False):
+def with_lock_retries(engine, schema, table, options, step, result, check_stalls=True, for_drop=False) -> int:
     """Run `step` under the short lock timeout; on a timeout back off and retry; give up naming the blockers.
 
     Before each attempt of a build, sessions that would certainly stall it (transactions older

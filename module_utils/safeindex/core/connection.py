@@ -34,12 +34,12 @@ class ConnectionParams:
     connect_timeout: int = 10
     options: tuple = ()  # extra driver settings from the URL query, e.g. (("sslmode", "require"),)
 
-    def describe(self):
+    def describe(self) -> str:
         """Where we connect, for messages: never the password."""
         return "%s://%s@%s:%s/%s" % (self.engine, self.user, self.host, self.port, self.database)
 
 
-def connection_params(params):
+def connection_params(params) -> "ConnectionParams":
     """ConnectionParams from module parameters: `database_url` gives the defaults, db_* override them."""
     from_url = parse_database_url(params["database_url"]) if params.get("database_url") else {}
     merged = dict(from_url)
@@ -68,7 +68,7 @@ def connection_params(params):
     )
 
 
-def parse_database_url(url):
+def parse_database_url(url) -> dict:
     """The parts of a DATABASE_URL. Errors show the URL with its password masked, never a piece of it."""
     shown = mask_url(url)
     # The parser's own messages quote what they could not read, which may be a piece of the password:
@@ -103,7 +103,7 @@ def parse_database_url(url):
     return result
 
 
-def mask_url(url):
+def mask_url(url) -> str:
     """The URL with any password replaced by ***, safe to print; also when the URL does not parse."""
     try:
         parts = urlsplit(url)

@@ -1,7 +1,12 @@
 """What every safeindex module does the same way: connection options, opening an engine, failing clearly."""
 
+from typing import TYPE_CHECKING
+
 from ansible.module_utils.safeindex.core.connection import CONNECTION_ARGUMENT_SPEC, connection_params
 from ansible.module_utils.safeindex.engines import open_engine
+
+if TYPE_CHECKING:  # for the annotation of connect() only
+    from ansible.module_utils.safeindex.engines.base import Engine
 
 
 def argument_spec(**options):
@@ -11,7 +16,7 @@ def argument_spec(**options):
     return spec
 
 
-def connect(module, purpose):
+def connect(module, purpose: str) -> "Engine":
     """A connected engine; the session is named after the module and run, so operators can tell it apart."""
     params = connection_params(module.params)
     run_id = module.params.get("run_id")

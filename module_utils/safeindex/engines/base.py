@@ -26,7 +26,7 @@ def ownership_marker(run_id: str) -> str:
     return OWNERSHIP_MARKER % run_id
 
 
-def owner_run_id(comment):
+def owner_run_id(comment) -> str | None:
     match = OWNERSHIP_PATTERN.search(comment or "")
     return match.group(1) if match else None
 
@@ -43,7 +43,7 @@ class CatalogIndex:
     constraint: str = None  # the constraint it backs (primary key / unique), if any
 
     @property
-    def owner_run_id(self):
+    def owner_run_id(self) -> str | None:
         return owner_run_id(self.comment)
 
 

@@ -44,7 +44,7 @@ class Features:
         """connection_scope for one database: 'on database app' or 'on the server'."""
         return self.connection_scope % {"database": database}
 
-    def timeout_value(self, seconds: float):
+    def timeout_value(self, seconds: float) -> float:
         """A run time limit as statement_timeout_setting counts it."""
         return int(seconds * 1000) if self.statement_timeout_unit == "milliseconds" else seconds
 

@@ -15,7 +15,7 @@ BUILT_ACTIONS = ("created", "rebuilt_invalid")
 PRE_EXISTING_ACTIONS = ("exists", "skipped_equivalent")
 
 
-def run_artifacts(run_dir):
+def run_artifacts(run_dir) -> tuple:
     """(record events, the report's index results) of a migrate run; empty where its folder is gone."""
     events = RunRecord(run_dir).events() if run_dir else []
     try:
@@ -26,11 +26,11 @@ def run_artifacts(run_dir):
     return events, report_indexes
 
 
-def is_migrate_run(events):
+def is_migrate_run(events) -> bool:
     return any(e.get("event") == "start" for e in events)
 
 
-def marked_runs(engine):
+def marked_runs(engine) -> dict:
     """{run_id: [CatalogIndex]} of every run whose marker is in this database."""
     runs = {}
     for index in engine.marked_indexes():
@@ -38,7 +38,7 @@ def marked_runs(engine):
     return runs
 
 
-def plan_rollback(engine, run_id, events, report_indexes, owned):
+def plan_rollback(engine, run_id, events, report_indexes, owned) -> dict:
     """{to_drop, kept, already_gone, source} for dropping what run `run_id` built; reads only."""
     built = _ordered(e["name"] for e in events if e.get("event") == "index" and e.get("action") in BUILT_ACTIONS)
     started = _ordered(e["name"] for e in events if e.get("event") == "index_build_started")
@@ -77,7 +77,7 @@ def plan_rollback(engine, run_id, events, report_indexes, owned):
     }
 
 
-def summary_line(mode, run_id, host, plan, dropped, check_mode=False):
+def summary_line(mode, run_id, host, plan, dropped, check_mode=False) -> str:
     verb = "would drop" if check_mode else "dropped"
     pre = sum(1 for k in plan["kept"] if k["why"].startswith("existed before"))
     other = len(plan["kept"]) - pre

@@ -15,11 +15,11 @@ from ansible.module_utils.safeindex.run import hooks, window
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def row(check, result, detail):
+def row(check, result, detail) -> dict:
     return {"check": check, "result": result, "detail": detail}
 
 
-def table(rows):
+def table(rows) -> list:
     """The rows as lines to print: check, result, detail."""
     width = max([len(r["check"]) for r in rows] + [5])
     return ["%-*s  %-6s %s" % (width, "check", "result", "detail")] + [
@@ -28,7 +28,7 @@ def table(rows):
     ]
 
 
-def guarded(check, function, *arguments):
+def guarded(check, function, *arguments) -> dict:
     """Run one check; an error while checking is that check's failure, not the end of the others."""
     try:
         return function(*arguments)
@@ -36,14 +36,14 @@ def guarded(check, function, *arguments):
         return row(check, "fail", "could not check: %s" % exc)
 
 
-def server_version(engine, minimum, version_tuple):
+def server_version(engine, minimum, version_tuple) -> dict:
     version = engine.server_version()
     if version_tuple(version) >= version_tuple(minimum):
         return row("server version", "ok", version)
     return row("server version", "fail", "%s is older than %s, the oldest this tool builds online on" % (version, minimum))
 
 
-def privileges(engine, schema, tables):
+def privileges(engine, schema, tables) -> dict:
     if not tables:
         return row("privileges", "skip", "no tables to check (the index spec did not load)")
     problems = engine.index_privilege_problems(schema, tables)
@@ -53,7 +53,7 @@ def privileges(engine, schema, tables):
     return row("privileges", "ok", "%s may create indexes on all %d tables of the spec" % (engine.params.user, len(tables)))
 
 
-def maintenance_window(setting, ignore, now=None):
+def maintenance_window(setting, ignore, now=None) -> dict:
     if not setting:
         return row("maintenance window", "skip", "no maintenance_window set")
     open_now, why = window.is_open(setting, now)
@@ -65,7 +65,7 @@ def maintenance_window(setting, ignore, now=None):
                                                     " -e ignore_maintenance_window=true to override)")
 
 
-def active_connections(engine, maximum):
+def active_connections(engine, maximum) -> dict:
     total, active = engine.connection_count()
     scope = engine.features.scope_of_connections(engine.params.database)
     detail = "%d sessions %s (%d active)" % (total, scope, active)
@@ -76,7 +76,7 @@ def active_connections(engine, maximum):
     return row("active connections", "ok", "%s, max %d" % (detail, maximum))
 
 
-def long_transactions(engine, max_age, action):
+def long_transactions(engine, max_age, action) -> dict:
     from ansible.module_utils.safeindex.engines.base import describe_session
 
     sessions = engine.long_transactions(max_age)
@@ -87,7 +87,7 @@ def long_transactions(engine, max_age, action):
                "%d sessions in a transaction for more than %gs (they stall online index builds): %s" % (len(sessions), max_age, listed))
 
 
-def replication_lag(engine, maximum):
+def replication_lag(engine, maximum) -> dict:
     try:
         replicas = engine.replicas()
     except SafeIndexError as exc:
@@ -107,7 +107,7 @@ def replication_lag(engine, maximum):
     return row("replication lag", "ok", detail + (" (max %s)" % maximum if maximum is not None else ""))
 
 
-def leftovers(engine, equivalents):
+def leftovers(engine, equivalents) -> dict:
     invalid = engine.invalid_indexes()
     parts = []
     if invalid:
@@ -120,7 +120,7 @@ def leftovers(engine, equivalents):
     return row("invalid and duplicate indexes", "ok", "none")
 
 
-def disk_space(engine, to_build, headroom, rds_instance_id=None, rds_cluster_id=None, free_bytes=None, cloudwatch=None):
+def disk_space(engine, to_build, headroom, rds_instance_id=None, rds_cluster_id=None, free_bytes=None, cloudwatch=None) -> dict:
     """The indexes to build (estimated) times the headroom, against the free space where the data lives."""
     needed = sum(engine.estimated_index_bytes(schema, definition) for schema, definition in to_build)
     wanted = int(needed * headroom)
@@ -163,14 +163,14 @@ def _cloudwatch_free_storage(cloudwatch, instance_id):
     return int(latest["Minimum"]), "CloudWatch FreeStorageSpace of %s" % instance_id
 
 
-def client_tools(engine, bin_dir):
+def client_tools(engine, bin_dir) -> dict:
     from ansible.module_utils.safeindex.engines import dumper_for
 
     described = dumper_for(engine.params, bin_dir).check_client(engine.server_version())
     return row("client tools", "ok", "%s, for server %s" % (described.splitlines()[0], engine.server_version()))
 
 
-def deployment(setting):
+def deployment(setting) -> dict:
     if not setting:
         return row("deployment", "skip", "no deployment_check set")
     outcome = hooks.run(setting)
@@ -181,7 +181,7 @@ def deployment(setting):
     return row("deployment", "fail", "%s says a deployment is in progress or could not tell (%s)%s" % (outcome["what"], code, said))
 
 
-def rehearsal(environment, fingerprint, engine, directory, skip):
+def rehearsal(environment, fingerprint, engine, directory, skip) -> dict:
     if environment != "prod":
         return row("rehearsal", "skip", "environment_name is %s, not prod" % (environment or "unset"))
     if not fingerprint:
@@ -197,11 +197,11 @@ def rehearsal(environment, fingerprint, engine, directory, skip):
     return row("rehearsal", "fail", why + "; -e skip_rehearsal_gate=true to override")
 
 
-def rehearsal_path(directory, fingerprint, engine):
+def rehearsal_path(directory, fingerprint, engine) -> str:
     return os.path.join(directory, "%s-%s.json" % (fingerprint, engine))
 
 
-def write_rehearsal_record(directory, report, fingerprint):
+def write_rehearsal_record(directory, report, fingerprint) -> str:
     """A successful staging run vouches for its spec: the record a prod run's rehearsal gate looks for."""
     from ansible.module_utils.safeindex.core.files import write_private
 
@@ -212,7 +212,7 @@ def write_rehearsal_record(directory, report, fingerprint):
     return path
 
 
-def rehearsal_record(directory, fingerprint, engine):
+def rehearsal_record(directory, fingerprint, engine) -> dict | None:
     try:
         with open(rehearsal_path(directory, fingerprint, engine)) as handle:
             record = json.load(handle)

@@ -248,7 +248,7 @@ def parse_probe(entry, engine) -> Probe:
     return Probe(name=name, sql=sql, expect_index=expect)
 
 
-def fingerprint(data):
+def fingerprint(data) -> str:
     """A stable digest of a parsed spec: the same indexes and probes give the same value."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -29,7 +29,7 @@ class VerifyOptions:
     schema: str = None
 
 
-def check_index(engine, spec, on_equivalent="skip"):
+def check_index(engine, spec, on_equivalent="skip") -> dict:
     """{name, table, state, detail, equivalent_to}: ok | missing | invalid | differs | equivalent."""
     entry = {"name": spec.name, "table": spec.table, "state": "missing", "detail": "", "equivalent_to": None}
     try:
@@ -61,7 +61,7 @@ def check_index(engine, spec, on_equivalent="skip"):
     return entry
 
 
-def run_probe(engine, probe, table, schema, accepted, options, before_ms=None, phase="after"):
+def run_probe(engine, probe, table, schema, accepted, options, before_ms=None, phase="after") -> dict:
     """One probe: its plan, whether the plan uses one of the accepted index names, and its median time. A ProbeResult."""
     result = {"name": probe.name, "sql": probe.sql, "expect_index": probe.expect_index, "table": table, "verdict": "error",
               "indexes_used": [], "detail": "", "plan": None, "median_ms": None, "runs": 0, "before_ms": before_ms, "speedup": None}
@@ -129,7 +129,7 @@ def _plan_text(engine, sql, options, prefer_indexes=False):
     return "\n".join("    " + line for line in text.splitlines())
 
 
-def verify(engine, indexes, probes, phase, options, baseline=None):
+def verify(engine, indexes, probes, phase, options, baseline=None) -> dict:
     """The whole check. Phase before: the probes only (the indexes are not built yet). Phase after: indexes, probes
     (with the speed-up against `baseline`, the before phase's probes) and the indexes' usage counters."""
     schema = options.schema or engine.default_schema()
@@ -164,7 +164,7 @@ def verify(engine, indexes, probes, phase, options, baseline=None):
     }
 
 
-def summary_lines(checked, results, usage_note=None):
+def summary_lines(checked, results, usage_note=None) -> list:
     """One line a probe: `probe p: 12.40 ms -> 0.21 ms (x59.0), Index Scan on idx`; and the indexes' states in one line."""
     lines = []
     if checked:

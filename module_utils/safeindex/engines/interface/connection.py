@@ -1,6 +1,10 @@
 """An engine's connection: open, close, the server's version and what it can do."""
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only
+    from ansible.module_utils.safeindex.engines.features import Features
 
 
 class Connection:
@@ -23,7 +27,7 @@ class Connection:
         return self.FEATURES.name
 
     @property
-    def features(self):
+    def features(self) -> "Features":
         """The Features of the server this session is on: the engine's, made specific to the server's flavour and
         version (MariaDB or MySQL, a major version) once the version is known."""
         if getattr(self, "_server_features", None) is None:
@@ -42,6 +46,6 @@ class Connection:
     def ping(self) -> None:
         raise NotImplementedError
 
-    def connect_to(self, database: str):
+    def connect_to(self, database: str) -> "Connection":
         """Another connection of the same kind, to another database of the same server."""
         return self.__class__(replace(self.params, database=database), self.application_name)

@@ -5,6 +5,7 @@ explain_plan.py walks its own plan shape into table accesses, and the questions 
 """
 
 
+
 class PlanReading:
     """Which indexes a plan uses and which tables it reads whole, from EXPLAIN's JSON (no server needed)."""
 
@@ -30,7 +31,7 @@ class PlanReading:
 
 
 class Explain(PlanReading):
-    def explain_json(self, query: str, timeout: float, prefer_indexes: bool = False):
+    def explain_json(self, query: str, timeout: float, prefer_indexes: bool = False) -> object:
         """EXPLAIN's JSON plan of a query, parsed; prefer_indexes discourages full scans (to prove an index usable)."""
         raise NotImplementedError
 
@@ -42,7 +43,7 @@ class Explain(PlanReading):
         """Seconds one run of the query takes, measured here: execute and fetch every row."""
         raise NotImplementedError
 
-    def index_usage(self, schema: str, indexes):
+    def index_usage(self, schema: str, indexes) -> dict | None:
         """{index name: times used since the statistics were reset} for [(table, name)], or None where the server
         does not count (MySQL without performance_schema)."""
         raise NotImplementedError

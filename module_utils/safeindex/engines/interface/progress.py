@@ -2,7 +2,7 @@
 
 
 class Progress:
-    def backend_id(self):
+    def backend_id(self) -> int:
         """This connection's id on the server (PostgreSQL pid, MySQL connection id)."""
         raise NotImplementedError
 

@@ -15,7 +15,7 @@ class Sessions:
     def release_run_lock(self) -> bool:
         raise NotImplementedError
 
-    def run_lock_holder(self):
+    def run_lock_holder(self) -> dict | None:
         raise NotImplementedError
 
     def idle(self, seconds: float) -> None:

@@ -1,15 +1,20 @@
 """The statements an engine builds (session settings, DDL) and how it runs them."""
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only: base imports this module
+    from ansible.module_utils.safeindex.engines.base import Statement
+
 
 class Statements:
     def session_statements(self, options) -> list:
         raise NotImplementedError
 
-    def create_statement(self, name: str, definition, run_id: str, online: bool = True, timeout: float = 0.0):
+    def create_statement(self, name: str, definition, run_id: str, online: bool = True, timeout: float = 0.0) -> "Statement":
         """The build; engines whose index carries its comment (MySQL) mark it with the run id here."""
         raise NotImplementedError
 
-    def drop_statement(self, name: str, definition, online: bool = True):
+    def drop_statement(self, name: str, definition, online: bool = True) -> "Statement":
         raise NotImplementedError
 
     def post_build_statements(self, name: str, definition, run_id: str) -> list:

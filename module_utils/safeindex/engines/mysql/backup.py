@@ -6,19 +6,19 @@ from ansible.module_utils.safeindex.engines.mysql.connection import quote
 
 
 class MysqlBackup(Backup):
-    def database_size(self):
+    def database_size(self) -> int:
         size = self._rows(
             "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
         )[0][0]
         return int(size)
 
-    def user_tables(self):
+    def user_tables(self) -> list:
         return [tuple(r) for r in self._rows(
             "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES"
             " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
         )]
 
-    def row_counts(self, tables):
+    def row_counts(self, tables) -> dict:
         """Exact counts, all read in one consistent snapshot."""
         self._rows("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         counts = {}
@@ -32,9 +32,9 @@ class MysqlBackup(Backup):
             self._rows("ROLLBACK")
         return counts
 
-    def create_scratch_database(self, name):
+    def create_scratch_database(self, name: str) -> None:
         self._rows("CREATE DATABASE %s" % quote(name))
 
-    def drop_scratch_database(self, name):
+    def drop_scratch_database(self, name: str) -> None:
         self._rows("DROP DATABASE IF EXISTS %s" % quote(name))
 

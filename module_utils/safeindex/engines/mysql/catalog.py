@@ -21,14 +21,14 @@ class MysqlCatalog(Catalog):
             (schema, table),
         ))
 
-    def table_columns(self, schema, table):
+    def table_columns(self, schema: str, table: str) -> list | None:
         exists = self._rows(
             "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
             (schema, table),
         )
         return list(self._column_types(schema, table)) if exists else None
 
-    def find_index(self, spec, schema):
+    def find_index(self, spec, schema: str) -> "CatalogIndex | None":
         if not spec.table:
             raise OptionError("%s: on MySQL an index belongs to a table: give its table" % spec.name)
         if self.table_columns(schema, spec.table) is None:
@@ -37,7 +37,7 @@ class MysqlCatalog(Catalog):
         found = [i for i in self.table_indexes(schema, spec.table) if i.name.lower() == spec.name.lower()]
         return found[0] if found else None
 
-    def table_indexes(self, schema, table):
+    def table_indexes(self, schema: str, table: str) -> list:
         return self._read_indexes(schema, table, quote(schema) + "." + quote(table), with_sizes=True)
 
     def _read_indexes(self, schema, table, relation, with_sizes=False):
@@ -80,7 +80,7 @@ class MysqlCatalog(Catalog):
             return None
         return int(rows[0][0]) if rows else None
 
-    def canonical_definition(self, spec, schema):
+    def canonical_definition(self, spec, schema: str) -> "IndexDefinition":
         """Build the spec on an empty temporary copy of the table and read it back, as for PostgreSQL.
 
         The server then checks what only it knows (key length limits, prefix lengths against column
@@ -116,14 +116,14 @@ class MysqlCatalog(Catalog):
             raise SpecError("%s: this server ignores DESC in indexes (it needs MySQL 8.0 or MariaDB 10.8)" % spec.name)
         return canonical
 
-    def build_in_progress(self, index, schema):
+    def build_in_progress(self, index, schema: str) -> int | None:
         return None  # an online build is invisible in the catalog until it commits
 
     def _grantee(self):
         user, host = self._rows("SELECT CURRENT_USER()")[0][0].rsplit("@", 1)
         return "'%s'@'%s'" % (user, host)
 
-    def index_privilege_problems(self, schema, tables):
+    def index_privilege_problems(self, schema: str, tables) -> dict:
         # ALTER TABLE ... ADD INDEX needs ALTER and INDEX on the table, granted at any level.
         grantee = self._grantee()
         granted = {r[0] for r in self._rows(
@@ -141,7 +141,7 @@ class MysqlCatalog(Catalog):
                 problems[table] = "%s lacks %s on it" % (grantee, " and ".join(missing))
         return problems
 
-    def estimated_index_bytes(self, schema, definition):
+    def estimated_index_bytes(self, schema: str, definition) -> int:
         # An InnoDB secondary entry holds the key and the primary key, about 14 bytes of record
         # overhead, on pages filled to about 70 %.
         rows = self._rows("SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
@@ -158,15 +158,15 @@ class MysqlCatalog(Catalog):
         width += sum(_column_width(*types.get(c, ("bigint", None))) for c in primary)
         return int(int(rows[0][0]) * (width + 14) / 0.7) + 16384
 
-    def data_directory(self):
+    def data_directory(self) -> str | None:
         return self._rows("SELECT @@datadir")[0][0]
 
-    def table_row_estimate(self, schema, table):
+    def table_row_estimate(self, schema: str, table: str) -> int | None:
         rows = self._rows("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
                           (schema, table))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def marked_indexes(self):
+    def marked_indexes(self) -> list:
         schema = self.default_schema()
         tables = self._rows(
             "SELECT DISTINCT TABLE_NAME FROM information_schema.STATISTICS"
@@ -175,7 +175,7 @@ class MysqlCatalog(Catalog):
         )
         return [index for (table,) in tables for index in self.table_indexes(schema, table) if index.owner_run_id]
 
-    def database_exists(self, name):
+    def database_exists(self, name: str) -> bool:
         return bool(self._rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)))
 
 

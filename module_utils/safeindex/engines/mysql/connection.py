@@ -38,7 +38,7 @@ def driver_options(params, application_name: str) -> dict:
     )
 
 
-def connect_driver(params, application_name: str):
+def connect_driver(params, application_name: str) -> "pymysql.connections.Connection":
     """The one place a MySQL or MariaDB session is opened: a PyMySQL connection in autocommit, or DatabaseUnavailable."""
     if pymysql is None:
         raise DatabaseUnavailable("the PyMySQL Python package is required for MySQL and MariaDB (pip install PyMySQL)")
@@ -76,7 +76,7 @@ class MysqlConnection(Connection):
         self._version = None
         self._connected_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
-    def close(self):
+    def close(self) -> None:
         if self.conn.open:
             self.conn.close()
 
@@ -89,12 +89,12 @@ class MysqlConnection(Connection):
         except pymysql.Error as exc:
             raise self._error(exc) from None
 
-    def server_version(self):
+    def server_version(self) -> str:
         if self._version is None:
             self._version = self._rows("SELECT VERSION()")[0][0]
         return self._version
 
-    def default_schema(self):
+    def default_schema(self) -> str:
         return self._rows("SELECT DATABASE()")[0][0]
 
     def _error(self, exc, statement=None):
@@ -108,5 +108,5 @@ class MysqlConnection(Connection):
             return DatabaseUnavailable("lost the connection to %s: %s" % (self.params.describe(), message_of(exc)))
         return ServerRefused(message_of(exc), code=code)
 
-    def ping(self):
+    def ping(self) -> None:
         self._rows("SELECT 1")

@@ -118,14 +118,14 @@ class MysqlDumper:
         if process.returncode != 0:
             raise ClientError("%s exited with %d: %s" % (argv[0], process.returncode, tail(errors, self.params.password)))
 
-    def dump_with_counts(self, dialect, target, fmt, jobs, compress_level, tables, secrets):
+    def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets):
         """mysqldump reads in a transaction of its own: count just before and just after it."""
         self.stage = "counting rows"
-        before = dialect.row_counts(tables)
+        before = engine.row_counts(tables)
         self.stage = "dumping"
         self.dump(target, fmt, jobs, compress_level, secrets)
         self.stage = "counting rows after the dump"
-        return before, dialect.row_counts(tables)
+        return before, engine.row_counts(tables)
 
     @staticmethod
     def schema_in_copy(schema, copy_database):

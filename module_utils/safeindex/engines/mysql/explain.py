@@ -42,11 +42,11 @@ class MysqlExplain(MysqlPlanReading, Explain):
     # A probe's SQL is SQL by nature; the spec parser allows one SELECT (or WITH) query only, and the
     # transaction is READ ONLY. It runs without parameters, so a '%' in it stays as written.
 
-    def explain_json(self, query, timeout, prefer_indexes=False):
+    def explain_json(self, query: str, timeout: float, prefer_indexes: bool = False) -> object:
         with self._read_only(timeout, prefer_indexes):
             return json.loads(self._rows("EXPLAIN FORMAT=JSON " + query)[0][0])
 
-    def explain_text(self, query, timeout, prefer_indexes=False):
+    def explain_text(self, query: str, timeout: float, prefer_indexes: bool = False) -> str:
         with self._read_only(timeout, prefer_indexes):
             rows = self._rows("EXPLAIN " + query, as_dict=True)
         lines = []
@@ -56,7 +56,7 @@ class MysqlExplain(MysqlPlanReading, Explain):
                 row.get("rows"), "; " + row["Extra"] if row.get("Extra") else ""))
         return "\n".join(lines)
 
-    def time_probe(self, query, timeout):
+    def time_probe(self, query: str, timeout: float) -> float:
         with self._read_only(timeout):
             try:
                 with self.conn.cursor() as cur:
@@ -67,7 +67,7 @@ class MysqlExplain(MysqlPlanReading, Explain):
             except pymysql.Error as exc:
                 raise self._error(exc) from None
 
-    def index_usage(self, schema, indexes):
+    def index_usage(self, schema: str, indexes) -> dict | None:
         if not int(self._rows("SELECT @@performance_schema")[0][0]):
             return None
         # Rows fetched through each index (performance_schema counts row reads, not scans).

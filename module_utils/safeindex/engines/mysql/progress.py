@@ -5,10 +5,10 @@ from ansible.module_utils.safeindex.engines.interface.progress import Progress
 
 
 class MysqlProgress(Progress):
-    def backend_id(self):
+    def backend_id(self) -> int:
         return self._rows("SELECT CONNECTION_ID()")[0][0]
 
-    def build_progress(self, backend_id):
+    def build_progress(self, backend_id) -> dict:
         # MariaDB reports STAGE, MAX_STAGE and PROGRESS where the engine measures it (InnoDB's online ALTER
         # does not: 0 of 0); MySQL has no such columns. Then the state and the elapsed time are what there is.
         try:

@@ -28,12 +28,12 @@ LIMIT 20
 
 
 class MysqlSessions(Sessions):
-    def sessions_in_the_way(self, schema, table, min_age_seconds, for_drop=False):
+    def sessions_in_the_way(self, schema: str, table: str, min_age_seconds: float, for_drop: bool = False) -> list:
         # MariaDB shows no metadata locks without an optional plugin, so every old transaction in this
         # database counts: any of them may have touched the table.
         return self.long_transactions(min_age_seconds)
 
-    def long_transactions(self, min_age_seconds):
+    def long_transactions(self, min_age_seconds: float) -> list:
         rows = self._rows(SESSIONS_IN_THE_WAY, {"schema": self.params.database, "min_age": int(min_age_seconds)})
         return [
             {"pid": pid, "state": _session_state(command, state, in_trx), "age_seconds": float(age or 0),
@@ -41,14 +41,14 @@ class MysqlSessions(Sessions):
             for pid, command, state, age, query, in_trx in rows
         ]
 
-    def connection_count(self):
+    def connection_count(self) -> tuple:
         return tuple(int(v or 0) for v in self._rows(
             "SELECT COUNT(*), SUM(COMMAND <> 'Sleep') FROM information_schema.PROCESSLIST"
             " WHERE ID <> CONNECTION_ID() AND USER <> 'system user'"
             " AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL')"
         )[0])
 
-    def replicas(self):
+    def replicas(self) -> list:
         found = []
         for statement in self.features.replica_hosts_statements:
             try:
@@ -65,13 +65,13 @@ class MysqlSessions(Sessions):
         name = "safeindex:%s" % self.params.database
         return name if len(name) <= 64 else "safeindex:%s" % hashlib.sha256(self.params.database.encode()).hexdigest()[:40]
 
-    def try_run_lock(self):
+    def try_run_lock(self) -> bool:
         return self._rows("SELECT GET_LOCK(%s, 0)", (self._run_lock_name(),))[0][0] == 1
 
-    def release_run_lock(self):
+    def release_run_lock(self) -> bool:
         return self._rows("SELECT RELEASE_LOCK(%s)", (self._run_lock_name(),))[0][0] == 1
 
-    def run_lock_holder(self):
+    def run_lock_holder(self) -> dict | None:
         session = self._rows("SELECT IS_USED_LOCK(%s)", (self._run_lock_name(),))[0][0]
         if session is None:
             return None
@@ -83,12 +83,12 @@ class MysqlSessions(Sessions):
         return {"session": session, "application": named.group(1) if named else None,
                 "client": host, "user": user, "since": named.group(2) if named else None}
 
-    def idle(self, seconds):
+    def idle(self, seconds: float) -> None:
         # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
         label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)
         self._rows("SELECT /* %s since=%s */ SLEEP(%%s)" % (label, self._connected_at), (seconds,))
 
-    def lock_waits(self):
+    def lock_waits(self) -> list:
         # Row locks show in INNODB_TRX (LOCK WAIT); metadata and table locks only in PROCESSLIST's state.
         rows = self._rows(
             "SELECT p.ID, GREATEST(COALESCE(p.TIME, 0), COALESCE(TIMESTAMPDIFF(SECOND, t.trx_wait_started, NOW()), 0)),"

@@ -15,7 +15,7 @@ from ansible.module_utils.safeindex.engines.mysql.connection import quote
 
 
 class MysqlStatements(Statements):
-    def session_statements(self, options):
+    def session_statements(self, options) -> list:
         if options.maintenance_work_mem or options.parallel_workers is not None:
             raise OptionError("maintenance_work_mem and max_parallel_maintenance_workers are PostgreSQL settings")
         # lock_wait_timeout counts whole seconds.
@@ -41,30 +41,30 @@ class MysqlStatements(Statements):
         # MariaDB's SET STATEMENT ... FOR: the limit holds for this one statement, in the setting's own unit.
         return "SET STATEMENT %s = %s FOR %s" % (features.statement_timeout_setting, _seconds(timeout), text)
 
-    def create_statement(self, name, definition, run_id, online=True, timeout=0.0):
+    def create_statement(self, name: str, definition, run_id: str, online: bool = True, timeout: float = 0.0) -> "Statement":
         text = "ALTER TABLE %s ADD %s COMMENT %%s" % (quote(definition.table), self._index_clause(name, definition))
         if online:
             # Stated, never assumed: a server that cannot build online refuses, and says why.
             text += ", ALGORITHM=INPLACE, LOCK=NONE"
         return Statement(self._timed(text, timeout), (ownership_marker(run_id),), purpose="create", timeout=timeout)
 
-    def drop_statement(self, name, definition, online=True):
+    def drop_statement(self, name: str, definition, online: bool = True) -> "Statement":
         text = "ALTER TABLE %s DROP INDEX %s" % (quote(definition.table), quote(name))
         if online:
             text += ", ALGORITHM=INPLACE, LOCK=NONE"
         return Statement(text, purpose="drop")
 
-    def post_build_statements(self, name, definition, run_id):
+    def post_build_statements(self, name: str, definition, run_id: str) -> list:
         # The comment went in with the build, and InnoDB computed the new index's statistics as part
         # of it. No ANALYZE TABLE: on MySQL before 8.0.24 it makes every later statement on the table
         # wait for a table flush behind the longest running query.
         return []
 
-    def render(self, statement):
+    def render(self, statement) -> list:
         with self.conn.cursor() as cur:
             return [cur.mogrify(statement.sql, statement.params)]
 
-    def render_definition(self, name, definition):
+    def render_definition(self, name: str, definition) -> str:
         text = self._index_clause(name, definition)
         unique = text.startswith("UNIQUE ")
         return "CREATE %sINDEX %s ON %s.%s %s" % (
@@ -72,7 +72,7 @@ class MysqlStatements(Statements):
             text[text.index("("):],
         )
 
-    def execute(self, statement):
+    def execute(self, statement) -> None:
         try:
             with self.conn.cursor() as cur:
                 cur.execute(statement.sql, statement.params)

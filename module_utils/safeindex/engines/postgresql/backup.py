@@ -2,6 +2,7 @@
 
 import contextlib
 import time
+from collections.abc import Iterator
 
 try:
     from psycopg2 import sql
@@ -16,10 +17,10 @@ OBJECT_IN_USE = "55006"
 
 
 class PostgresBackup(Backup):
-    def database_size(self):
+    def database_size(self) -> int:
         return self._rows("SELECT pg_database_size(current_database())")[0][0]
 
-    def user_tables(self):
+    def user_tables(self) -> list:
         # Tables that belong to extensions are the extension's business, not the dump's data.
         return [tuple(r) for r in self._rows(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -30,7 +31,7 @@ class PostgresBackup(Backup):
             " ORDER BY 1, 2"
         )]
 
-    def row_counts(self, tables):
+    def row_counts(self, tables) -> dict:
         counts = {}
         for schema, table in tables:
             query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
@@ -41,7 +42,7 @@ class PostgresBackup(Backup):
         return counts
 
     @contextlib.contextmanager
-    def exported_snapshot(self):
+    def exported_snapshot(self) -> Iterator[str]:
         """A read-only repeatable-read transaction whose snapshot pg_dump can share (--snapshot)."""
         self.execute(Statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         try:
@@ -50,7 +51,7 @@ class PostgresBackup(Backup):
             if not self.conn.closed:
                 self.execute(Statement("ROLLBACK"))
 
-    def create_scratch_database(self, name):
+    def create_scratch_database(self, name: str) -> None:
         encoding, collate, ctype = self._rows(
             "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = current_database()"
         )[0]
@@ -59,7 +60,7 @@ class PostgresBackup(Backup):
             (encoding, collate, ctype),
         ))
 
-    def drop_scratch_database(self, name):
+    def drop_scratch_database(self, name: str) -> None:
         # Not WITH (FORCE): a non-superuser may not terminate the autovacuum worker a fresh restore
         # attracts, while a plain DROP DATABASE cancels autovacuum by itself.
         statement = Statement(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))

@@ -39,7 +39,7 @@ LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('
 
 
 class PostgresCatalog(Catalog):
-    def table_columns(self, schema, table):
+    def table_columns(self, schema: str, table: str) -> list | None:
         rows = self._rows(
             "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -56,7 +56,7 @@ class PostgresCatalog(Catalog):
         )
         return [] if exists else None
 
-    def find_index(self, spec, schema):
+    def find_index(self, spec, schema: str) -> "CatalogIndex | None":
         kind = self._rows(
             "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relname = %s",
@@ -71,7 +71,7 @@ class PostgresCatalog(Catalog):
         found = self._read_indexes("WHERE n.nspname = %s AND ic.relname = %s", (schema, spec.name))
         return found[0] if found else None
 
-    def table_indexes(self, schema, table):
+    def table_indexes(self, schema: str, table: str) -> list:
         return self._read_indexes("WHERE n.nspname = %s AND t.relname = %s ORDER BY ic.relname", (schema, table))
 
     def _read_indexes(self, where, params, table_as=None):
@@ -106,7 +106,7 @@ class PostgresCatalog(Catalog):
             )
         return indexes
 
-    def canonical_definition(self, spec, schema):
+    def canonical_definition(self, spec, schema: str) -> "IndexDefinition":
         """Build the spec on an empty temporary copy of the table and read it back from the catalog.
 
         The server then normalises everything (column order options, the predicate's text,
@@ -141,7 +141,7 @@ class PostgresCatalog(Catalog):
             self.conn.rollback()
             self.conn.autocommit = True
 
-    def build_in_progress(self, index, schema):
+    def build_in_progress(self, index, schema: str) -> int | None:
         rows = self._rows(
             "SELECT p.pid FROM pg_stat_progress_create_index p"
             " JOIN pg_class c ON c.oid = p.index_relid JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -150,7 +150,7 @@ class PostgresCatalog(Catalog):
         )
         return rows[0][0] if rows else None
 
-    def index_privilege_problems(self, schema, tables):
+    def index_privilege_problems(self, schema: str, tables) -> dict:
         # Only a table's owner (a member of the owning role, or a superuser) may create an index on it.
         rows = self._rows(
             "SELECT c.relname, pg_get_userbyid(c.relowner),"
@@ -161,14 +161,14 @@ class PostgresCatalog(Catalog):
         )
         return {table: "owned by %s, and only a table's owner may index it" % owner for table, owner, allowed in rows if not allowed}
 
-    def invalid_indexes(self):
+    def invalid_indexes(self) -> list:
         return ["%s.%s (on %s)" % (schema, name, table) for schema, name, table in self._rows(
             "SELECT n.nspname, c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE NOT (i.indisvalid AND i.indisready) ORDER BY 1, 2"
         )]
 
-    def estimated_index_bytes(self, schema, definition):
+    def estimated_index_bytes(self, schema: str, definition) -> int:
         # A btree entry: the key's average width (pg_stats, else the type's width, else 32) plus
         # about 16 bytes of tuple header and item pointer; leaves are filled to 90 %.
         columns = [c.name for c in definition.columns if c.name] + list(definition.include)
@@ -185,13 +185,13 @@ class PostgresCatalog(Catalog):
         tuples, width = rows[0]
         return int(tuples * (width + 16) / 0.9) + 8192
 
-    def data_directory(self):
+    def data_directory(self) -> str | None:
         try:
             return self._rows("SELECT current_setting('data_directory')")[0][0]
         except ServerRefused:
             return None  # needs pg_read_all_settings
 
-    def table_row_estimate(self, schema, table):
+    def table_row_estimate(self, schema: str, table: str) -> int | None:
         rows = self._rows(
             "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
             (schema, table),
@@ -199,13 +199,13 @@ class PostgresCatalog(Catalog):
         # -1: never analyzed nor vacuumed, so the catalog has no estimate.
         return int(rows[0][0]) if rows and rows[0][0] >= 0 else None
 
-    def marked_indexes(self):
+    def marked_indexes(self) -> list:
         return self._read_indexes(
             "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
             " AND obj_description(i.indexrelid, 'pg_class') LIKE %s ORDER BY n.nspname, ic.relname",
             ("%" + ownership_marker("%"),),
         )
 
-    def database_exists(self, name):
+    def database_exists(self, name: str) -> bool:
         return bool(self._rows("SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
 

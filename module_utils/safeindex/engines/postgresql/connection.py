@@ -26,7 +26,7 @@ def driver_options(params, application_name: str) -> dict:
     )
 
 
-def connect_driver(params, application_name: str):
+def connect_driver(params, application_name: str) -> "psycopg2.extensions.connection":
     """The one place a PostgreSQL session is opened: a psycopg2 connection in autocommit, or DatabaseUnavailable."""
     if psycopg2 is None:
         raise DatabaseUnavailable("the psycopg2 Python package is required for PostgreSQL (pip install psycopg2-binary)")
@@ -55,7 +55,7 @@ class PostgresConnection(Connection):
         self.conn = connect_driver(params, self.application_name)
         self._schema = None
 
-    def close(self):
+    def close(self) -> None:
         if not self.conn.closed:
             self.conn.close()
 
@@ -67,10 +67,10 @@ class PostgresConnection(Connection):
         except psycopg2.Error as exc:
             raise self._error(exc) from None
 
-    def server_version(self):
+    def server_version(self) -> str:
         return self._rows("SHOW server_version")[0][0]
 
-    def default_schema(self):
+    def default_schema(self) -> str:
         if self._schema is None:
             self._schema = self._rows("SELECT current_schema()")[0][0] or "public"
         return self._schema
@@ -85,5 +85,5 @@ class PostgresConnection(Connection):
             return StatementTimeout(first_line(exc), sqlstate=exc.pgcode)
         return ServerRefused(first_line(exc), sqlstate=exc.pgcode)
 
-    def ping(self):
+    def ping(self) -> None:
         self._rows("SELECT 1")

@@ -105,9 +105,9 @@ class PostgresDumper:
     def dump(self, target, fmt, jobs, compress_level, secrets, snapshot=None):
         self._run(self.dump_command(target, fmt, jobs, compress_level, snapshot), env=self._environment(secrets))
 
-    def dump_with_counts(self, dialect, target, fmt, jobs, compress_level, tables, secrets):
+    def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets):
         """Count the rows in an exported snapshot and let pg_dump read that very snapshot: the counts are the dump's."""
-        holder = dialect.connect_to(dialect.params.database)
+        holder = engine.connect_to(engine.params.database)
         try:
             with holder.exported_snapshot() as snapshot:
                 self.stage = "counting rows in the dump's snapshot"

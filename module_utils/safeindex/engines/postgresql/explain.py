@@ -35,24 +35,24 @@ class PostgresExplain(PostgresPlanReading, Explain):
     # A probe's SQL is SQL by nature; the spec parser allows one SELECT (or WITH) query only, and the
     # transaction is READ ONLY. It runs without parameters, so a '%' in it stays as written.
 
-    def explain_json(self, query, timeout, prefer_indexes=False):
+    def explain_json(self, query: str, timeout: float, prefer_indexes: bool = False) -> object:
         with self._read_only(timeout, prefer_indexes) as cur:
             cur.execute("EXPLAIN (FORMAT JSON) " + query)
             return cur.fetchone()[0]
 
-    def explain_text(self, query, timeout, prefer_indexes=False):
+    def explain_text(self, query: str, timeout: float, prefer_indexes: bool = False) -> str:
         with self._read_only(timeout, prefer_indexes) as cur:
             cur.execute("EXPLAIN " + query)
             return "\n".join(row[0] for row in cur.fetchall())
 
-    def time_probe(self, query, timeout):
+    def time_probe(self, query: str, timeout: float) -> float:
         with self._read_only(timeout) as cur:
             started = time.perf_counter()
             cur.execute(query)
             cur.fetchall()
             return time.perf_counter() - started
 
-    def index_usage(self, schema, indexes):
+    def index_usage(self, schema: str, indexes) -> dict | None:
         # This session's counts reach the shared statistics only when it goes idle; PostgreSQL 15 can be told to
         # flush them at the next idle moment, which comes right after this autocommit statement.
         try:

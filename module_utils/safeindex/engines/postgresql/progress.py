@@ -4,10 +4,10 @@ from ansible.module_utils.safeindex.engines.interface.progress import Progress
 
 
 class PostgresProgress(Progress):
-    def backend_id(self):
+    def backend_id(self) -> int:
         return self._rows("SELECT pg_backend_pid()")[0][0]
 
-    def build_progress(self, backend_id):
+    def build_progress(self, backend_id) -> dict:
         rows = self._rows(
             "SELECT p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total, p.lockers_done, p.lockers_total,"
             " p.current_locker_pid, a.wait_event_type, a.wait_event"

@@ -30,7 +30,7 @@ LIMIT 20
 
 
 class PostgresSessions(Sessions):
-    def sessions_in_the_way(self, schema, table, min_age_seconds, for_drop=False):
+    def sessions_in_the_way(self, schema: str, table: str, min_age_seconds: float, for_drop: bool = False) -> list:
         relid = self._rows(
             "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
             (schema, table),
@@ -47,13 +47,13 @@ class PostgresSessions(Sessions):
             for pid, state, age, query, locks, snapshot in rows
         ]
 
-    def try_run_lock(self):
+    def try_run_lock(self) -> bool:
         return self._rows("SELECT pg_try_advisory_lock(%s, %s)", RUN_LOCK_KEY)[0][0]
 
-    def release_run_lock(self):
+    def release_run_lock(self) -> bool:
         return self._rows("SELECT pg_advisory_unlock(%s, %s)", RUN_LOCK_KEY)[0][0]
 
-    def run_lock_holder(self):
+    def run_lock_holder(self) -> dict | None:
         rows = self._rows(
             "SELECT a.pid, a.application_name, host(a.client_addr), a.usename, a.backend_start::text"
             " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
@@ -66,13 +66,13 @@ class PostgresSessions(Sessions):
         pid, application, client, user, since = rows[0]
         return {"session": pid, "application": application, "client": client or "local socket", "user": user, "since": since}
 
-    def connection_count(self):
+    def connection_count(self) -> tuple:
         return tuple(self._rows(
             "SELECT count(*), count(*) FILTER (WHERE state NOT LIKE 'idle%%') FROM pg_stat_activity"
             " WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
         )[0])
 
-    def long_transactions(self, min_age_seconds):
+    def long_transactions(self, min_age_seconds: float) -> list:
         rows = self._rows(
             "SELECT pid, state, extract(epoch FROM now() - xact_start)::float8, left(query, 200) FROM pg_stat_activity"
             " WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
@@ -81,7 +81,7 @@ class PostgresSessions(Sessions):
         )
         return [{"pid": pid, "state": state, "age_seconds": round(age, 1), "query": query} for pid, state, age, query in rows]
 
-    def replicas(self):
+    def replicas(self) -> list:
         rows = self._rows(
             "SELECT COALESCE(application_name, ''), COALESCE(client_addr::text, 'local'), state,"
             " extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication"
@@ -89,7 +89,7 @@ class PostgresSessions(Sessions):
         return [{"name": "%s@%s" % (name, address) if name else address, "state": state, "lag_seconds": lag}
                 for name, address, state, lag in rows]
 
-    def lock_waits(self):
+    def lock_waits(self) -> list:
         rows = self._rows(
             "SELECT a.pid, extract(epoch FROM now() - a.query_start)::float8, left(a.query, 200), pg_blocking_pids(a.pid),"
             " (SELECT string_agg(l.locktype || COALESCE(' on ' || l.relation::regclass::text, '') || ' ' || l.mode, ', ')"

@@ -15,7 +15,7 @@ from ansible.module_utils.safeindex.engines.interface.statements import Statemen
 
 
 class PostgresStatements(Statements):
-    def session_statements(self, options):
+    def session_statements(self, options) -> list:
         settings = [("lock_timeout", "%dms" % int(options.lock_timeout * 1000))]
         if options.maintenance_work_mem:
             settings.append(("maintenance_work_mem", options.maintenance_work_mem))
@@ -62,10 +62,10 @@ class PostgresStatements(Statements):
             statement += sql.SQL(" WHERE {}").format(sql.SQL(definition.where))
         return statement
 
-    def create_statement(self, name, definition, run_id, online=True, timeout=0.0):
+    def create_statement(self, name: str, definition, run_id: str, online: bool = True, timeout: float = 0.0) -> "Statement":
         return Statement(self._index_sql(name, definition, online), purpose="create", timeout=timeout)
 
-    def drop_statement(self, name, definition, online=True):
+    def drop_statement(self, name: str, definition, online: bool = True) -> "Statement":
         return Statement(
             sql.SQL("DROP INDEX {}IF EXISTS {}.{}").format(
                 sql.SQL("CONCURRENTLY " if online else ""), sql.Identifier(definition.schema), sql.Identifier(name)
@@ -73,7 +73,7 @@ class PostgresStatements(Statements):
             purpose="drop",
         )
 
-    def post_build_statements(self, name, definition, run_id):
+    def post_build_statements(self, name: str, definition, run_id: str) -> list:
         return [
             Statement(
                 sql.SQL("COMMENT ON INDEX {}.{} IS %s").format(sql.Identifier(definition.schema), sql.Identifier(name)),
@@ -92,14 +92,14 @@ class PostgresStatements(Statements):
             return [statement]
         return [self._statement_timeout(statement.timeout), statement, self._statement_timeout(0)]
 
-    def render(self, statement):
+    def render(self, statement) -> list:
         with self.conn.cursor() as cur:
             return [cur.mogrify(s.sql, s.params).decode("utf-8") for s in self._expand(statement)]
 
-    def render_definition(self, name, definition):
+    def render_definition(self, name: str, definition) -> str:
         return self.render(Statement(self._index_sql(name, definition, online=False)))[0]
 
-    def execute(self, statement):
+    def execute(self, statement) -> None:
         if not statement.timeout:
             return self._execute(statement)
         self._execute(self._statement_timeout(statement.timeout))
