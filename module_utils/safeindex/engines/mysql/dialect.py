@@ -27,6 +27,7 @@ from ansible.module_utils.safeindex.core.errors import (
     StatementTimeout,
 )
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, Dialect, Statement, ownership_marker
+from ansible.module_utils.safeindex.engines.mysql.tls import driver_options as tls_driver_options
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
 LOCK_WAIT_TIMEOUT = 1205
@@ -84,7 +85,7 @@ class MysqlDialect(Dialect):
                 autocommit=True,
                 charset="utf8mb4",
                 program_name=self.application_name,
-                **dict(params.options),
+                **tls_driver_options(params),  # the URL query's settings and TLS (engines/mysql/tls.py)
             )
         except (pymysql.Error, TypeError) as exc:
             message = _message(exc)

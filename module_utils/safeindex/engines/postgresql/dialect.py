@@ -19,6 +19,7 @@ from ansible.module_utils.safeindex.core.errors import (
     StatementTimeout,
 )
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, Dialect, Statement, ownership_marker
+from ansible.module_utils.safeindex.engines.postgresql.tls import driver_options as tls_driver_options
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -90,7 +91,7 @@ class PostgresDialect(Dialect):
                 password=params.password,
                 connect_timeout=params.connect_timeout,
                 application_name=self.application_name,
-                **dict(params.options),
+                **tls_driver_options(params),  # the URL query's settings and TLS (engines/postgresql/tls.py)
             )
         except psycopg2.Error as exc:
             message = _first_line(exc)
