@@ -92,7 +92,7 @@ def connection_params(params: dict) -> ConnectionParams:
     )
 
 
-def _tls_from_url(options) -> dict:
+def _tls_from_url(options: tuple | list) -> dict:
     """The TLS fields a DATABASE_URL query gives (sslmode / sslrootcert for PostgreSQL, ssl_ca for MySQL)."""
     found = {}
     for key, value in options:
