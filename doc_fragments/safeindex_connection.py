@@ -60,6 +60,7 @@ options:
     description:
       - Path of the CA bundle that signs the server's certificate, for example RDS's C(global-bundle.pem).
       - Also read from O(database_url)'s query, V(?sslrootcert=...) (PostgreSQL) or V(?ssl_ca=...) (MySQL).
+      - V(system) means the CAs the controller's system trusts (as libpq's C(sslrootcert=system)).
       - Checked before connecting; a file that cannot be read is an error.
     type: path
 requirements:

@@ -74,6 +74,14 @@ def test_a_ca_file_that_does_not_exist_is_refused_before_connecting(tmp_path):
     assert missing in str(raised.value) and "CA bundle" in str(raised.value)
 
 
+def test_system_means_the_cas_the_system_trusts_for_both_engines():
+    result = connection_params(params(database_url="postgresql://app:pw@db.example/chat?sslmode=verify-full&sslrootcert=system"))
+    assert postgresql_tls.driver_options(result) == {"sslmode": "verify-full", "sslrootcert": "system"}
+    context = mysql_tls.driver_options(my(db_ssl_mode="verify-full", db_ssl_ca="system"))["ssl"]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert mysql_tls.client_options(my(db_ssl_mode="verify-full", db_ssl_ca="system")) == ["ssl", "ssl-verify-server-cert"]
+
+
 def test_a_ca_without_a_mode_means_verify_full(ca_file):
     result = pg(db_ssl_ca=ca_file)
     assert (result.ssl_mode, result.ssl_ca) == ("verify-full", ca_file)

@@ -14,6 +14,8 @@ SSL_MODE_ALIASES = {"disabled": "disable", "preferred": "prefer", "required": "r
 # The DATABASE_URL query keys that carry TLS settings, per field. They stay in `options` as the URL gave them (a restored
 # database's URL keeps them); the engine's tls.py drops them from the driver's keywords and passes the fields instead.
 TLS_URL_KEYS = {"ssl_mode": ("sslmode", "ssl_mode", "ssl-mode"), "ssl_ca": ("sslrootcert", "ssl_ca", "ssl-ca")}
+# db_ssl_ca's word (libpq's sslrootcert=system) for the CAs the controller's system trusts instead of a file.
+SYSTEM_CA = "system"
 
 # The argument spec every module that talks to a database extends (doc fragment: safeindex_connection).
 CONNECTION_ARGUMENT_SPEC = dict(
@@ -114,8 +116,8 @@ def tls_settings(ssl_mode: str | None, ssl_ca: str | None) -> dict:
             raise ConnectionConfigError("db_ssl_mode %r (or sslmode in database_url) is not a TLS mode: expected one of %s"
                                         % (ssl_mode, ", ".join(SSL_MODES)))
     if ssl_ca:
-        ssl_ca = os.path.expanduser(ssl_ca)
-        if not os.path.isfile(ssl_ca) or not os.access(ssl_ca, os.R_OK):
+        ssl_ca = ssl_ca if ssl_ca == SYSTEM_CA else os.path.expanduser(ssl_ca)
+        if ssl_ca != SYSTEM_CA and not (os.path.isfile(ssl_ca) and os.access(ssl_ca, os.R_OK)):
             raise ConnectionConfigError("db_ssl_ca %s (or sslrootcert / ssl_ca in database_url) is not a readable file:"
                                         " give the path of the CA bundle that signs the server's certificate"
                                         " (for RDS, global-bundle.pem)" % ssl_ca)

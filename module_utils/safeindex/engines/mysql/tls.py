@@ -9,7 +9,7 @@
 
 import ssl
 
-from ansible.module_utils.safeindex.core.connection import TLS_URL_KEYS, ConnectionParams
+from ansible.module_utils.safeindex.core.connection import SYSTEM_CA, TLS_URL_KEYS, ConnectionParams
 from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
 
 _TLS_KEYS = {name for names in TLS_URL_KEYS.values() for name in names}
@@ -27,7 +27,7 @@ def ssl_context(params: ConnectionParams) -> ssl.SSLContext | None:
     if params.ssl_mode not in _ENCRYPTED:
         return None
     try:
-        context = ssl.create_default_context(cafile=params.ssl_ca)
+        context = ssl.create_default_context(cafile=None if params.ssl_ca == SYSTEM_CA else params.ssl_ca)
     except (ssl.SSLError, OSError) as exc:
         raise ConnectionConfigError("db_ssl_ca %s holds no CA certificate in PEM form (%s): give the CA bundle that signs the"
                                     " server's certificate" % (params.ssl_ca, exc)) from None
@@ -61,7 +61,7 @@ def client_options(params: ConnectionParams) -> list[str]:
     if params.ssl_mode not in _ENCRYPTED:
         return []
     lines = ["ssl"]
-    if params.ssl_ca and params.ssl_mode != "require":
+    if params.ssl_ca and params.ssl_ca != SYSTEM_CA and params.ssl_mode != "require":
         lines.append("ssl-ca=" + _option_value(params.ssl_ca))
     lines.append("ssl-verify-server-cert" if params.ssl_mode == "verify-full" else "skip-ssl-verify-server-cert")
     return lines
