@@ -6,10 +6,11 @@ refused clearly, and the backup's own client tools go over TLS too."""
 import os
 
 import pytest
+import yaml
 
 import sandbox
 from sandbox.tls import make_ca
-from tests.integration.conftest import connection_args, quiet
+from tests.integration.conftest import connection_args, index_in_catalog, quiet, run_playbook, write_inventory
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +145,37 @@ def test_the_dump_tool_itself_checks_the_servers_certificate(tls_db, tmp_path, w
     with pytest.raises(ClientError) as refused:
         dump(wrong_ca)
     assert "certificate" in str(refused.value).lower() and tls_db.password not in str(refused.value)
+
+
+def migrate(folder, db, index, **host_vars):
+    """migrate.yml with a one-index spec, the inventory's host vars as given."""
+    spec = folder / "indexes.yml"
+    spec.write_text(yaml.safe_dump({"indexes": [index]}))
+    inventory = write_inventory(folder / "inventory", db, **host_vars)
+    return run_playbook("migrate.yml", inventory, "-e", "index_spec_file=%s" % spec)
+
+
+def test_a_whole_run_goes_over_tls_with_the_inventorys_ssl_settings(tls_db, tmp_path):
+    index = dict(MESSAGE_INDEX, name="idx_tls_whole_run")
+    completed = migrate(tmp_path, tls_db, index, db_ssl_mode="verify-full", db_ssl_ca=tls_db.ca_file)
+    try:
+        assert completed.returncode == 0, completed.stdout[-3000:]
+        assert "Total indexes in place: 1/1" in completed.stdout
+        assert index_in_catalog(tls_db, index["table"], index["name"])["usable"]
+        assert tls_db.password not in completed.stdout + completed.stderr
+    finally:
+        # The server is shared by this file's tests, which expect the index still to build.
+        conn = tls_db.connect()
+        with conn.cursor() as cur:
+            cur.execute("DROP INDEX IF EXISTS %s" % index["name"] if tls_db.engine == "postgresql"
+                        else "DROP INDEX IF EXISTS %s ON %s" % (index["name"], index["table"]))
+        conn.close()
+
+
+def test_a_run_with_the_wrong_ca_in_the_inventory_is_refused_at_preflight(tls_db, tmp_path, wrong_ca):
+    index = dict(MESSAGE_INDEX, name="idx_tls_refused")
+    completed = migrate(tmp_path, tls_db, index, db_ssl_mode="verify-ca", db_ssl_ca=wrong_ca)
+    assert completed.returncode != 0
+    assert "preflight refused the run" in completed.stdout and "certificate verify failed" in completed.stdout.lower()
+    assert not index_in_catalog(tls_db, index["table"], index["name"])
+    assert tls_db.password not in completed.stdout + completed.stderr
