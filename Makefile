@@ -14,9 +14,11 @@ setup: system-packages venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt constraints.txt
+# Development needs everything: requirements-dev.txt (which includes the run-time requirements.txt), every version
+# pinned by constraints.txt. The stamp is remade when any of the three changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 system-packages:

@@ -42,6 +42,27 @@ options:
       - Seconds to wait for the server to accept the connection.
     type: int
     default: 10
+  db_ssl_mode:
+    description:
+      - How the connection uses TLS, in PostgreSQL's words (MySQL's V(DISABLED), V(PREFERRED), V(REQUIRED), V(VERIFY_CA),
+        V(VERIFY_IDENTITY) are accepted too). Also read from O(database_url)'s query, V(?sslmode=verify-full) or V(?ssl_mode=...).
+      - V(disable) never uses TLS; V(allow) and V(prefer) use it when the server offers it; V(require) refuses a server
+        without TLS but does not check its certificate; V(verify-ca) also checks that O(db_ssl_ca) signed the certificate;
+        V(verify-full) also checks that the certificate names O(db_host).
+      - The same mode applies to the dump and restore tools (pg_dump, pg_restore, mariadb-dump, mariadb). MariaDB's client
+        tools do not ask for TLS under V(allow) or V(prefer).
+      - Not set, the driver's default (V(prefer)); with O(db_ssl_ca) given, V(verify-full).
+      - RDS enforces TLS with C(rds.force_ssl) (PostgreSQL) or C(require_secure_transport) (MySQL and MariaDB); use
+        V(verify-full) with the RDS CA bundle as O(db_ssl_ca).
+    type: str
+    choices: [disable, allow, prefer, require, verify-ca, verify-full, DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY]
+  db_ssl_ca:
+    description:
+      - Path of the CA bundle that signs the server's certificate, for example RDS's C(global-bundle.pem).
+      - Also read from O(database_url)'s query, V(?sslrootcert=...) (PostgreSQL) or V(?ssl_ca=...) (MySQL).
+      - V(system) means the CAs the controller's system trusts (as libpq's C(sslrootcert=system)).
+      - Checked before connecting; a file that cannot be read is an error.
+    type: path
 requirements:
   - psycopg2 (PostgreSQL)
   - PyMySQL (MySQL and MariaDB)

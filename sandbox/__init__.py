@@ -39,6 +39,7 @@ class SandboxDB:
     user: str
     password: str = field(repr=False)
     server: DatabaseServer
+    ca_file: str | None = None  # TLS mode: the CA that signed the server's certificate
 
     def connect(self, autocommit: bool = True):
         """A DB-API connection as the app user over TCP."""
@@ -78,8 +79,11 @@ def running(
     root: Path | None = None,
     seed: int = 42,
     progress: Callable[[str], None] = print_progress,
+    tls: bool = False,
 ) -> Iterator[SandboxDB]:
     """A fresh server of that engine on a free loopback port, with the sample app; removed on exit.
+
+    tls=True: the server has a certificate of its own CA (SandboxDB.ca_file) and takes the app user over TCP only with TLS.
 
     The server lives in a new temporary folder under `root` (default /tmp: short enough for unix
     socket paths); the folder and the server go away when the block ends, also when it raised.
@@ -89,7 +93,7 @@ def running(
     try:
         # The PostgreSQL server may run as the postgres system user, which must be able to enter the folder.
         os.chmod(folder, 0o711)
-        server = make_server(engine, folder / "server")
+        server = make_server(engine, folder / "server", tls=tls)
         server.start()
         password = secrets.token_urlsafe(24)
         prepare_app_database(server, APP_DATABASE, APP_USER, password, messages, seed, progress)
@@ -101,6 +105,7 @@ def running(
             user=APP_USER,
             password=password,
             server=server,
+            ca_file=str(server.tls_files.ca_cert) if tls else None,
         )
     finally:
         try:

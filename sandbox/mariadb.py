@@ -48,8 +48,8 @@ class MariadbServer(DatabaseServer):
     pid_file_name = "mysqld.pid"
     driver_errors = (pymysql.err.OperationalError,)
 
-    def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None):
-        super().__init__(root, port, settings)
+    def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None, tls: bool = False):
+        super().__init__(root, port, settings, tls)
         self._process: subprocess.Popen | None = None
 
     @property
@@ -99,6 +99,7 @@ class MariadbServer(DatabaseServer):
             "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci",
             *(_option(name, value) for name, value in self.settings.items()),
+            *self._tls_options(),
         ]
         # Output before mariadbd opens its error log (bad options) lands in the same file.
         with self.log_path.open("ab") as log:
@@ -110,6 +111,12 @@ class MariadbServer(DatabaseServer):
                 stderr=log,
                 start_new_session=True,  # its own process group: a Ctrl-C in our terminal does not reach it
             )
+
+    def _tls_options(self) -> list[str]:
+        files = self.tls_files
+        if files is None:
+            return []
+        return [f"--ssl-ca={files.ca_cert}", f"--ssl-cert={files.server_cert}", f"--ssl-key={files.server_key}"]
 
     def _launch_exit_status(self) -> str | None:
         if self._process is None:
@@ -173,6 +180,9 @@ class MariadbServer(DatabaseServer):
                     account = (db_user, host)
                     cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, db_password))
                     cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (*account, db_password))
+                    if self.tls and host != "localhost":
+                        # TLS mode: over TCP the app user must use TLS (socket logins are local, as with PostgreSQL).
+                        cur.execute("ALTER USER %s@%s REQUIRE SSL", account)
                     cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO %s@%s", account)
                     # PROCESS shows other sessions; REPLICATION MASTER ADMIN lists the replicas (preflight's lag check).
                     cur.execute("GRANT PROCESS, REPLICATION MASTER ADMIN ON *.* TO %s@%s", account)

@@ -22,7 +22,7 @@ SUPERUSER = "postgres"
 SYSTEM_USER = "postgres"
 
 # Superuser over the socket in the server's own folder without a password (only local users reach it);
-# everyone else, and everyone over TCP, needs a password.
+# everyone else, and everyone over TCP, needs a password. TCP is `host`, or `hostssl` (TLS only) in TLS mode.
 PG_HBA = f"""\
 # Written by the sandbox helper.
 # TYPE  DATABASE  USER      ADDRESS       METHOD
@@ -91,6 +91,15 @@ class PostgresServer(DatabaseServer):
         os.chmod(self.root, 0o700)
         _check_traversable(self.root.parent, account)
 
+    def _prepare_tls(self) -> None:
+        # The server runs as the postgres system user, which must own its key (and refuses a key others can read).
+        if not self._as_root:
+            return
+        account = pwd.getpwnam(SYSTEM_USER)
+        folder = self.tls_files.ca_cert.parent
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, account.pw_uid, account.pw_gid)
+
     def _initialise(self) -> None:
         run_command(
             self._command(
@@ -114,7 +123,9 @@ class PostgresServer(DatabaseServer):
             log_path=self.root / "initdb.log",
             what="initdb",
         )
-        (self.data_dir / "pg_hba.conf").write_text(PG_HBA)
+        # TLS mode: TCP logins only over TLS (hostssl), as an RDS instance with rds.force_ssl has it.
+        hba = PG_HBA.replace("\nhost    ", "\nhostssl ") if self.tls else PG_HBA
+        (self.data_dir / "pg_hba.conf").write_text(hba)
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# The sandbox helper rewrites this file at every start.\ninclude 'sandbox.conf'\n")
 
@@ -126,6 +137,9 @@ class PostgresServer(DatabaseServer):
             "unix_socket_directories": str(self.root),
             "password_encryption": "scram-sha-256",
         }
+        if self.tls:
+            files = self.tls_files
+            settings.update(ssl=True, ssl_cert_file=str(files.server_cert), ssl_key_file=str(files.server_key))
         lines = [f"{name} = {_conf_value(value)}" for name, value in settings.items()]
         conf = self.data_dir / "sandbox.conf"
         conf.write_text("# Written by the sandbox helper at every start.\n" + "\n".join(lines) + "\n")

@@ -9,6 +9,7 @@ from typing import ClassVar
 from sandbox.errors import SandboxError
 from sandbox.ports import LOOPBACK, free_port, port_is_free
 from sandbox.processes import log_tail, read_pid_file, serves_data_dir, stop_process
+from sandbox.tls import TlsFiles, make_certificates
 
 # sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
@@ -28,11 +29,13 @@ class DatabaseServer:
     pid_file_name: str
     driver_errors: tuple[type[Exception], ...] = ()
 
-    def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None):
+    def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None, tls: bool = False):
         self.root = Path(root).absolute()
         self.port = port if port is not None else free_port()
         # Sandbox defaults trade durability for speed; a benchmark can pass e.g. {"fsync": "on"}.
         self.settings = {**self.default_settings, **(settings or {})}
+        # TLS mode: a CA and a server certificate of the server's own; the app user must use TLS over TCP.
+        self.tls = tls
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={str(self.root)!r}, port={self.port})"
@@ -52,6 +55,14 @@ class DatabaseServer:
     @property
     def pid_file(self) -> Path:
         return self.data_dir / self.pid_file_name
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        """The server's certificate and key and the CA that signed it (clients trust ca_cert); None without TLS."""
+        if not self.tls:
+            return None
+        folder = self.root / "tls"
+        return TlsFiles(ca_cert=folder / "ca.crt", server_cert=folder / "server.crt", server_key=folder / "server.key")
 
     @property
     def _initialised_marker(self) -> Path:
@@ -81,6 +92,9 @@ class DatabaseServer:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         self._prepare_root()
+        if self.tls and not self.tls_files.server_cert.exists():
+            make_certificates(self.tls_files.ca_cert.parent)
+            self._prepare_tls()
         if not self._initialised_marker.exists():
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self._initialise()
@@ -137,6 +151,9 @@ class DatabaseServer:
 
     def _prepare_root(self) -> None:
         """Give the folder to whoever runs the server (nothing to do by default)."""
+
+    def _prepare_tls(self) -> None:
+        """Give the certificate files to whoever runs the server (nothing to do by default)."""
 
     def _initialise(self) -> None:
         raise NotImplementedError

@@ -14,9 +14,11 @@ SERVER_CLASSES: dict[str, type[DatabaseServer]] = {
 ENGINES = tuple(SERVER_CLASSES)
 
 
-def make_server(engine: str, root: Path, port: int | None = None, settings: dict[str, object] | None = None) -> DatabaseServer:
+def make_server(
+    engine: str, root: Path, port: int | None = None, settings: dict[str, object] | None = None, tls: bool = False
+) -> DatabaseServer:
     try:
         server_class = SERVER_CLASSES[engine]
     except KeyError:
         raise SandboxError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}") from None
-    return server_class(root, port, settings)
+    return server_class(root, port, settings, tls)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the PostgreSQL and MariaDB server packages, with apt-get, only where they are missing.
+# Installs the PostgreSQL and MariaDB server packages (and openssl, which makes the TLS sandbox's certificates), with
+# apt-get, only where they are missing.
 # When that is not possible (no root, no sudo, no apt), it says which command to run and fails.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v pg_dump >/dev/
 { command -v mariadbd || command -v mysqld; } >/dev/null 2>&1 && command -v mariadb-install-db >/dev/null \
   && { command -v mariadb-dump || command -v mysqldump; } >/dev/null 2>&1 \
   || packages+=(mariadb-server mariadb-client)
+command -v openssl >/dev/null || packages+=(openssl)
 
 [ ${#packages[@]} -eq 0 ] && exit 0
 
@@ -18,13 +20,13 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
   run=(sudo -n)
 else
-  echo "Missing database server packages: ${packages[*]}" >&2
+  echo "Missing system packages: ${packages[*]}" >&2
   echo "Install them with:  sudo $command" >&2
   exit 1
 fi
 if ! command -v apt-get >/dev/null; then
-  echo "Missing database server packages (${packages[*]}) and no apt-get on this machine." >&2
-  echo "Install PostgreSQL (initdb, pg_dump) and MariaDB (mariadbd, mariadb-install-db, mariadb-dump) with your package manager." >&2
+  echo "Missing system packages (${packages[*]}) and no apt-get on this machine." >&2
+  echo "Install PostgreSQL (initdb, pg_dump), MariaDB (mariadbd, mariadb-install-db, mariadb-dump) and openssl with your package manager." >&2
   exit 1
 fi
 

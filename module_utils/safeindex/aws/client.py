@@ -4,6 +4,7 @@ AWS_ENDPOINT_URL honoured; throttling and timeouts retried with backoff before a
 max_attempts / retry_mode). Each attempt waits at most connect_timeout to connect and read_timeout for an answer."""
 
 import os
+from typing import Any
 
 try:
     import boto3
@@ -21,7 +22,8 @@ class AwsUnavailable(SafeIndexError):
     """No boto3, or no way to build a client."""
 
 
-def aws_client(service, region=None, endpoint_url=None, profile=None, connect_timeout=10, read_timeout=60):
+def aws_client(service: str, region: str | None = None, endpoint_url: str | None = None, profile: str | None = None,
+               connect_timeout: int = 10, read_timeout: int = 60) -> Any:
     if boto3 is None:
         raise AwsUnavailable("boto3 is required for AWS (pip install boto3)")
     try:

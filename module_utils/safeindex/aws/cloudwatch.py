@@ -5,11 +5,12 @@ metrics a minute or so late, and a window shorter than the period may hold no da
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 RDS_METRICS = ["CPUUtilization", "ReadLatency", "WriteLatency", "DatabaseConnections"]
 
 
-def parse_time(value):
+def parse_time(value: datetime | str | float) -> datetime:
     """A timestamp given as epoch seconds or ISO 8601 (no zone means UTC), as an aware datetime."""
     if isinstance(value, datetime):
         moment = value
@@ -22,13 +23,13 @@ def parse_time(value):
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def dimension(instance_id, cluster_id):
+def dimension(instance_id: str | None, cluster_id: str | None) -> dict:
     if instance_id:
         return {"Name": "DBInstanceIdentifier", "Value": instance_id}
     return {"Name": "DBClusterIdentifier", "Value": cluster_id}
 
 
-def average(cloudwatch, metric, dim, start, end, period):
+def average(cloudwatch: Any, metric: str, dim: dict, start: datetime, end: datetime, period: int) -> tuple:
     """(mean over the window, unit) or (None, None) when CloudWatch has no datapoint in it."""
     points = cloudwatch.get_metric_statistics(
         Namespace="AWS/RDS", MetricName=metric, Dimensions=[dim], StartTime=start, EndTime=end, Period=period,
@@ -45,7 +46,7 @@ def average(cloudwatch, metric, dim, start, end, period):
     return round(mean, 6), unit
 
 
-def compare(cloudwatch, dim, metrics, before, after, period):
+def compare(cloudwatch: Any, dim: dict, metrics: list, before: tuple, after: tuple, period: int) -> dict:
     """{metric: {before, after, unit, change_percent, note}} for windows before=(start, end) and after=(start, end)."""
     compared = {}
     for metric in metrics:
@@ -68,12 +69,13 @@ def compare(cloudwatch, dim, metrics, before, after, period):
     return compared
 
 
-def windows(run_started, baseline_seconds, monitor_started, monitor_ended=None):
+def windows(run_started: datetime | str | float, baseline_seconds: float, monitor_started: datetime | str | float,
+            monitor_ended: datetime | str | float | None = None) -> tuple:
     """The baseline (the baseline_seconds before the run started) and the monitoring window."""
     run_started = parse_time(run_started)
     ended = parse_time(monitor_ended) if monitor_ended else datetime.now(UTC)
     return (run_started - timedelta(seconds=baseline_seconds), run_started), (parse_time(monitor_started), ended)
 
 
-def isoformat(moment):
+def isoformat(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,8 +7,10 @@ everything else is written once. A run's snapshot is found by its tags, never by
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -67,28 +69,28 @@ DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Inv
           "ExpiredToken", "ExpiredTokenException")
 
 
-def short_run_id(run_id):
+def short_run_id(run_id: str) -> str:
     """The run id's own short suffix (the 4 hex digits a generated id ends with), or a digest of it."""
     tail = re.search(r"-([0-9a-f]{4,8})$", run_id)
     return tail.group(1) if tail else hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:8]
 
 
-def default_snapshot_id(run_id, today=None):
+def default_snapshot_id(run_id: str, today: datetime | None = None) -> str:
     return "pre-index-migration-%s-%s" % ((today or datetime.now(UTC)).strftime("%Y%m%d"), short_run_id(run_id))
 
 
-def check_snapshot_id(identifier):
+def check_snapshot_id(identifier: str) -> str:
     if not SNAPSHOT_ID.match(identifier or ""):
         raise RdsError("snapshot id %r is not valid: 1 to 255 letters, digits and hyphens, starting with a letter,"
                        " no two hyphens in a row and none at the end" % identifier)
     return identifier
 
 
-def tags_dict(tag_list):
+def tags_dict(tag_list: list | None) -> dict:
     return {t["Key"]: t["Value"] for t in tag_list or []}
 
 
-def describe_snapshot(kind, snapshot):
+def describe_snapshot(kind: Kind, snapshot: dict) -> dict:
     return {
         "id": snapshot[kind.snapshot_key],
         "arn": snapshot.get(kind.arn_field),
@@ -104,17 +106,17 @@ def describe_snapshot(kind, snapshot):
 class Snapshots:
     """Snapshots of one RDS instance or Aurora cluster."""
 
-    def __init__(self, client, kind, source_id, region=None):
+    def __init__(self, client: Any, kind: Kind, source_id: str, region: str | None = None):
         self.client, self.kind, self.source_id, self.region = client, kind, source_id, region
 
-    def call(self, operation, **arguments):
+    def call(self, operation: str, **arguments: Any) -> dict:
         """One API call, with the errors operators meet turned into what to do about them."""
         try:
             return getattr(self.client, operation)(**arguments)
         except (ClientError, BotoCoreError) as exc:
             raise self.error(operation, exc) from None
 
-    def error(self, operation, exc):
+    def error(self, operation: str, exc: Exception) -> RdsError:
         """The RdsError for a botocore error, after botocore's own retries (throttling and timeouts) ran out."""
         what = "%s %s" % (self.kind.name, self.source_id)
         if isinstance(exc, NoCredentialsError):
@@ -136,13 +138,13 @@ class Snapshots:
         # botocore's own words say how many times it retried (throttling); the endpoint says which RDS answered.
         return RdsError("rds:%s on %s failed at %s: %s" % (_api_action(operation), what, self.client.meta.endpoint_url, exc), code=code)
 
-    def source(self):
+    def source(self) -> dict:
         found = self.call(self.kind.describe_sources, **{self.kind.source_key: self.source_id})[self.kind.sources_field]
         if not found:
             raise RdsError("RDS %s %s not found in region %s" % (self.kind.name, self.source_id, self.region))
         return found[0]
 
-    def get(self, snapshot_id):
+    def get(self, snapshot_id: str) -> dict | None:
         try:
             found = self.call(self.kind.describe, **{self.kind.snapshot_key: snapshot_id})[self.kind.snapshots_field]
         except RdsError as exc:
@@ -151,7 +153,7 @@ class Snapshots:
             raise
         return found[0] if found else None
 
-    def manual(self):
+    def manual(self) -> list[dict]:
         """This source's manual snapshots, with their tags."""
         pages = self.client.get_paginator(self.kind.describe)
         arguments = {self.kind.source_key: self.source_id, "SnapshotType": "manual"}
@@ -162,14 +164,14 @@ class Snapshots:
             # would make the run wait twice as long.
             raise self.error(self.kind.describe, exc) from None
 
-    def of_run(self, run_id):
+    def of_run(self, run_id: str) -> dict | None:
         for snapshot in self.manual():
             tags = tags_dict(snapshot.get("TagList"))
             if tags.get(TAG_TOOL) == TOOL and tags.get(TAG_RUN) == run_id:
                 return snapshot
         return None
 
-    def create(self, snapshot_id, run_id, database, extra_tags=None):
+    def create(self, snapshot_id: str, run_id: str, database: str | None, extra_tags: dict | None = None) -> dict:
         status = self.source()[self.kind.source_status]
         if status not in SNAPSHOTTABLE:
             raise RdsError("RDS %s %s is %r, not available: a snapshot needs an available %s. Wait until it is, then re-run."
@@ -181,7 +183,8 @@ class Snapshots:
                      "Tags": [{"Key": k, "Value": str(v)} for k, v in sorted(tags.items())]}
         return self.call(self.kind.create, **arguments)
 
-    def wait(self, snapshot_id, timeout, poll_interval, on_progress=lambda status, percent: None):
+    def wait(self, snapshot_id: str, timeout: float, poll_interval: float,
+             on_progress: Callable[[str | None, int | None], None] = lambda status, percent: None) -> dict:
         """Until the snapshot is available; raises RdsError on failure or timeout (naming the snapshot to watch)."""
         deadline = time.monotonic() + timeout
         last = None
@@ -207,26 +210,27 @@ class Snapshots:
                 )
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
 
-    def ours(self, snapshot):
+    def ours(self, snapshot: dict) -> bool:
         return tags_dict(snapshot.get("TagList")).get(TAG_TOOL) == TOOL
 
-    def delete(self, snapshot_id):
+    def delete(self, snapshot_id: str) -> None:
         self.call(self.kind.delete, **{self.kind.snapshot_key: snapshot_id})
 
-    def older_than(self, days, now=None):
+    def older_than(self, days: float, now: datetime | None = None) -> list[dict]:
         """Our manual snapshots of this source older than `days`."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
         return [s for s in self.manual() if self.ours(s) and s.get("SnapshotCreateTime") and s["SnapshotCreateTime"] < cutoff]
 
 
-def snapshots_for(client, instance_id=None, cluster_id=None, region=None):
+def snapshots_for(client: Any, instance_id: str | None = None, cluster_id: str | None = None, region: str | None = None) -> Snapshots:
     if bool(instance_id) == bool(cluster_id):
         raise RdsError("give one of rds_instance_id or rds_cluster_id")
     return Snapshots(client, INSTANCE if instance_id else CLUSTER, instance_id or cluster_id, region)
 
 
-def restore(snapshots, snapshot, target_id, instance_class=None, subnet_group=None, security_group_ids=None,
-            timeout=3600, poll_interval=15, check_mode=False):
+def restore(snapshots: Snapshots, snapshot: dict, target_id: str, instance_class: str | None = None, subnet_group: str | None = None,
+            security_group_ids: list | None = None, timeout: float = 3600, poll_interval: float = 15,
+            check_mode: bool = False) -> tuple[dict, bool]:
     """Restore a snapshot to a NEW instance or cluster and wait for it; never touches an existing one."""
     kind, snapshot_id = snapshots.kind, snapshot[snapshots.kind.snapshot_key]
     if target_id == snapshots.source_id:

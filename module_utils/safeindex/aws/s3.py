@@ -1,6 +1,7 @@
 """Upload a verified backup to S3: encrypted at rest, its sha256 as metadata, each object checked after upload."""
 
 import os
+from typing import Any
 
 try:
     from boto3.exceptions import S3UploadFailedError
@@ -16,11 +17,12 @@ class UploadFailed(SafeIndexError):
     """The backup is safe on disk, but it did not reach S3 as asked."""
 
 
-def s3_client(region=None, endpoint_url=None, profile=None):
+def s3_client(region: str | None = None, endpoint_url: str | None = None, profile: str | None = None) -> Any:
     return aws_client("s3", region, endpoint_url, profile)
 
 
-def upload(client, files, bucket, prefix, metadata, sse="AES256", kms_key_id=None):
+def upload(client: Any, files: list, bucket: str, prefix: str | None, metadata: dict, sse: str = "AES256",
+           kms_key_id: str | None = None) -> list[str]:
     """Upload [(local path, key suffix, sha256)]; returns the s3:// URIs. Raises UploadFailed."""
     uris = []
     for path, suffix, sha256 in files:

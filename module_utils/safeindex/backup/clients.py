@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from typing import IO
 
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 
@@ -15,7 +17,7 @@ class ClientError(SafeIndexError):
     """A client tool is missing, too old, or failed."""
 
 
-def find_client(names, bin_dir=None):
+def find_client(names: list[str], bin_dir: str | None = None) -> str:
     """The first of `names` in `bin_dir` (when given) or on PATH."""
     for name in names:
         if bin_dir:
@@ -32,7 +34,7 @@ def find_client(names, bin_dir=None):
                       " (backup_client_bin_dir in the inventory) to their folder" % (" or ".join(names), where))
 
 
-def version_numbers(text):
+def version_numbers(text: str | None) -> tuple[int, ...]:
     """(major, minor) from a version string: '15.18 (Debian...)' -> (15, 18); '10.11.18-MariaDB' -> (10, 11)."""
     match = re.search(r"(\d+)\.(\d+)", text or "")
     if match:
@@ -41,7 +43,7 @@ def version_numbers(text):
     return (int(match.group(1)), 0) if match else ()
 
 
-def client_version(path):
+def client_version(path: str) -> str:
     completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
     if completed.returncode != 0:
         raise ClientError("%s --version failed: %s" % (path, (completed.stderr or completed.stdout).strip()[:300]))
@@ -49,7 +51,7 @@ def client_version(path):
 
 
 @contextlib.contextmanager
-def private_dir(prefix="safeindex-secrets-"):
+def private_dir(prefix: str = "safeindex-secrets-") -> Iterator[str]:
     """A 0700 temporary folder for secret files, removed on the way out whatever happens (named after our pid)."""
     path = tempfile.mkdtemp(prefix="%s%d-" % (prefix, os.getpid()))
     os.chmod(path, 0o700)
@@ -59,7 +61,7 @@ def private_dir(prefix="safeindex-secrets-"):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_secret(directory, name, content):
+def write_secret(directory: str, name: str, content: str) -> str:
     path = os.path.join(directory, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -67,7 +69,8 @@ def write_secret(directory, name, content):
     return path
 
 
-def run(argv, env=None, stdout=None, stdin=None, timeout=None, secret=None):
+def run(argv: list[str], env: dict | None = None, stdout: int | IO | None = None, stdin: int | IO | None = None,
+        timeout: float | None = None, secret: str | None = None) -> subprocess.CompletedProcess:
     """Run a client; raises ClientError with the tail of its stderr (a secret in it is masked)."""
     completed = subprocess.run(
         argv, env=env, stdin=stdin, stdout=stdout if stdout is not None else subprocess.PIPE,
@@ -78,14 +81,14 @@ def run(argv, env=None, stdout=None, stdin=None, timeout=None, secret=None):
     return completed
 
 
-def tail(output, secret=None, lines=8):
+def tail(output: bytes | str | None, secret: str | None = None, lines: int = 8) -> str:
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else (output or "")
     if secret:
         text = text.replace(secret, "***")
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
-def clean_environment(**extra):
+def clean_environment(**extra: object) -> dict[str, str]:
     """The environment for a client: ours minus any password variable, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "MYSQL_PWD")}
     env.update({k: str(v) for k, v in extra.items() if v is not None})

@@ -17,6 +17,8 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.safeindex.core.files import append_private
@@ -36,7 +38,8 @@ class Watcher(threading.Thread):
     source it reads (a dialect on a connection of its own), closed when the watcher ends.
     """
 
-    def __init__(self, path, subject, kind, sample, connect=None, first=FIRST_SAMPLE_SECONDS, every=SAMPLE_SECONDS):
+    def __init__(self, path: str, subject: str, kind: str, sample: Callable[[Any], dict], connect: Callable[[], Any] | None = None,
+                 first: float = FIRST_SAMPLE_SECONDS, every: float = SAMPLE_SECONDS):
         super().__init__(name="safeindex progress %s" % subject, daemon=True)
         self.path, self.subject, self.kind = path, subject, kind
         self.sample, self.connect = sample, connect
@@ -44,7 +47,7 @@ class Watcher(threading.Thread):
         self.started = time.monotonic()
         self.stopped = threading.Event()
 
-    def run(self):
+    def run(self) -> None:
         source = None
         try:
             if self.stopped.wait(self.first):
@@ -63,7 +66,7 @@ class Watcher(threading.Thread):
                 with contextlib.suppress(Exception):
                     source.close()
 
-    def write(self, fields):
+    def write(self, fields: dict) -> None:
         line = dict(fields, subject=self.subject, kind=self.kind, elapsed=round(time.monotonic() - self.started, 1), at=time.time())
         if "error" not in fields:
             line["text"] = describe(fields)
@@ -72,14 +75,15 @@ class Watcher(threading.Thread):
         except OSError:
             self.stopped.set()  # nowhere to write: stop watching, the work goes on
 
-    def stop(self):
+    def stop(self) -> None:
         self.stopped.set()
         if self.is_alive():
             self.join(STOP_WAIT_SECONDS)
 
 
 @contextlib.contextmanager
-def watching(path, subject, kind, sample, connect=None):
+def watching(path: str | None, subject: str, kind: str, sample: Callable[[Any], dict],
+             connect: Callable[[], Any] | None = None) -> Iterator[Watcher | None]:
     """Watch the work of the `with` block when a progress file is given; otherwise do nothing at all."""
     if not path:
         yield None
@@ -92,7 +96,7 @@ def watching(path, subject, kind, sample, connect=None):
         watcher.stop()
 
 
-def watch_build(dialect, subject, path):
+def watch_build(dialect: Any, subject: str, path: str | None) -> contextlib.AbstractContextManager:
     """Watch an index build that is about to run on `dialect`'s connection, from a second connection."""
     if not path:
         return contextlib.nullcontext()
@@ -105,7 +109,7 @@ def watch_build(dialect, subject, path):
                     connect=lambda: dialect.__class__(dialect.params, name))
 
 
-def describe(fields):
+def describe(fields: dict) -> str:
     """One line for an operator: `building index: scanning table, 42% of blocks, waiting for pid 7`."""
     parts = [fields.get("phase") or "running"]
     if fields.get("percent") is not None:
@@ -119,7 +123,7 @@ def describe(fields):
     return ", ".join(parts)
 
 
-def human_bytes(count):
+def human_bytes(count: float) -> str | None:
     for unit in ("bytes", "kB", "MB", "GB"):
         if count < 1024 or unit == "GB":
             return ("%d %s" if unit == "bytes" else "%.1f %s") % (count, unit)
@@ -127,11 +131,11 @@ def human_bytes(count):
     return None
 
 
-def percent(done, total):
+def percent(done: float | None, total: float | None) -> int | None:
     return None if not total else min(100, int(100 * (done or 0) / total))
 
 
-def size_of(path):
+def size_of(path: str) -> int:
     """Bytes written so far to a dump (a file, or the files of a directory dump); 0 before it exists."""
     try:
         if os.path.isdir(path):
@@ -141,7 +145,7 @@ def size_of(path):
         return 0
 
 
-def last_match(path, pattern, tail_bytes=16384):
+def last_match(path: str, pattern: str, tail_bytes: int = 16384) -> str | None:
     """The first group of the last line of a client's log matching `pattern` (the table it works on), or None."""
     try:
         with open(path, "rb") as handle:

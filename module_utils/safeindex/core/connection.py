@@ -1,10 +1,22 @@
 """Connection settings shared by every module: explicit parameters or the app's DATABASE_URL."""
 
+import os
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
 from ansible.module_utils.safeindex.engines import ENGINE_NAMES, engine_for_url_scheme, features_for
+
+# TLS modes in PostgreSQL's words (each engine's engines/<name>/tls.py translates them for its driver and tools).
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# MySQL's words for the same modes (its --ssl-mode, SQLAlchemy URLs), accepted too.
+SSL_MODE_ALIASES = {"disabled": "disable", "preferred": "prefer", "required": "require", "verify_ca": "verify-ca",
+                    "verify_identity": "verify-full"}
+# The DATABASE_URL query keys that carry TLS settings, per field. They stay in `options` as the URL gave them (a restored
+# database's URL keeps them); the engine's tls.py drops them from the driver's keywords and passes the fields instead.
+TLS_URL_KEYS = {"ssl_mode": ("sslmode", "ssl_mode", "ssl-mode"), "ssl_ca": ("sslrootcert", "ssl_ca", "ssl-ca")}
+# db_ssl_ca's word (libpq's sslrootcert=system) for the CAs the controller's system trusts instead of a file.
+SYSTEM_CA = "system"
 
 # The argument spec every module that talks to a database extends (doc fragment: safeindex_connection).
 CONNECTION_ARGUMENT_SPEC = dict(
@@ -16,6 +28,8 @@ CONNECTION_ARGUMENT_SPEC = dict(
     db_password=dict(type="str", no_log=True),
     database_url=dict(type="str", no_log=True),
     connect_timeout=dict(type="int", default=10),
+    db_ssl_mode=dict(type="str", choices=list(SSL_MODES) + [alias.upper() for alias in SSL_MODE_ALIASES]),
+    db_ssl_ca=dict(type="path"),
 )
 
 # Every DATABASE_URL scheme some engine reads (engines/<engine>/features.py), for the message naming them.
@@ -33,18 +47,22 @@ class ConnectionParams:
     password: str = None
     connect_timeout: int = 10
     options: tuple = ()  # extra driver settings from the URL query, e.g. (("sslmode", "require"),)
+    ssl_mode: str | None = None  # one of SSL_MODES; None: the driver's default
+    ssl_ca: str | None = None  # the CA bundle that signs the server's certificate (e.g. the RDS global bundle)
 
     def describe(self) -> str:
         """Where we connect, for messages: never the password."""
         return "%s://%s@%s:%s/%s" % (self.engine, self.user, self.host, self.port, self.database)
 
 
-def connection_params(params) -> "ConnectionParams":
+def connection_params(params: dict) -> ConnectionParams:
     """ConnectionParams from module parameters: `database_url` gives the defaults, db_* override them."""
     from_url = parse_database_url(params["database_url"]) if params.get("database_url") else {}
     merged = dict(from_url)
+    merged.update(_tls_from_url(merged.get("options", ())))
     for key, field in (("db_engine", "engine"), ("db_host", "host"), ("db_port", "port"),
-                       ("db_name", "database"), ("db_user", "user"), ("db_password", "password")):
+                       ("db_name", "database"), ("db_user", "user"), ("db_password", "password"),
+                       ("db_ssl_mode", "ssl_mode"), ("db_ssl_ca", "ssl_ca")):
         if params.get(key) not in (None, ""):
             merged[field] = params[key]
     engine = merged.get("engine")
@@ -65,10 +83,43 @@ def connection_params(params) -> "ConnectionParams":
         password=merged.get("password"),
         connect_timeout=timeout,
         options=tuple(merged.get("options", ())),
+        **tls_settings(merged.get("ssl_mode"), merged.get("ssl_ca")),
     )
 
 
-def parse_database_url(url) -> dict:
+def _tls_from_url(options: tuple | list) -> dict:
+    """The TLS fields a DATABASE_URL query gives (sslmode / sslrootcert for PostgreSQL, ssl_ca for MySQL)."""
+    found = {}
+    for key, value in options:
+        for field, names in TLS_URL_KEYS.items():
+            if key.lower() in names and value:
+                found[field] = value
+    return found
+
+
+def tls_settings(ssl_mode: str | None, ssl_ca: str | None) -> dict:
+    """ssl_mode and ssl_ca checked before any connection is tried: a known mode, a CA file that can be read.
+
+    A CA without a mode means verify-full: a CA is given to have the server's certificate checked.
+    """
+    mode = None
+    if ssl_mode:
+        mode = SSL_MODE_ALIASES.get(ssl_mode.strip().lower(), ssl_mode.strip().lower())
+        if mode not in SSL_MODES:
+            raise ConnectionConfigError("db_ssl_mode %r (or sslmode in database_url) is not a TLS mode: expected one of %s"
+                                        % (ssl_mode, ", ".join(SSL_MODES)))
+    if ssl_ca:
+        ssl_ca = ssl_ca if ssl_ca == SYSTEM_CA else os.path.expanduser(ssl_ca)
+        if ssl_ca != SYSTEM_CA and not (os.path.isfile(ssl_ca) and os.access(ssl_ca, os.R_OK)):
+            raise ConnectionConfigError("db_ssl_ca %s (or sslrootcert / ssl_ca in database_url) is not a readable file:"
+                                        " give the path of the CA bundle that signs the server's certificate"
+                                        " (for RDS, global-bundle.pem)" % ssl_ca)
+        if mode is None:
+            mode = "verify-full"
+    return {"ssl_mode": mode, "ssl_ca": ssl_ca}
+
+
+def parse_database_url(url: str) -> dict:
     """The parts of a DATABASE_URL. Errors show the URL with its password masked, never a piece of it."""
     shown = mask_url(url)
     # The parser's own messages quote what they could not read, which may be a piece of the password:
@@ -103,7 +154,7 @@ def parse_database_url(url) -> dict:
     return result
 
 
-def mask_url(url) -> str:
+def mask_url(url: str) -> str:
     """The URL with any password replaced by ***, safe to print; also when the URL does not parse."""
     try:
         parts = urlsplit(url)

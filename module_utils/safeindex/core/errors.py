@@ -4,7 +4,7 @@
 class SafeIndexError(Exception):
     """Base class: the message is meant for the operator, as it is."""
 
-    def __init__(self, message, **details):
+    def __init__(self, message: str, **details: object):
         super().__init__(message)
         self.details = details
 

@@ -2,14 +2,15 @@
 
 import json
 import os
+from typing import Any
 
 
-def make_private_dir(path):
+def make_private_dir(path: str) -> str:
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
 
-def write_private(path, content):
+def write_private(path: str, content: Any) -> None:
     """Replace `path` atomically with `content` (str, or anything JSON can hold), mode 0600."""
     directory = os.path.dirname(path)
     if directory:
@@ -23,7 +24,7 @@ def write_private(path, content):
     os.replace(temporary, path)
 
 
-def append_private(path, line):
+def append_private(path: str, line: str) -> None:
     """Append one line and make it durable before returning (a record must survive a crash)."""
     directory = os.path.dirname(path)
     if directory:

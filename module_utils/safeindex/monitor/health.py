@@ -5,13 +5,15 @@ that fails (the server went away) is kept with its error, and the next one conne
 """
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 
 WAITERS_KEPT = 5  # waiting sessions kept per sample; the count covers them all
 
 
-def sample(dialect, seconds):
+def sample(dialect: Any, seconds: float) -> dict:
     """One look: {seconds (since the window opened), connections, active_connections, lock_waits, waiting}."""
     connections, active = dialect.connection_count()
     waiting = dialect.lock_waits()
@@ -19,7 +21,8 @@ def sample(dialect, seconds):
             "lock_waits": len(waiting), "waiting": waiting[:WAITERS_KEPT]}
 
 
-def watch(connect, duration, interval, clock=time.monotonic, sleep=time.sleep):
+def watch(connect: Callable[[], Any], duration: float, interval: float, clock: Callable[[], float] = time.monotonic,
+          sleep: Callable[[float], None] = time.sleep) -> tuple[list[dict], float]:
     """Samples every `interval` seconds for `duration` seconds, the first at once and the last at the end;
     duration 0 takes one sample. `connect` returns a connected dialect."""
     started = clock()
@@ -47,7 +50,7 @@ def watch(connect, duration, interval, clock=time.monotonic, sleep=time.sleep):
     return samples, round(clock() - started, 1)
 
 
-def summary(samples, max_connections=None, max_lock_waits=None):
+def summary(samples: list[dict], max_connections: int | None = None, max_lock_waits: int | None = None) -> dict:
     """Max and average of the samples, waiting sessions seen, and the thresholds crossed (warnings, not failures)."""
     good = [s for s in samples if "error" not in s]
     errors = [s["error"] for s in samples if "error" in s]

@@ -16,7 +16,7 @@ CHUNK = 1 << 16
 HEAD_BYTES = 256
 
 
-def mark(path):
+def mark(path: str) -> dict:
     """Where the log ends now: {path, exists, inode, size, head (sha256 of its first bytes, None if unreadable)};
     a missing log is marked as empty."""
     try:
@@ -34,11 +34,11 @@ def _head(path, length):
         return None
 
 
-def compile_patterns(patterns):
+def compile_patterns(patterns: list[str]) -> list[re.Pattern]:
     return [re.compile(p) for p in patterns]
 
 
-def scan(path, marked, patterns, max_lines):
+def scan(path: str, marked: dict | None, patterns: list[re.Pattern], max_lines: int) -> dict:
     """Lines matching any pattern written after the mark: {path, new_error_lines (at most max_lines), count,
     bytes_read, detail}. Raises OSError when the log cannot be read."""
     now = mark(path)

@@ -8,6 +8,7 @@ stays in the guard's memory only (it may carry a token): the guard file holds it
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from ansible.module_utils.safeindex.core.files import write_private
 from ansible.module_utils.safeindex.run import lock as runlock
@@ -15,7 +16,7 @@ from ansible.module_utils.safeindex.run import lock as runlock
 POLL_SECONDS = 0.2
 
 
-def start(guard_file, owner_pid, on_owner_gone, wait_seconds=10):
+def start(guard_file: str, owner_pid: int, on_owner_gone: Callable[[], None], wait_seconds: float = 10) -> int | None:
     """Start the guard; returns its pid (None when it did not answer). `on_owner_gone()` runs in the guard."""
     read_end, write_end = os.pipe()
     child = os.fork()
@@ -32,7 +33,7 @@ def start(guard_file, owner_pid, on_owner_gone, wait_seconds=10):
     return runlock._read_answer(read_end, wait_seconds).get("pid")
 
 
-def stop(guard_file):
+def stop(guard_file: str) -> bool:
     """Stop the guard named in the file without running its hook; False when there was none."""
     return runlock.release(guard_file)
 

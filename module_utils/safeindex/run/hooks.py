@@ -17,7 +17,7 @@ class HookError(SafeIndexError):
     """The hook is malformed, could not run, or said no."""
 
 
-def normalise(hook):
+def normalise(hook: str | dict) -> dict:
     if isinstance(hook, str):
         hook = {"url": hook} if hook.strip().lower().startswith(("http://", "https://")) else {"command": hook}
     if not isinstance(hook, dict) or bool(hook.get("command")) == bool(hook.get("url")):
@@ -28,7 +28,7 @@ def normalise(hook):
     return hook
 
 
-def describe(hook):
+def describe(hook: str | dict) -> str:
     """What the hook does, safe to print: a URL without its query or credentials."""
     hook = normalise(hook)
     if hook.get("command"):
@@ -38,7 +38,7 @@ def describe(hook):
                       urlunsplit((parts.scheme, parts.hostname + (":%d" % parts.port if parts.port else ""), parts.path, "", "")))
 
 
-def run(hook, timeout=60):
+def run(hook: str | dict, timeout: float = 60) -> dict:
     """Run it; returns {ok, what, rc or status, output}. `ok` means exit 0, or an expected HTTP status."""
     hook = normalise(hook)
     what = describe(hook)

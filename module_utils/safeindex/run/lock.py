@@ -14,6 +14,8 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, RunLocked
 from ansible.module_utils.safeindex.core.files import write_private
@@ -25,7 +27,7 @@ RETAKE_SECONDS = 60.0
 RETAKE_INTERVAL_SECONDS = 1.0
 
 
-def find_owner_pid():
+def find_owner_pid() -> int:
     """The outermost ansible-playbook (or ansible) process above us; our parent if there is none."""
     owner, pid = None, os.getppid()
     while pid > 1:
@@ -40,7 +42,8 @@ def find_owner_pid():
     return owner or os.getppid()
 
 
-def acquire(connect, run_id, holder_file, owner_pid, wait_seconds=30, on_owner_gone=None):
+def acquire(connect: Callable[[], Any], run_id: str, holder_file: str, owner_pid: int, wait_seconds: float = 30,
+            on_owner_gone: Callable[[], None] | None = None) -> int:
     """Start the holder; returns its pid, or raises RunLocked naming the run that holds the lock.
 
     `connect` opens a dialect; it is called in the holder process, after the fork. `on_owner_gone`, when given, is
@@ -69,7 +72,7 @@ def acquire(connect, run_id, holder_file, owner_pid, wait_seconds=30, on_owner_g
     raise DatabaseUnavailable(answer.get("error") or "the run lock holder did not answer within %ss" % wait_seconds)
 
 
-def probe(dialect):
+def probe(dialect: Any) -> None:
     """Check mode: is the lock free? Takes it and lets go at once; raises RunLocked when held."""
     if dialect.try_run_lock():
         dialect.release_run_lock()
@@ -78,7 +81,7 @@ def probe(dialect):
     raise RunLocked(describe_holder(holder), held_by=holder)
 
 
-def release(holder_file, timeout=10.0):
+def release(holder_file: str, timeout: float = 10.0) -> bool:
     """Stop the holder named in the file (it unlocks on its way out). False when nothing was held."""
     held = read_holder(holder_file)
     if not held:
@@ -95,7 +98,7 @@ def release(holder_file, timeout=10.0):
     return True
 
 
-def read_holder(holder_file):
+def read_holder(holder_file: str) -> dict | None:
     try:
         with open(holder_file) as handle:
             return json.load(handle)
@@ -103,7 +106,7 @@ def read_holder(holder_file):
         return None
 
 
-def describe_holder(holder):
+def describe_holder(holder: dict) -> str:
     return "another run holds this database's run lock: %s (session %s, user %s, from %s, since %s)" % (
         holder.get("application") or "unknown application",
         holder.get("session"),
@@ -113,7 +116,7 @@ def describe_holder(holder):
     )
 
 
-def is_alive(pid, start_time=None):
+def is_alive(pid: int, start_time: str | None = None) -> bool:
     """True while the process runs (a zombie or a reused pid is not alive)."""
     try:
         with open("/proc/%d/stat" % pid) as handle:

@@ -16,7 +16,7 @@ class WindowError(SafeIndexError):
     """The maintenance_window setting cannot be understood."""
 
 
-def parse(window):
+def parse(window: dict) -> tuple[list[int], time, time, ZoneInfo]:
     """(days as weekday numbers, start, end, zone) from the inventory's mapping."""
     if not isinstance(window, dict):
         raise WindowError("maintenance_window must be a mapping with days, start, end and timezone")
@@ -45,7 +45,7 @@ def _clock(value, name):
         raise WindowError("maintenance_window.%s must be HH:MM, not %r" % (name, value)) from None
 
 
-def is_open(window, now=None):
+def is_open(window: dict, now: datetime | None = None) -> tuple[bool, str]:
     """(open?, a sentence that says why) for `now` (an aware datetime; the current time by default)."""
     weekdays, start, end, zone = parse(window)
     local = (now or datetime.now(zone)).astimezone(zone)
@@ -63,13 +63,13 @@ def is_open(window, now=None):
     return False, "now (%s) is outside the window %s; it next opens %s" % (when, described, next_opening(weekdays, start, local))
 
 
-def describe(window):
+def describe(window: dict) -> str:
     weekdays, start, end, zone = parse(window)
     days = "every day" if len(weekdays) == 7 else ",".join(DAYS[d].capitalize() for d in weekdays)
     return "%s %s-%s %s" % (days, start.strftime("%H:%M"), end.strftime("%H:%M"), zone.key)
 
 
-def next_opening(weekdays, start, local):
+def next_opening(weekdays: list[int], start: time, local: datetime) -> str:
     for ahead in range(0, 8):
         day = local + timedelta(days=ahead)
         opening = day.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)

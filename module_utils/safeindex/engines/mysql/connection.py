@@ -10,6 +10,7 @@ except ImportError:  # reported by the module as a missing requirement
 
 from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, LockTimeout, ServerRefused, StatementTimeout
 from ansible.module_utils.safeindex.engines.interface.connection import Connection
+from ansible.module_utils.safeindex.engines.mysql.tls import driver_options as tls_driver_options
 
 LOCK_WAIT_TIMEOUT = 1205
 STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
@@ -34,7 +35,7 @@ def driver_options(params, application_name: str) -> dict:
         autocommit=True,
         charset="utf8mb4",
         program_name=application_name,
-        **dict(params.options),
+        **tls_driver_options(params),  # the URL query's settings and TLS (engines/mysql/tls.py)
     )
 
 

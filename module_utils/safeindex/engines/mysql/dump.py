@@ -17,6 +17,7 @@ from ansible.module_utils.safeindex.backup.clients import (
 )
 from ansible.module_utils.safeindex.build.progress import percent
 from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
+from ansible.module_utils.safeindex.engines.mysql.tls import client_options as tls_client_options
 
 CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)`")
 CHUNK = 1 << 20
@@ -90,6 +91,7 @@ class MysqlDumper:
     def _defaults_file(self, secrets):
         lines = ["[client]", "user=" + _option_value(self.params.user), "password=" + _option_value(self.params.password or ""),
                  "host=" + _option_value(self.params.host), "port=%d" % self.params.port, "default-character-set=utf8mb4",
+                 *tls_client_options(self.params),  # TLS (tls.py)
                  # Only the interactive client knows connect-timeout; the dump tool refuses it in [client].
                  "[mysql]", "connect-timeout=%d" % self.params.connect_timeout]
         return write_secret(secrets, "client.cnf", "\n".join(lines) + "\n")

@@ -7,6 +7,7 @@ except ImportError:  # reported by the module as a missing requirement
 
 from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, LockTimeout, ServerRefused, StatementTimeout
 from ansible.module_utils.safeindex.engines.interface.connection import Connection
+from ansible.module_utils.safeindex.engines.postgresql.tls import driver_options as tls_driver_options
 
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"  # statement_timeout (or a cancel request)
@@ -22,7 +23,7 @@ def driver_options(params, application_name: str) -> dict:
         password=params.password,
         connect_timeout=params.connect_timeout,
         application_name=application_name,
-        **dict(params.options),
+        **tls_driver_options(params),  # the URL query's settings and TLS (engines/postgresql/tls.py)
     )
 
 

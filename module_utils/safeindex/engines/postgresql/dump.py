@@ -16,6 +16,7 @@ from ansible.module_utils.safeindex.backup.clients import (
 )
 from ansible.module_utils.safeindex.build.progress import last_match
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
+from ansible.module_utils.safeindex.engines.postgresql.tls import client_options as tls_client_options
 
 FORMATS = {"custom": ("c", ".pgdump"), "directory": ("d", ".pgdir")}
 # --verbose names each table as its data goes by; everything else it says is noise in an error message.
@@ -85,7 +86,7 @@ class PostgresDumper:
     def _conninfo(self, database):
         parts = dict(host=self.params.host, port=self.params.port, dbname=database, user=self.params.user,
                      connect_timeout=self.params.connect_timeout, application_name="safeindex backup")
-        parts.update(dict(self.params.options))
+        parts.update(tls_client_options(self.params))  # the URL query's settings and TLS (tls.py)
         return " ".join("%s=%s" % (k, _conninfo_value(v)) for k, v in parts.items())
 
     def _environment(self, secrets):

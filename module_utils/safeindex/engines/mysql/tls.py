@@ -1,0 +1,72 @@
+"""TLS for MySQL and MariaDB: db_ssl_mode (PostgreSQL's words) in PyMySQL's keywords and in the client tools' options.
+
+    disable               no TLS
+    allow, prefer         TLS when the server offers it (PyMySQL's default); the client tools do not ask for it
+    require               TLS, the server's certificate not checked
+    verify-ca             TLS, the certificate signed by db_ssl_ca (or a CA the system trusts)
+    verify-full           verify-ca, and the certificate names the host connected to
+"""
+
+import ssl
+
+from ansible.module_utils.safeindex.core.connection import SYSTEM_CA, TLS_URL_KEYS, ConnectionParams
+from ansible.module_utils.safeindex.core.errors import ConnectionConfigError
+
+_TLS_KEYS = {name for names in TLS_URL_KEYS.values() for name in names}
+_ENCRYPTED = ("require", "verify-ca", "verify-full")
+
+
+def _other_options(params: ConnectionParams) -> dict:
+    """The URL query's settings but the TLS ones, which the fields carry (db_ssl_* may have overridden them)."""
+    return {key: value for key, value in params.options if key.lower() not in _TLS_KEYS}
+
+
+def ssl_context(params: ConnectionParams) -> ssl.SSLContext | None:
+    """The TLS context of a mode that encrypts, else None. Built here rather than from PyMySQL's ssl_* keywords:
+    those cannot ask for TLS without a CA, and check the host name only when a CA file is given."""
+    if params.ssl_mode not in _ENCRYPTED:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=None if params.ssl_ca == SYSTEM_CA else params.ssl_ca)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConnectionConfigError("db_ssl_ca %s holds no CA certificate in PEM form (%s): give the CA bundle that signs the"
+                                    " server's certificate" % (params.ssl_ca, exc)) from None
+    context.check_hostname = params.ssl_mode == "verify-full"
+    if params.ssl_mode == "require":
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def driver_options(params: ConnectionParams) -> dict:
+    """pymysql.connect() keywords: the URL query's own settings, and the TLS settings.
+
+    PyMySQL with an `ssl` context refuses a server that does not offer TLS: require means require.
+    """
+    options = _other_options(params)
+    context = ssl_context(params)
+    if context is not None:
+        options["ssl"] = context
+    elif params.ssl_mode == "disable":
+        options["ssl_disabled"] = True
+    return options
+
+
+def client_options(params: ConnectionParams) -> list[str]:
+    """Lines for the [client] group of the 0600 defaults file that mariadb-dump and mariadb read (MariaDB's option
+    names: a MySQL 8 client would want --ssl-mode instead). MariaDB's client checks the certificate against ssl-ca
+    whenever it is given, and the host name with ssl-verify-server-cert; newer clients check by default, so each
+    mode says both."""
+    if params.ssl_mode == "disable":
+        return ["skip-ssl"]
+    if params.ssl_mode not in _ENCRYPTED:
+        return []
+    lines = ["ssl"]
+    if params.ssl_ca and params.ssl_ca != SYSTEM_CA and params.ssl_mode != "require":
+        lines.append("ssl-ca=" + _option_value(params.ssl_ca))
+    lines.append("ssl-verify-server-cert" if params.ssl_mode == "verify-full" else "skip-ssl-verify-server-cert")
+    return lines
+
+
+def _option_value(value: str) -> str:
+    """A value of an option file, quoted as the MariaDB client reads it."""
+    return '"%s"' % str(value).replace("\\", "\\\\").replace('"', '\\"')
