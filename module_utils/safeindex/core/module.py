@@ -1,10 +1,13 @@
 """What every safeindex module does the same way: connection options, opening a dialect, failing clearly."""
 
+from contextlib import contextmanager
+
 from ansible.module_utils.safeindex.core.connection import CONNECTION_ARGUMENT_SPEC, connection_params
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.engines.base import open_dialect
 
 
-def argument_spec(**options):
+def argument_spec(**options) -> dict:
     """The module's own options plus the shared connection options (doc fragment safeindex_connection)."""
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(options)
@@ -19,7 +22,25 @@ def connect(module, purpose):
     return open_dialect(params, application_name=name)
 
 
-def fail(module, error, **result):
+@contextmanager
+def connected(module, purpose: str, result: dict = None):
+    """The connected engine for the length of a with block; always closed after it, also when the module exits inside it.
+
+    A SafeIndexError (opening the connection or inside the block) fails the module through fail(), with the error's
+    details and what the module knew so far: `result`, read when the error happens, so the module may fill it in the
+    block. Errors a module reports in its own words it catches inside the block."""
+    engine = None
+    try:
+        engine = connect(module, purpose)
+        yield engine
+    except SafeIndexError as exc:
+        fail(module, exc, **dict(result or {}))
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def fail(module, error, **result) -> None:
     """fail_json with the error's message and details, and whatever the module knew so far."""
     details = dict(getattr(error, "details", {}) or {})
     details.pop("msg", None)
