@@ -120,7 +120,8 @@ extends_documentation_fragment:
 notes:
   - Supports check mode and diff mode.
 seealso:
-  - module: db_index_spec
+  - module: db_preflight
+    description: Checks the whole index spec against the live schema and plans each index before a run.
 """
 
 EXAMPLES = r"""

@@ -49,7 +49,7 @@ options:
   run_id:
     required: true
   holder_file:
-    description: File (0600) where the run lock's holder keeps its pid; M(db_lock) O(state=released) lets it go.
+    description: File (0600) where the run lock's holder keeps its pid; M(db_lock) C(state=released) lets it go.
     type: path
     required: true
   run_dir:
@@ -172,7 +172,7 @@ warnings_found:
   elements: str
   sample: ["replication lag: not measured (no replicas given)"]
 spec:
-  description: The index spec for this engine and its plan, as M(db_index_spec) returns them (fingerprint, indexes,
+  description: The index spec for this engine and its plan, (fingerprint, indexes,
     names, tables, probes, plan, pending, equivalents).
   returned: when the spec loaded
   type: dict

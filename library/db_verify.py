@@ -183,7 +183,7 @@ def main():
     engine = None
     try:
         engine = connection_params(params).engine
-        _, indexes, probes = planning.load(params["spec_path"], engine)
+        _fingerprint, indexes, probes = planning.load(params["spec_path"], engine)
     except SafeIndexError as exc:
         fail(module, exc, changed=False, engine=engine)
     with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:

@@ -11,7 +11,7 @@ description:
     O(patterns). Lines written before the mark are never reported.
   - A log rotated since the mark (another inode) is read from its start, and the rest of the old file, found beside
     it by its inode (for example C(error.log.1)), from the mark on. A log truncated in place is read from its start.
-  - At most O(max_lines) lines of each log are returned; RV(logs[].count) counts them all.
+  - At most O(max_lines) lines of each log are returned; the C(count) of each entry in RV(logs) counts them all.
   - Runs on the host that writes the log (delegate_to the app host). Reads only; never changed; supports check mode.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)

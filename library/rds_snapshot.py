@@ -281,10 +281,10 @@ def restored(module, snapshots):
         raise rds.RdsError("state=restored needs snapshot_id or run_id")
     if snapshot is None:
         raise rds.RdsError("no snapshot %s of %s %s to restore" % (params["snapshot_id"] or "of run %s" % params["run_id"],
-                                                                  snapshots.kind.name, snapshots.source_id))
+                                                                   snapshots.kind.name, snapshots.source_id))
     if snapshot.get("Status") != "available":
-        raise rds.RdsError("snapshot %s is %s, not available: it cannot be restored yet" % (snapshot[snapshots.kind.snapshot_key],
-                                                                                          snapshot.get("Status")))
+        identifier = snapshot[snapshots.kind.snapshot_key]
+        raise rds.RdsError("snapshot %s is %s, not available: it cannot be restored yet" % (identifier, snapshot.get("Status")))
     tags = rds.tags_dict(snapshot.get("TagList"))
     target = params["target_id"] or "%s-restored-%s" % (snapshots.source_id, rds.short_run_id(tags.get(rds.TAG_RUN) or
                                                                                               snapshot[snapshots.kind.snapshot_key]))

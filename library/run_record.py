@@ -186,7 +186,7 @@ def main():
 
     details = dict(params["details"])
     phase_results = {key: details.pop(key, None) for key in ("backup", "snapshot", "verify", "probes_before", "monitor",
-                                                                "backup_retention_days")}
+                                                             "backup_retention_days")}
     summary = summarize(params["index_results"], params["expected_indexes"], module.check_mode)
     lines = summary_lines(summary, params["host"], params["run_id"], module.check_mode, phase_results["verify"])
     if module.check_mode:
