@@ -132,6 +132,7 @@ def main():
     check_run_options(module)
     if params["duration_seconds"] < 0 or params["interval_seconds"] <= 0:
         module.fail_json(msg="duration_seconds must be 0 or more, and interval_seconds more than 0")
+    # health.watch opens the session itself and opens a new one after an error, so a dropped connection costs one sample.
     samples, took = health.watch(lambda: connect(module, "db_health"), params["duration_seconds"], params["interval_seconds"])
     result = health.summary(samples, params["max_connections"], params["max_lock_waits"])
     for warning in result["threshold_warnings"]:

@@ -96,7 +96,7 @@ released:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption
@@ -124,9 +124,7 @@ def main():
         owner = params["owner_pid"] or runlock.find_owner_pid()
         pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], owner,
                               on_owner_gone=interruption.recorder(params["run_dir"], params["run_id"]))
-    except RunLocked as exc:
-        fail(module, exc, changed=False)
-    except SafeIndexError as exc:
+    except SafeIndexError as exc:  # RunLocked among them: the holder is named in its message and details
         fail(module, exc, changed=False)
     module.exit_json(changed=False, holder_pid=pid)
 

@@ -313,6 +313,7 @@ def main():
             fingerprint = loaded[0]
         except SafeIndexError as exc:
             checks.append(preflight.row("index spec", "fail", str(exc).replace("\n", " ")))
+    # Not core.module.connected(): here a connection that fails is one failed check among the others, not the end.
     dialect = None
     if engine:
         try:
