@@ -56,7 +56,7 @@ def test_the_callback_is_named_by_its_fqcn():
 
 
 def test_galaxy_yml_takes_the_version_of_pyproject():
-    template = (REPO / "scripts" / "collection" / "galaxy.yml").read_text()
+    template = (REPO / "scripts" / "collection" / build_collection.GALAXY_TEMPLATE).read_text()
     galaxy = yaml.safe_load(build_collection.galaxy_yml(template, "1.2.3"))
     assert (galaxy["namespace"], galaxy["name"], galaxy["version"]) == ("safeindex", "safeindex", "1.2.3")
 
