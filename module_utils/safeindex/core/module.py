@@ -23,7 +23,7 @@ def connect(module, purpose):
 
 
 @contextmanager
-def connected(module, purpose: str, result: dict = None):
+def connected(module, purpose: str, result: dict | None = None):
     """The connected engine for the length of a with block; always closed after it, also when the module exits inside it.
 
     A SafeIndexError (opening the connection or inside the block) fails the module through fail(), with the error's
