@@ -1,5 +1,7 @@
 """What every safeindex module does the same way: connection options, opening a dialect, failing clearly."""
 
+from __future__ import annotations  # `dict | None` in hints also where a target's Python is older than 3.10
+
 from contextlib import contextmanager
 
 from ansible.module_utils.safeindex.core.connection import CONNECTION_ARGUMENT_SPEC, connection_params
