@@ -8,7 +8,7 @@ export SAFEINDEX_SANDBOX_ROOT ?= /tmp/safeindex-sandbox
 SANDBOX_MESSAGES ?= 200000
 INVENTORY ?= inventories/local
 
-.PHONY: setup system-packages venv demo test lint unit integration molecule bench sandbox-up sandbox-down sandbox-status clean
+.PHONY: setup system-packages venv demo test lint unit integration molecule bench sandbox-up sandbox-down sandbox-status clean collection sanity
 
 setup: system-packages venv
 
@@ -56,7 +56,15 @@ MOLECULE_SCENARIOS ?= postgres mariadb
 molecule: setup
 	@for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario || exit 1; done
 
-test: setup lint
+# The modules as the collection safeindex.safeindex (build/collection/: the tree and its tarball), from the same sources.
+collection: venv
+	$(PY) scripts/build_collection.py --tarball
+
+# ansible-test sanity on that tree, for the controller's Python, without containers (scripts/sanity.py says how).
+sanity: collection
+	$(PY) scripts/sanity.py
+
+test: setup lint sanity
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit tests/integration tests/reliability
 	$(MAKE) --no-print-directory molecule
 
@@ -70,4 +78,4 @@ bench: setup
 	@for benchmark in $(BENCHMARKS); do $(PY) bench/$$benchmark.py $(BENCH_ARGS) || exit 1; done
 
 clean: sandbox-down
-	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) artifacts build .pytest_cache .ruff_cache

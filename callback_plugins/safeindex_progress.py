@@ -1,16 +1,5 @@
 """Callback plugin safeindex_progress: the progress of long index builds and dumps, printed while their task runs."""
 
-import atexit
-import json
-import os
-import re
-import shutil
-import tempfile
-import threading
-import time
-
-from ansible.plugins.callback import CallbackBase
-
 DOCUMENTATION = r"""
 name: safeindex_progress
 type: aggregate
@@ -32,6 +21,17 @@ description:
 requirements:
   - enabled in callbacks_enabled
 """
+
+import atexit
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+
+from ansible.plugins.callback import CallbackBase
 
 PROGRESS_FILE_ENV = "SAFEINDEX_PROGRESS_FILE"  # the modules' default for their progress_file option (progress.py)
 FIRST_AFTER_SECONDS = 3.0

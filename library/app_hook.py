@@ -14,7 +14,7 @@ description:
     so it reports C(changed).
   - In check mode nothing runs; the module says what would.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   hook:
     description: The hook, a command line, a URL, or a mapping.
@@ -40,6 +40,19 @@ options:
   run_dir:
     description: The run's folder; a guard that ran O(undo_hook) appends a C(hook_after_interruption) event to the run record there.
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Runs neither hook; returns what would run, and starts no guard.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - safeindex_run.run_dir
 notes:
   - Supports check mode.
   - The hook's arguments are not logged, since URLs and headers may carry tokens. Messages show a URL without its query.
@@ -75,25 +88,31 @@ what:
   description: What ran, safe to print (a command, or a method and URL without its query).
   returned: always
   type: str
+  sample: "POST https://app.internal/admin/maintenance"
 rc:
   description: The command's exit code.
   returned: for a command
   type: int
+  sample: 0
 status:
   description: The HTTP status.
   returned: for a URL
   type: int
+  sample: 200
 output:
   description: The end of the command's output or the HTTP response body (500 characters at most).
   returned: always
   type: str
+  sample: "maintenance mode on"
 guard_pid:
   description: Pid of the guard that runs O(undo_hook) should the playbook end first.
   returned: when O(undo_hook) is given and the hook succeeded, not in check mode
   type: int
+  sample: 48121
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.core.run_options import run_options
 from ansible.module_utils.safeindex.run import guard, hooks
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import RunRecord
@@ -103,7 +122,7 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="float", default=60),
     undo_hook=dict(type="raw", no_log=True),
     guard_file=dict(type="path"),
-    run_dir=dict(type="path"),
+    **run_options("run_dir"),
 )
 
 

@@ -32,7 +32,7 @@ description:
     and O(run_id).
   - In check mode the module says what it would dump, where, and how big the database is, and writes nothing.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   state:
     description: V(present) takes a backup, V(verified) proves an existing one.
@@ -40,8 +40,7 @@ options:
     choices: [present, verified]
     default: present
   run_id:
-    description: Id of the run the backup belongs to; part of its path.
-    type: str
+    description: Id of the run the backup belongs to; part of its path. Required when O(state=present).
   host_name:
     description: The folder under O(backup_dir) for this database, normally C(inventory_hostname).
     type: str
@@ -99,18 +98,22 @@ options:
   s3_kms_key_id:
     description: KMS key for O(s3_sse=aws:kms); the bucket's default key when unset.
     type: str
-  aws_region:
-    description: AWS region of the bucket.
-    type: str
-  aws_endpoint_url:
-    description: S3 endpoint (a test server, a VPC endpoint). C(AWS_ENDPOINT_URL) when unset.
-    type: str
-  aws_profile:
-    description: AWS profile for the credentials; the usual boto3 chain (environment, profile, instance role) when unset.
-    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Dumps nothing; returns the plan (path, format, sizes, free space, the client command) and the backups retention would remove.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress
+  - safeindex_aws
+  - safeindex_run.run_id
 notes:
   - Supports check mode.
   - O(verify=restore) needs the right to create the scratch database. That is C(CREATEDB) on PostgreSQL and
@@ -151,54 +154,76 @@ path:
   description: The dump (a file, or a folder for the directory format).
   returned: success
   type: str
+  sample: "/var/backups/safeindex/prod_db/2026-12-01T1015Z/app.dump"
 manifest_path:
   description: The backup's manifest.
   returned: success
   type: str
+  sample: "/var/backups/safeindex/prod_db/2026-12-01T1015Z/manifest.json"
 size_bytes:
   description: Size of the dump.
   returned: success
   type: int
+  sample: 734003200
 sha256:
   description: SHA-256 of the dump (for a directory dump, of its files' names and digests).
   returned: success
   type: str
+  sample: "3b9c358f36f0a20c3d4e1e2f0d2b4c5a6e7f8091a2b3c4d5e6f708192a3b4c5d"
 format:
   description: The dump's format.
   returned: success
   type: str
+  sample: "custom"
 duration_seconds:
   description: Time to dump and verify.
   returned: success
   type: float
+  sample: 212.4
 verified:
   description: The proof, with C(level), C(result) (V(ok)), C(tables_checked), C(mismatches) and C(seconds).
   returned: success
   type: dict
+  sample: {"level": "restore", "result": "ok", "tables_checked": 12, "mismatches": [], "seconds": 98.1}
 tables:
   description: Each table with its row count (C(rows), and C(rows_after) on MySQL).
   returned: success
   type: list
   elements: dict
+  sample: [{"table": "public.message", "rows": 1250000}]
 reused:
   description: True when this run's backup already existed and was verified, so nothing was dumped.
   returned: success
   type: bool
+  sample: false
 s3:
   description: The uploaded objects.
   returned: when s3_bucket is set
   type: list
   elements: str
+  sample: ["backups/prod_db/2026-12-01T1015Z/app.dump", "backups/prod_db/2026-12-01T1015Z/manifest.json"]
 retention_removed:
   description: Old backups removed (or, in check mode, that would be removed).
   returned: when state is present
   type: list
   elements: str
+  sample: ["/var/backups/safeindex/prod_db/2026-11-20T0900Z"]
 plan:
   description: In check mode, what would be dumped, where and how big (path, format, database_size_bytes,
     estimated_dump_bytes, free_bytes, space_problem, command, client, verify).
   returned: in check mode
   type: dict
+  sample:
+    {
+      "path": "/var/backups/safeindex/prod_db/2026-12-01T1015Z/app.dump",
+      "format": "custom",
+      "database_size_bytes": 2147483648,
+      "estimated_dump_bytes": 751619276,
+      "free_bytes": 53687091200,
+      "space_problem": null,
+      "client": "pg_dump (PostgreSQL) 15.18",
+      "verify": "restore"
+    }
 """
 
 import os
@@ -207,13 +232,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.aws import s3
 from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
-from ansible.module_utils.safeindex.core.errors import SafeIndexError
-from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
+from ansible.module_utils.safeindex.core.module import argument_spec, connected
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.engines import dumper_for
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["present", "verified"], default="present"),
-    run_id=dict(type="str"),
+    **run_options("run_id"),
     host_name=dict(type="str"),
     backup_dir=dict(type="path"),
     manifest_path=dict(type="path"),
@@ -228,16 +254,14 @@ ARGUMENT_SPEC = argument_spec(
     s3_prefix=dict(type="str", default=""),
     s3_sse=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
     s3_kms_key_id=dict(type="str"),
-    aws_region=dict(type="str"),
-    aws_endpoint_url=dict(type="str"),
-    aws_profile=dict(type="str"),
+    **AWS_ARGUMENT_SPEC,
     **PROGRESS_ARGUMENT_SPEC,
 )
 
 
 def upload_to_s3(params, result):
     """Upload the dump's files and its manifest; keys <prefix>/<host>/<run_id>/<file>."""
-    client = s3.s3_client(params["aws_region"], params["aws_endpoint_url"], params["aws_profile"])
+    client = s3.s3_client(*aws_settings(params))
     folder = os.path.dirname(result["manifest_path"])
     base = "%s/%s" % (params["host_name"], params["run_id"])
     files = []
@@ -257,6 +281,7 @@ def main():
         required_if=[("state", "present", ("run_id", "host_name", "backup_dir"))],
     )
     params = module.params
+    check_run_options(module)
     if params["jobs"] < 1 or params["space_factor"] < 0 or params["retention_days"] < 0 or not 0 <= params["compress_level"] <= 9:
         module.fail_json(msg="jobs must be at least 1, compress_level 0 to 9; space_factor and retention_days not negative")
     options = backup.BackupOptions(
@@ -264,9 +289,7 @@ def main():
         jobs=params["jobs"], verify=params["verify"], retention_days=params["retention_days"], space_factor=params["space_factor"],
         compress_level=params["compress_level"],
     )
-    dialect = None
-    try:
-        dialect = connect(module, "db_backup")
+    with connected(module, "db_backup", dict(changed=False)) as dialect:
         dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
         allowed = dialect.features.backup_formats
         if params["format"] and params["format"] not in allowed:
@@ -277,7 +300,8 @@ def main():
                 else None)
             if not manifest_path:
                 raise backup.BackupFailed("state=verified needs manifest_path, or backup_dir, host_name and run_id")
-            module.exit_json(changed=False, **backup.verify_existing(dialect, dumper, manifest_path, params["verify"], params["jobs"]))
+            proof = backup.verify_existing(dialect, dumper, manifest_path, params["verify"], params["jobs"])
+            module.exit_json(changed=False, **proof)
         if module.check_mode:
             plan = backup.plan(dialect, dumper, options)
             module.exit_json(changed=True, plan=plan, path=plan["path"], retention_removed=backup.apply_retention(options, True))
@@ -285,11 +309,6 @@ def main():
         if params["s3_bucket"]:
             result["s3"] = upload_to_s3(params, result)
         result["retention_removed"] = backup.apply_retention(options)
-    except SafeIndexError as exc:
-        fail(module, exc, changed=False)
-    finally:
-        if dialect is not None:
-            dialect.close()
     module.exit_json(changed=not result["reused"], **result)
 
 

@@ -16,7 +16,7 @@ description:
     fails only when its options are wrong.
   - Reads only; never changed; supports check mode.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   duration_seconds:
     description: How long to watch.
@@ -32,11 +32,20 @@ options:
   max_lock_waits:
     description: Warn when a sample counts more sessions waiting for a lock than this.
     type: int
-  run_id:
-    description: Id of the run, in the session's name so operators can tell it apart.
-    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Reads only, so check mode runs it as usual.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
+  - safeindex_run.run_id
 """
 
 EXAMPLES = r"""
@@ -58,32 +67,39 @@ samples:
   returned: always
   type: list
   elements: dict
+  sample: [{"seconds": 0.0, "connections": 14, "active_connections": 3, "lock_waits": 0, "waiting": []}]
 max_connections:
   description: Most client sessions in a sample; null when no sample succeeded.
   returned: always
   type: int
+  sample: 14
 avg_connections:
   description: Average client sessions over the samples.
   returned: always
   type: float
+  sample: 11.2
 max_lock_waits:
   description: Most sessions waiting for a lock in a sample.
   returned: always
   type: int
+  sample: 1
 avg_lock_waits:
   description: Average sessions waiting for a lock over the samples.
   returned: always
   type: float
+  sample: 0.08
 lock_waiters:
   description: Each session seen waiting for a lock, once, with the longest wait seen (longest first, at most 20).
   returned: always
   type: list
   elements: dict
+  sample: [{"pid": 4242, "waiting_seconds": 1.4, "query": "UPDATE message SET ...", "blocked_by": [4100], "lock": "RowExclusiveLock"}]
 threshold_warnings:
   description: The thresholds crossed, and failed samples, one line each.
   returned: always
   type: list
   elements: str
+  sample: ["lock waits reached 3 (threshold 2) at 120 s"]
 detail:
   description: One line for the report.
   returned: always
@@ -93,10 +109,12 @@ duration_seconds:
   description: Seconds the watch took.
   returned: always
   type: float
+  sample: 1800.2
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.module import argument_spec, connect
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.monitor import health
 
 ARGUMENT_SPEC = argument_spec(
@@ -104,15 +122,17 @@ ARGUMENT_SPEC = argument_spec(
     interval_seconds=dict(type="float", default=10),
     max_connections=dict(type="int"),
     max_lock_waits=dict(type="int"),
-    run_id=dict(type="str"),
+    **run_options("run_id"),
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    check_run_options(module)
     if params["duration_seconds"] < 0 or params["interval_seconds"] <= 0:
         module.fail_json(msg="duration_seconds must be 0 or more, and interval_seconds more than 0")
+    # health.watch opens the session itself and opens a new one after an error, so a dropped connection costs one sample.
     samples, took = health.watch(lambda: connect(module, "db_health"), params["duration_seconds"], params["interval_seconds"])
     result = health.summary(samples, params["max_connections"], params["max_lock_waits"])
     for warning in result["threshold_warnings"]:

@@ -18,7 +18,7 @@ description:
     table analyzed.
   - In check mode the module returns the exact SQL it would run and changes nothing.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   name:
     description: Name of the index.
@@ -101,13 +101,27 @@ options:
       - The run directory (C(artifacts/<host>/<run_id>)) whose C(record.jsonl) gets an entry for each change, written as it
         happens so that a killed run still tells what it built. Nothing is written in check mode.
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Changes nothing and returns the exact SQL it would run, in order.
+  diff_mode:
+    support: full
+    details: The index definition in the catalog before and the one wanted after.
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress
+  - safeindex_run
 notes:
   - Supports check mode and diff mode.
 seealso:
-  - module: db_index_spec
+  - module: db_preflight
+    description: Checks the whole index spec against the live schema and plans each index before a run.
 """
 
 EXAMPLES = r"""
@@ -145,6 +159,7 @@ name:
   description: Name of the index.
   returned: always
   type: str
+  sample: "idx_conversation_user_created"
 action:
   description:
     - What was done (or, in check mode, would be done). V(created), V(exists), V(rebuilt_invalid),
@@ -162,43 +177,51 @@ definition:
   description: The wanted definition as a CREATE INDEX statement.
   returned: when state is present and the spec resolved
   type: str
+  sample: "CREATE INDEX \"idx_conversation_user_created\" ON \"public\".\"conversation\" USING btree (\"user_id\", \"created_at\" DESC)"
 existing_definition:
   description: The definition the catalog held before, as a CREATE INDEX statement.
   returned: when an index of that name existed
   type: str
+  sample: "CREATE INDEX \"idx_conversation_user_created\" ON \"public\".\"conversation\" USING btree (\"user_id\")"
 equivalent_to:
   description: Name of the existing index with the same definition.
   returned: when action is skipped_equivalent
   type: str
+  sample: "conversation_user_id_created_at_idx"
 attempts:
   description: Attempts it took to get the locks.
   returned: always
   type: int
+  sample: 1
 duration_seconds:
   description: Wall time of the module's work on this index.
   returned: always
   type: float
+  sample: 41.7
 size_bytes:
   description: Size of the index on disk.
   returned: when the index exists
   type: int
+  sample: 28753920
 blockers:
   description: Sessions that held the table when the module gave up (pid, state, age_seconds, query, locks).
   returned: on lock failures
   type: list
   elements: dict
+  sample: [{"pid": 4100, "state": "idle in transaction", "age_seconds": 620.5, "query": "SELECT ... FOR UPDATE", "locks": ["RowShareLock"]}]
 skipped_steps:
   description: Steps after the build that did not run (comment, analyze); the index itself is in place.
   returned: always
   type: list
   elements: str
+  sample: ["ANALYZE \"public\".\"conversation\" did not run: canceling statement due to lock timeout"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFailed, ensure_absent, ensure_present
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
-from ansible.module_utils.safeindex.core.errors import SafeIndexError
-from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.module import argument_spec, connected, fail
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run.record import recorder
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
@@ -212,7 +235,6 @@ ARGUMENT_SPEC = argument_spec(
     method=dict(type="str", default="btree"),
     include=dict(type="list", elements="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
-    run_id=dict(type="str"),
     lock_timeout=dict(type="float", default=5),
     lock_retries=dict(type="int", default=5),
     lock_retry_delay=dict(type="float", default=2),
@@ -221,7 +243,7 @@ ARGUMENT_SPEC = argument_spec(
     max_parallel_maintenance_workers=dict(type="int"),
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
     allow_blocking=dict(type="bool", default=False),
-    run_dir=dict(type="path"),
+    **run_options(),
     **PROGRESS_ARGUMENT_SPEC,
 )
 
@@ -250,35 +272,32 @@ def main():
         required_if=[("state", "present", ("table", "columns", "run_id"))],
     )
     params = module.params
+    check_run_options(module)
     result = dict(name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0, skipped_steps=[])
     try:
         options = build_options(params)
     except ValueError as exc:
         module.fail_json(msg=str(exc), **result)
-    dialect = None
-    try:
-        dialect = connect(module, "db_index")
+    # A failure before the build's own outcome (connecting, a spec the catalog cannot take) reports action=failed.
+    failed = dict(result, action="failed")
+    with connected(module, "db_index", failed) as dialect:
+        engine = dialect.engine
         record = recorder(params["run_dir"], module.check_mode)
-        if params["state"] == "absent":
-            spec = index_reference(params["name"], dialect.engine, params["table"], params["schema"])
-            outcome = ensure_absent(dialect, spec, options, module.check_mode, record)
-        else:
-            entry = {key: params[key] for key in ("name", "table", "schema", "columns", "unique", "where", "method", "include")}
-            spec = parse_index({k: v for k, v in entry.items() if v is not None}, dialect.engine)
-            outcome = ensure_present(dialect, spec, options, module.check_mode, record)
-    except IndexFailed as exc:
-        result.update(exc.result.as_dict())
-        if module._diff:
-            result["diff"] = _diff(exc.result)
-        fail(module, exc, **result)
-    except SafeIndexError as exc:
-        result["action"] = "failed"
-        fail(module, exc, **result)
-    finally:
-        if dialect is not None:
-            dialect.close()
+        try:
+            if params["state"] == "absent":
+                spec = index_reference(params["name"], dialect.engine, params["table"], params["schema"])
+                outcome = ensure_absent(dialect, spec, options, module.check_mode, record)
+            else:
+                entry = {key: params[key] for key in ("name", "table", "schema", "columns", "unique", "where", "method", "include")}
+                spec = parse_index({k: v for k, v in entry.items() if v is not None}, dialect.engine)
+                outcome = ensure_present(dialect, spec, options, module.check_mode, record)
+        except IndexFailed as exc:
+            result.update(exc.result.as_dict())
+            if module._diff:
+                result["diff"] = _diff(exc.result)
+            fail(module, exc, **result)
     result.update(outcome.as_dict())
-    result["engine"] = dialect.engine
+    result["engine"] = engine
     for step in outcome.skipped_steps:
         module.warn(step)
     if module._diff and outcome.changed:

@@ -16,7 +16,7 @@ description:
   - Taking or releasing the lock is bookkeeping, not a change to the database, so the module never reports C(changed).
   - In check mode the module only checks that the lock is free; it does not hold it.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   state:
     description: V(acquired) takes the lock, V(released) lets it go.
@@ -24,8 +24,6 @@ options:
     choices: [acquired, released]
     default: acquired
   run_id:
-    description: Id of the run; the holder's session is named after it, so a refused run can say who holds the lock.
-    type: str
     required: true
   holder_file:
     description: File (0600) where the holder keeps its pid; the same path releases it.
@@ -41,8 +39,20 @@ options:
         C(interrupted) event to the run record there and writes the run's report with status V(interrupted), before it
         lets the lock go.
     type: path
+attributes:
+  check_mode:
+    support: partial
+    details: Checks that the lock is free; does not take it or start its holder.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
+  - safeindex_run
 """
 
 EXAMPLES = r"""
@@ -65,50 +75,56 @@ holder_pid:
   description: Pid of the process holding the lock.
   returned: when state is acquired, not in check mode
   type: int
+  sample: 51234
 held_by:
   description: The session holding the lock when this run was refused (application, session, user, client, since).
   returned: on refusal
   type: dict
+  sample:
+    {
+      "application": "safeindex lock run_id=first-run",
+      "session": 4321,
+      "user": "app_owner",
+      "client": "10.0.4.12",
+      "since": "2026-12-01T10:15:02Z"
+    }
 released:
   description: Whether a holder was stopped.
   returned: when state is released
   type: bool
+  sample: true
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
-from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption
 from ansible.module_utils.safeindex.run import lock as runlock
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["acquired", "released"], default="acquired"),
-    run_id=dict(type="str", required=True),
     holder_file=dict(type="path", required=True),
     owner_pid=dict(type="int"),
-    run_dir=dict(type="path"),
+    **run_options(required=("run_id",)),
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    check_run_options(module)
     try:
         if params["state"] == "released":
             module.exit_json(changed=False, released=runlock.release(params["holder_file"]))
         if module.check_mode:
-            dialect = connect(module, "db_lock check")
-            try:
+            with connected(module, "db_lock check", dict(changed=False)) as dialect:
                 runlock.probe(dialect)
-            finally:
-                dialect.close()
             module.exit_json(changed=False, msg="the run lock is free")
         owner = params["owner_pid"] or runlock.find_owner_pid()
         pid = runlock.acquire(lambda: connect(module, "lock"), params["run_id"], params["holder_file"], owner,
                               on_owner_gone=interruption.recorder(params["run_dir"], params["run_id"]))
-    except RunLocked as exc:
-        fail(module, exc, changed=False)
-    except SafeIndexError as exc:
+    except SafeIndexError as exc:  # RunLocked among them: the holder is named in its message and details
         fail(module, exc, changed=False)
     module.exit_json(changed=False, holder_pid=pid)
 

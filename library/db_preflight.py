@@ -27,7 +27,7 @@ description:
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).
   - Changes nothing in the database; supports check mode. Fails, with one line per failed check, when any check fails.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   min_server_version:
     description:
@@ -47,11 +47,9 @@ options:
     choices: [skip, create]
     default: skip
   run_id:
-    description: Id of the run, for the run lock.
-    type: str
     required: true
   holder_file:
-    description: File (0600) where the run lock's holder keeps its pid; M(db_lock) O(state=released) lets it go.
+    description: File (0600) where the run lock's holder keeps its pid; M(db_lock) C(state=released) lets it go.
     type: path
     required: true
   run_dir:
@@ -96,15 +94,6 @@ options:
   rds_cluster_id:
     description: The Aurora cluster (its storage grows as needed).
     type: str
-  aws_region:
-    description: AWS region.
-    type: str
-  aws_endpoint_url:
-    description: CloudWatch endpoint; C(AWS_ENDPOINT_URL) when unset.
-    type: str
-  aws_profile:
-    description: AWS profile for the credentials.
-    type: str
   client_bin_dir:
     description: Folder holding the client tools; PATH when unset.
     type: path
@@ -122,8 +111,21 @@ options:
     description: On prod, warn instead of failing when the spec was not rehearsed.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: partial
+    details: Runs every check, but only tests that the run lock is free instead of taking it.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
+  - safeindex_aws
+  - safeindex_run
 """
 
 EXAMPLES = r"""
@@ -145,6 +147,7 @@ engine:
   description: The database engine.
   returned: always
   type: str
+  sample: "postgresql"
 server_version:
   description: The server's version string.
   returned: when connected
@@ -155,39 +158,47 @@ checks:
   returned: always
   type: list
   elements: dict
+  sample: [{"check": "connection", "result": "ok", "detail": "connected to postgresql://app_owner@db.internal:5432/app"}]
 failed_checks:
   description: The checks that failed, one line each.
   returned: always
   type: list
   elements: str
+  sample: ["long transactions: 1 transaction older than 300 s (pid 4100, 620 s)"]
 warnings_found:
   description: The checks that warned, one line each.
   returned: always
   type: list
   elements: str
+  sample: ["replication lag: not measured (no replicas given)"]
 spec:
-  description: The index spec for this engine and its plan, as M(db_index_spec) returns them (fingerprint, indexes,
+  description: The index spec for this engine and its plan, (fingerprint, indexes,
     names, tables, probes, plan, pending, equivalents).
   returned: when the spec loaded
   type: dict
+  sample: {"fingerprint": "5d41402abc4b2a76b9719d911017c592", "pending": ["idx_message_timestamp"], "equivalents": {}}
 table:
   description: The checks as a table to print, a line each (check, result, detail).
   returned: always
   type: list
   elements: str
+  sample: ["connection    ok    connected to postgresql://app_owner@db.internal:5432/app"]
 lock_holder_pid:
   description: Pid of the process holding the run lock for this run.
   returned: when the lock was taken
   type: int
+  sample: 51234
 """
 
 import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.aws.client import aws_client
+from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption, preflight
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.spec import plan as planning
@@ -197,9 +208,8 @@ ARGUMENT_SPEC = argument_spec(
     schema=dict(type="str"),
     spec_path=dict(type="path", required=True),
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
-    run_id=dict(type="str", required=True),
     holder_file=dict(type="path", required=True),
-    run_dir=dict(type="path"),
+    **run_options(required=("run_id",)),
     maintenance_window=dict(type="dict"),
     ignore_maintenance_window=dict(type="bool", default=False),
     max_active_connections=dict(type="int"),
@@ -210,11 +220,10 @@ ARGUMENT_SPEC = argument_spec(
     free_bytes=dict(type="int"),
     rds_instance_id=dict(type="str"),
     rds_cluster_id=dict(type="str"),
-    aws_region=dict(type="str"),
-    aws_endpoint_url=dict(type="str"),
-    aws_profile=dict(type="str"),
+    **AWS_ARGUMENT_SPEC,
     client_bin_dir=dict(type="path"),
-    deployment_check=dict(type="raw"),
+    # A command line or URL that may carry a token, or a mapping with headers (a bearer header): never logged.
+    deployment_check=dict(type="raw", no_log=True),
     environment_name=dict(type="str"),
     rehearsal_dir=dict(type="path"),
     skip_rehearsal_gate=dict(type="bool", default=False),
@@ -270,7 +279,7 @@ def database_checks(module, dialect, tables, summary):
                 to_build.append((spec.schema or schema, spec.definition(dialect.engine, spec.schema or schema)))
     cloudwatch = None
     if params["rds_instance_id"]:
-        cloudwatch = aws_client("cloudwatch", params["aws_region"], params["aws_endpoint_url"], params["aws_profile"])
+        cloudwatch = aws_client("cloudwatch", *aws_settings(params))
     g = preflight.guarded
     return [
         g("server version", preflight.server_version, dialect, minimum, version_tuple),
@@ -288,6 +297,7 @@ def database_checks(module, dialect, tables, summary):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    check_run_options(module)
     params = module.params
     checks, engine, version, summary, holder = [], None, None, None, None
     loaded, fingerprint = None, None
@@ -302,6 +312,7 @@ def main():
             fingerprint = loaded[0]
         except SafeIndexError as exc:
             checks.append(preflight.row("index spec", "fail", str(exc).replace("\n", " ")))
+    # Not core.module.connected(): here a connection that fails is one failed check among the others, not the end.
     dialect = None
     if engine:
         try:

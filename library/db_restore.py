@@ -20,7 +20,7 @@ description:
     restore in place would lose.
   - In check mode nothing is created or restored.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   state:
     description: V(restored) restores, V(compared) reports the row count deltas since the backup.
@@ -33,7 +33,6 @@ options:
     required: true
   run_id:
     description: The run the backup belongs to; names the default target and the session.
-    type: str
   database:
     description: Name of the new database; letters, digits and C(_). Defaults to C(<db_name>_restored_<run_id>).
     type: str
@@ -55,9 +54,21 @@ options:
   client_bin_dir:
     description: Folder holding the client tools (C(pg_restore) or C(mariadb)); PATH when unset.
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Restores nothing; checks the confirmation, the manifest and the target.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress
+  - safeindex_run.run_id
 notes:
   - Supports check mode.
   - A restore into a new database needs C(CREATEDB) on PostgreSQL, or C(CREATE) on the target's name on MySQL
@@ -92,69 +103,81 @@ database:
   description: The database restored into (V(compared), the database compared).
   returned: success
   type: str
+  sample: "app_restored_first_run"
 database_url:
   description: The DATABASE_URL of that database, without the password.
   returned: when state is restored
   type: str
+  sample: "postgresql://app_owner@db.internal:5432/app_restored_first_run"
 manifest_path:
   description: The backup's manifest.
   returned: success
   type: str
+  sample: "/var/backups/safeindex/prod_db/first-run/manifest.json"
 dump_path:
   description: The dump restored.
   returned: when state is restored
   type: str
+  sample: "/var/backups/safeindex/prod_db/first-run/app.dump"
 in_place:
   description: Whether the live database was restored over.
   returned: when state is restored
   type: bool
+  sample: false
 already_restored:
   description: True when the target was this backup's complete restore already, so nothing was done.
   returned: when state is restored
   type: bool
+  sample: false
 tables:
   description: Each table (C(table)) with its rows in the backup (C(backup_rows)) and in the restored database (C(rows)).
   returned: when state is restored
   type: list
   elements: dict
+  sample: [{"table": "public.message", "backup_rows": 1250000, "rows": 1250000}]
 deltas:
   description: Each table (C(table)) with its rows in the backup (C(backup_rows)), now (C(rows), null if the table is
     gone) and the difference (C(delta)).
   returned: when state is compared
   type: list
   elements: dict
+  sample: [{"table": "public.message", "backup_rows": 1250000, "rows": 1250342, "delta": 342}]
 delta_lines:
   description: One line per table whose row count changed since the backup.
   returned: when state is compared
   type: list
   elements: str
+  sample: ["public.message: 1250000 -> 1250342 (+342)"]
 rows_changed:
   description: The sum of the absolute row count differences.
   returned: when state is compared
   type: int
+  sample: 342
 tables_added:
   description: Tables the database has now that the backup does not (a restore in place leaves them as they are).
   returned: when state is compared
   type: list
   elements: str
+  sample: ["public.audit_log"]
 refused:
   description: True when the module refused before changing anything (an existing target, no confirmation, no right
     to create the database, a backup that is not verified).
   returned: when refused
   type: bool
+  sample: false
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.backup import restore
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
-from ansible.module_utils.safeindex.core.errors import SafeIndexError
-from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.module import argument_spec, connected
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.engines import dumper_for
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["restored", "compared"], default="restored"),
     manifest_path=dict(type="path", required=True),
-    run_id=dict(type="str"),
+    **run_options("run_id"),
     database=dict(type="str"),
     in_place=dict(type="bool", default=False),
     confirm=dict(type="str"),
@@ -194,21 +217,15 @@ def restored(module, dialect):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    check_run_options(module)
     if params["jobs"] < 1:
         module.fail_json(msg="jobs must be at least 1")
     # Refuse an unconfirmed restore in place before even connecting.
     if params["state"] == "restored" and params["in_place"] and not params["confirm"]:
         module.fail_json(msg="a restore in place needs confirm=<the database's name>; nothing was touched", changed=False,
                          refused=True)
-    dialect = None
-    try:
-        dialect = connect(module, "db_restore")
+    with connected(module, "db_restore", dict(changed=False)) as dialect:
         result = compared(dialect, params) if params["state"] == "compared" else restored(module, dialect)
-    except SafeIndexError as exc:
-        fail(module, exc, changed=False)
-    finally:
-        if dialect is not None:
-            dialect.close()
     module.exit_json(**result)
 
 

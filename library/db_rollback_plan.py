@@ -12,7 +12,7 @@ description:
   - Without the run's folder the markers alone find the run's indexes.
   - Reads only, so it never reports C(changed) and runs the same in check mode.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   run_id:
     description:
@@ -25,8 +25,20 @@ options:
   host:
     description: The inventory host, for the summary line.
     type: str
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; the summary line says V(would drop).
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
+  - safeindex_run
 notes:
   - Supports check mode.
 seealso:
@@ -47,33 +59,40 @@ run_id:
   description: The run planned for (the one given, or the only run marked in the database).
   returned: always
   type: str
+  sample: "first-run"
 found:
   description: Whether the run exists, as a migrate record in its folder or as markers in the database.
   returned: always
   type: bool
+  sample: true
 message:
   description: Why the run was not found.
   returned: when found is false
   type: str
+  sample: "run first-run not found: no record of it in the artifacts and no index in the database carries 'safeindex run_id=first-run'"
 to_drop:
   description: Indexes to drop (name, table, schema, why).
   returned: always
   type: list
   elements: dict
+  sample: [{"name": "idx_message_timestamp", "table": "message", "schema": "public", "why": "built by the run (record and marker)"}]
 kept:
   description: Indexes the run touched or found but that stay (name, why).
   returned: always
   type: list
   elements: dict
+  sample: [{"name": "idx_user_email", "why": "existed before the run"}]
 already_gone:
   description: Names of indexes the run built that are no longer in the catalog.
   returned: always
   type: list
   elements: str
+  sample: ["idx_user_role"]
 source:
   description: Where the run's indexes came from, V(record) (the run's folder, checked against the markers) or V(markers).
   returned: always
   type: str
+  sample: "record"
 summary_line:
   description: The rollback's summary, as it reads once the planned drops are done (V(would drop) in check mode).
   returned: when found is true
@@ -84,28 +103,27 @@ marked_runs:
   returned: always
   type: list
   elements: str
+  sample: ["first-run"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.core.errors import SafeIndexError
-from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.module import argument_spec, connected
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.engines.base import ownership_marker
 from ansible.module_utils.safeindex.rollback.plan import is_migrate_run, marked_runs, plan_rollback, run_artifacts, summary_line
 
 ARGUMENT_SPEC = argument_spec(
-    run_id=dict(type="str"),
-    run_dir=dict(type="path"),
+    **run_options(),
     host=dict(type="str"),
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    check_run_options(module)
     run_id = module.params["run_id"]
     result = dict(changed=False, run_id=run_id, found=False, to_drop=[], kept=[], already_gone=[], source=None, marked_runs=[])
-    dialect = None
-    try:
-        dialect = connect(module, "db_rollback_plan")
+    with connected(module, "db_rollback_plan", result) as dialect:
         runs = marked_runs(dialect)
         result["marked_runs"] = sorted(runs)
         if run_id is None:
@@ -125,11 +143,6 @@ def main():
         result.update(plan_rollback(dialect, run_id, events, report_indexes, owned), found=True)
         result["summary_line"] = summary_line(
             "indexes", run_id, module.params["host"] or dialect.params.describe(), result, len(result["to_drop"]), module.check_mode)
-    except SafeIndexError as exc:
-        fail(module, exc, **result)
-    finally:
-        if dialect is not None:
-            dialect.close()
     module.exit_json(**result)
 
 

@@ -20,7 +20,7 @@ description:
   - O(phase=before) (before the build) checks the probes only and fails only when a probe's SQL fails.
     O(phase=after) also checks the indexes and reads their usage counters, and fails listing every problem.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   spec_path:
     description: The index spec file, with its C(probes).
@@ -59,7 +59,18 @@ options:
     type: str
     choices: [skip, create]
     default: skip
+attributes:
+  check_mode:
+    support: full
+    details: Reads only (EXPLAIN and the probe queries), so check mode runs it as usual.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - safeindex_connection
 """
 
@@ -87,6 +98,7 @@ indexes:
   returned: always
   type: list
   elements: dict
+  sample: [{"name": "idx_user_username", "table": "user", "state": "ok", "detail": "valid, as specified"}]
 probes:
   description:
     - One entry per probe with C(name), C(sql), C(expect_index), C(table), C(verdict) (V(ok), V(small_table),
@@ -95,6 +107,19 @@ probes:
   returned: always
   type: list
   elements: dict
+  sample:
+    [
+      {
+        "name": "login_by_username",
+        "verdict": "ok",
+        "indexes_used": [
+          "idx_user_username"
+        ],
+        "median_ms": 0.21,
+        "before_ms": 12.4,
+        "speedup": 59.0
+      }
+    ]
 index_usage:
   description:
     - Index name to its usage counter after the probes. PostgreSQL gives C(pg_stat_user_indexes.idx_scan), MySQL
@@ -107,6 +132,7 @@ index_usage_note:
   description: Why the usage counters are null, when they are.
   returned: always
   type: str
+  sample: "the server keeps no per-index counter (performance_schema is off)"
 problems:
   description:
     - Every problem found, one entry each (with the plan of a probe that does not use its index). Not called
@@ -114,6 +140,7 @@ problems:
   returned: always
   type: list
   elements: str
+  sample: ["probe recent_messages does not use idx_message_timestamp: Seq Scan on message"]
 summary_lines:
   description: Lines to print, one per probe with its times, speed-up and how it reads its table.
   returned: always
@@ -124,12 +151,13 @@ engine:
   description: The database engine.
   returned: always
   type: str
+  sample: "postgresql"
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
-from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.core.module import argument_spec, connected, fail
 from ansible.module_utils.safeindex.spec import plan as planning
 from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, verify
 
@@ -152,17 +180,14 @@ def main():
         module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
     options = VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"], small_table_rows=params["small_table_rows"],
                             on_equivalent=params["on_equivalent"], schema=params["schema"])
-    dialect, engine = None, None
+    engine = None
     try:
         engine = connection_params(params).engine
-        _, indexes, probes = planning.load(params["spec_path"], engine)
-        dialect = connect(module, "db_verify")
-        result = verify(dialect, indexes, probes, params["phase"], options, params["baseline"])
+        _fingerprint, indexes, probes = planning.load(params["spec_path"], engine)
     except SafeIndexError as exc:
         fail(module, exc, changed=False, engine=engine)
-    finally:
-        if dialect is not None:
-            dialect.close()
+    with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:
+        result = verify(dialect, indexes, probes, params["phase"], options, params["baseline"])
     if result["problems"]:
         if params["phase"] == "before":
             msg = "a probe of the spec is broken (its SQL fails on the server):\n" + "\n".join("- " + f for f in result["problems"])

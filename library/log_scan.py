@@ -11,10 +11,10 @@ description:
     O(patterns). Lines written before the mark are never reported.
   - A log rotated since the mark (another inode) is read from its start, and the rest of the old file, found beside
     it by its inode (for example C(error.log.1)), from the mark on. A log truncated in place is read from its start.
-  - At most O(max_lines) lines of each log are returned; RV(logs[].count) counts them all.
+  - At most O(max_lines) lines of each log are returned; the C(count) of each entry in RV(logs) counts them all.
   - Runs on the host that writes the log (delegate_to the app host). Reads only; never changed; supports check mode.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   state:
     description: V(mark) records where the logs end; V(scan) reads what was added since.
@@ -42,6 +42,18 @@ options:
     description: Most error lines returned per log (each cut to 500 characters).
     type: int
     default: 50
+attributes:
+  check_mode:
+    support: full
+    details: Reads only, so check mode runs it as usual.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the host that writes the log.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -75,15 +87,29 @@ logs:
   returned: when state is scan
   type: list
   elements: dict
+  sample:
+    [
+      {
+        "path": "/var/log/app/error.log",
+        "new_error_lines": [
+          "2026-12-01 10:20:11 ERROR timeout on /api/messages"
+        ],
+        "count": 1,
+        "bytes_read": 20480,
+        "detail": "rotated"
+      }
+    ]
 new_error_count:
   description: The new error lines of all logs together.
   returned: when state is scan
   type: int
+  sample: 1
 unreadable:
   description: Logs that could not be read, each with the reason; their lines are unknown, not absent.
   returned: when state is scan
   type: list
   elements: str
+  sample: ["/var/log/app/worker.log: permission denied"]
 """
 
 import re

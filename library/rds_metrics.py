@@ -13,7 +13,7 @@ description:
   - Credentials the boto3 way (environment, profile, instance role); throttling is retried with backoff.
   - Reads only; never changed; supports check mode.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   instance_id:
     description: The RDS instance (host var C(rds_instance_id)).
@@ -45,15 +45,19 @@ options:
     description: CloudWatch period in seconds (a multiple of 60).
     type: int
     default: 60
-  aws_region:
-    description: AWS region.
-    type: str
-  aws_endpoint_url:
-    description: CloudWatch endpoint (a test server, a VPC endpoint). C(AWS_ENDPOINT_URL) when unset.
-    type: str
-  aws_profile:
-    description: AWS profile for the credentials.
-    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Reads only (CloudWatch), so check mode runs it as usual.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller and calls the AWS API.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - safeindex_aws
 """
 
 EXAMPLES = r"""
@@ -77,15 +81,28 @@ windows:
   description: The two windows read, C(before) and C(after), each C(start) and C(end) in ISO 8601.
   returned: always
   type: dict
+  sample:
+    {
+      "before": {
+        "start": "2026-12-01T09:15:00Z",
+        "end": "2026-12-01T10:15:00Z"
+      },
+      "after": {
+        "start": "2026-12-01T10:45:00Z",
+        "end": "2026-12-01T11:15:00Z"
+      }
+    }
 dimension:
   description: The CloudWatch dimension read (C(Name), C(Value)).
   returned: always
   type: dict
+  sample: {"Name": "DBInstanceIdentifier", "Value": "prod-db"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.aws import cloudwatch as metrics
 from ansible.module_utils.safeindex.aws.client import aws_client
+from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 
 ARGUMENT_SPEC = dict(
@@ -97,9 +114,7 @@ ARGUMENT_SPEC = dict(
     monitor_started=dict(type="str", required=True),
     monitor_ended=dict(type="str"),
     period=dict(type="int", default=60),
-    aws_region=dict(type="str"),
-    aws_endpoint_url=dict(type="str"),
-    aws_profile=dict(type="str"),
+    **AWS_ARGUMENT_SPEC,
 )
 
 
@@ -118,7 +133,7 @@ def main():
         module.fail_json(msg="run_started, monitor_started and monitor_ended take epoch seconds or ISO 8601: %s" % exc)
     dim = metrics.dimension(params["instance_id"], params["cluster_id"])
     try:
-        cloudwatch = aws_client("cloudwatch", params["aws_region"], params["aws_endpoint_url"], params["aws_profile"])
+        cloudwatch = aws_client("cloudwatch", *aws_settings(params))
     except SafeIndexError as exc:
         module.fail_json(msg=str(exc))
     compared = metrics.compare(cloudwatch, dim, params["metrics"], before, after, params["period"])

@@ -27,7 +27,7 @@ description:
     quota exceeded, a source that is not available, access denied, and a timeout while C(creating).
   - In check mode the module says what it would create or delete, and changes nothing.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   state:
     description: What to do.
@@ -45,7 +45,6 @@ options:
     type: str
   run_id:
     description: Id of the run; tagged on the snapshot, which it finds again.
-    type: str
   database:
     description: The database the snapshot is taken for, tagged on it.
     type: str
@@ -85,15 +84,20 @@ options:
   run_dir:
     description: The run's folder; each change of status or percent while waiting is appended to its C(record.jsonl).
     type: path
-  aws_region:
-    description: AWS region.
-    type: str
-  aws_endpoint_url:
-    description: RDS endpoint (a test server, a VPC endpoint). C(AWS_ENDPOINT_URL) when unset.
-    type: str
-  aws_profile:
-    description: AWS profile for the credentials.
-    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Creates, deletes and restores nothing, and does not wait; returns what it would do.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller and calls the AWS API.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - safeindex_aws
+  - safeindex_run
 notes:
   - Supports check mode.
 """
@@ -133,24 +137,48 @@ snapshot:
   description: The snapshot (id, arn, status, percent_progress, created, kind, source, tags).
   returned: when a snapshot was found or made
   type: dict
+  sample:
+    {
+      "id": "safeindex-prod-db-first-run",
+      "arn": "arn:aws:rds:eu-west-1:123456789012:snapshot:safeindex-prod-db-first-run",
+      "status": "available",
+      "percent_progress": 100,
+      "created": "2026-12-01T10:16:40Z",
+      "kind": "instance",
+      "source": "prod-db",
+      "tags": {
+        "safeindex-run-id": "first-run"
+      }
+    }
 duration_seconds:
   description: Time from the module's start until the snapshot (or restore) was available.
   returned: always
   type: float
+  sample: 384.2
 progress:
   description: Each status and percent seen while waiting, with the seconds since the start.
   returned: when it waited
   type: list
   elements: dict
+  sample: [{"seconds": 12.0, "status": "creating", "percent": 35}]
 pruned:
   description: Identifiers of the snapshots deleted (or, in check mode, that would be).
   returned: when snapshots were pruned or deleted
   type: list
   elements: str
+  sample: ["safeindex-prod-db-old-run"]
 restored:
   description: The new instance or cluster (identifier, status, endpoint, port, arn).
   returned: when state is restored
   type: dict
+  sample:
+    {
+      "identifier": "prod-db-restored-first-run",
+      "status": "available",
+      "endpoint": "prod-db-restored-first-run.abc123.eu-west-1.rds.amazonaws.com",
+      "port": 5432,
+      "arn": "arn:aws:rds:eu-west-1:123456789012:db:prod-db-restored-first-run"
+    }
 """
 
 import time
@@ -158,8 +186,10 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.aws import rds
 from ansible.module_utils.safeindex.aws.client import aws_client
+from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import fail
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run.record import recorder
 
 ARGUMENT_SPEC = dict(
@@ -167,7 +197,6 @@ ARGUMENT_SPEC = dict(
     instance_id=dict(type="str"),
     cluster_id=dict(type="str"),
     snapshot_id=dict(type="str"),
-    run_id=dict(type="str"),
     database=dict(type="str"),
     tags=dict(type="dict", default={}),
     wait=dict(type="bool", default=True),
@@ -178,10 +207,8 @@ ARGUMENT_SPEC = dict(
     instance_class=dict(type="str"),
     subnet_group=dict(type="str"),
     security_group_ids=dict(type="list", elements="str"),
-    run_dir=dict(type="path"),
-    aws_region=dict(type="str"),
-    aws_endpoint_url=dict(type="str"),
-    aws_profile=dict(type="str"),
+    **run_options(),
+    **AWS_ARGUMENT_SPEC,
 )
 
 
@@ -254,10 +281,10 @@ def restored(module, snapshots):
         raise rds.RdsError("state=restored needs snapshot_id or run_id")
     if snapshot is None:
         raise rds.RdsError("no snapshot %s of %s %s to restore" % (params["snapshot_id"] or "of run %s" % params["run_id"],
-                                                                  snapshots.kind.name, snapshots.source_id))
+                                                                   snapshots.kind.name, snapshots.source_id))
     if snapshot.get("Status") != "available":
-        raise rds.RdsError("snapshot %s is %s, not available: it cannot be restored yet" % (snapshot[snapshots.kind.snapshot_key],
-                                                                                          snapshot.get("Status")))
+        identifier = snapshot[snapshots.kind.snapshot_key]
+        raise rds.RdsError("snapshot %s is %s, not available: it cannot be restored yet" % (identifier, snapshot.get("Status")))
     tags = rds.tags_dict(snapshot.get("TagList"))
     target = params["target_id"] or "%s-restored-%s" % (snapshots.source_id, rds.short_run_id(tags.get(rds.TAG_RUN) or
                                                                                               snapshot[snapshots.kind.snapshot_key]))
@@ -275,9 +302,10 @@ def main():
         required_if=[("state", "present", ("run_id",))],
     )
     params = module.params
+    check_run_options(module)
     started = time.monotonic()
     try:
-        client = aws_client("rds", params["aws_region"], params["aws_endpoint_url"], params["aws_profile"])
+        client = aws_client("rds", *aws_settings(params))
         snapshots = rds.snapshots_for(client, params["instance_id"], params["cluster_id"], params["aws_region"])
         record = recorder(params["run_dir"], module.check_mode)
         if params["state"] == "present":

@@ -11,7 +11,7 @@ description:
   - Bookkeeping on the controller, not a change to the database, so the module never reports C(changed).
   - In check mode nothing is written.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   rollback_dir:
     description: This rollback's folder, C(<run_dir>/rollback-<mode>-<UTC timestamp>).
@@ -19,7 +19,6 @@ options:
     required: true
   run_id:
     description: Id of the run rolled back.
-    type: str
     required: true
   host:
     description: The inventory host.
@@ -32,6 +31,19 @@ options:
       and C(details).
     type: dict
     required: true
+attributes:
+  check_mode:
+    support: full
+    details: Writes no report; returns the summary lines.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - safeindex_run.run_id
 """
 
 EXAMPLES = r"""
@@ -50,20 +62,23 @@ summary_lines:
   returned: always
   type: list
   elements: str
+  sample: ["Rollback (indexes) of run first-run on prod_db: dropped 18, kept 2 (existed before the run), already gone 0"]
 report_path:
   description: Path of report.json (none in check mode).
   returned: always
   type: str
+  sample: "/srv/safeindex/artifacts/prod_db/rollback-first-run/report.json"
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
 
 ARGUMENT_SPEC = dict(
     rollback_dir=dict(type="path", required=True),
-    run_id=dict(type="str", required=True),
+    **run_options("run_id", required=("run_id",)),
     host=dict(type="str"),
     engine=dict(type="str"),
     outcome=dict(type="dict", required=True),
@@ -72,6 +87,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    check_run_options(module)
     params = module.params
     report = build_rollback_report(params["outcome"], params["run_id"], params["host"], params["engine"])
     lines = list(report.get("summary_lines") or [])

@@ -17,15 +17,11 @@ description:
   - The notices are the run's bookkeeping, not a change to the database, so the module never reports C(changed).
   - In check mode nothing is written or posted; V(before) still returns the notice it would send.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   run_dir:
-    description: The run's folder, C(artifacts/<inventory_hostname>/<run_id>).
-    type: path
     required: true
   run_id:
-    description: Id of the run.
-    type: str
     required: true
   kind:
     description: Which notice.
@@ -73,6 +69,19 @@ options:
     description: Seconds to wait for the webhook.
     type: int
     default: 10
+attributes:
+  check_mode:
+    support: full
+    details: Writes and posts nothing; returns the before notice's text (the after notice needs a report).
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - safeindex_run
 """
 
 EXAMPLES = r"""
@@ -102,10 +111,12 @@ text:
   description: The notice (null for V(after) in check mode, where no report exists).
   returned: always
   type: str
+  sample: "Starting index migration on prod_db (run first-run): 20 indexes, online builds, backup verified."
 path:
   description: Where the notice was written (null in check mode).
   returned: always
   type: str
+  sample: "/srv/safeindex/artifacts/prod_db/first-run/notice-before.txt"
 webhook:
   description: What became of the post. C(configured), C(posted) (null when not configured), C(status), C(detail).
   returned: always
@@ -118,13 +129,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.files import write_private
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.report import notices
 from ansible.module_utils.safeindex.report.build import add_notice
 from ansible.module_utils.safeindex.run.record import RunRecord
 
 ARGUMENT_SPEC = dict(
-    run_dir=dict(type="path", required=True),
-    run_id=dict(type="str", required=True),
+    **run_options(required=("run_id", "run_dir")),
     kind=dict(type="str", choices=["before", "after"], required=True),
     host=dict(type="str"),
     engine=dict(type="str"),
@@ -155,6 +166,7 @@ def render(module):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    check_run_options(module)
     params = module.params
     kind = params["kind"]
     if module.check_mode and kind == "after":

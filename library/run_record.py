@@ -15,15 +15,11 @@ description:
   - The record is bookkeeping on the controller, not a change to the database, so the module never reports C(changed).
   - In check mode nothing is written; O(event=finish) still returns the summary of the plan.
 version_added: "0.1.0"
-author: safeindex developers
+author: safeindex developers (!UNKNOWN)
 options:
   run_dir:
-    description: The run's folder, C(artifacts/<inventory_hostname>/<run_id>).
-    type: path
     required: true
   run_id:
-    description: Id of the run.
-    type: str
     required: true
   event:
     description: What to record.
@@ -66,6 +62,19 @@ options:
   rehearsal_dir:
     description: Where rehearsal records go (read by the rehearsal gate of prod runs).
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Appends nothing to the record and writes no report; the summary says it is a check.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details: Runs on the controller (or the host it is delegated to) and works over the network.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - safeindex_run
 """
 
 EXAMPLES = r"""
@@ -103,31 +112,46 @@ summary_lines:
   returned: when event is finish
   type: list
   elements: str
+  sample: ["Indexes created: 20", "Already existed: 0", "Errors: 0", "Total indexes in place: 20/20"]
 report:
   description: The report as written to report.json.
   returned: when event is finish
   type: dict
+  sample:
+    {
+      "run_id": "first-run",
+      "status": "success",
+      "indexes_created": [
+        "idx_message_timestamp"
+      ],
+      "already_existed": [],
+      "errors": [],
+      "total_in_place": 20,
+      "total_expected": 20
+    }
 report_path:
   description: Path of report.json (not written in check mode).
   returned: when event is finish
   type: str
+  sample: "/srv/safeindex/artifacts/prod_db/first-run/report.json"
 rehearsal_record:
   description: The rehearsal record written, on a successful staging run.
   returned: when event is finish
   type: str
+  sample: "/srv/safeindex/artifacts/rehearsals/5d41402abc4b.json"
 """
 
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
 from ansible.module_utils.safeindex.run.preflight import write_rehearsal_record
 from ansible.module_utils.safeindex.run.record import RunRecord, now_iso
 
 ARGUMENT_SPEC = dict(
-    run_dir=dict(type="path", required=True),
-    run_id=dict(type="str", required=True),
+    **run_options(required=("run_id", "run_dir")),
     event=dict(type="str", choices=["start", "phase_start", "phase_end", "finish"], required=True),
     phase=dict(type="str"),
     host=dict(type="str"),
@@ -147,6 +171,7 @@ def main():
         supports_check_mode=True,
         required_if=[("event", "phase_start", ("phase",)), ("event", "phase_end", ("phase",))],
     )
+    check_run_options(module)
     params = module.params
     record = RunRecord(params["run_dir"])
     event = params["event"]
@@ -161,7 +186,7 @@ def main():
 
     details = dict(params["details"])
     phase_results = {key: details.pop(key, None) for key in ("backup", "snapshot", "verify", "probes_before", "monitor",
-                                                                "backup_retention_days")}
+                                                             "backup_retention_days")}
     summary = summarize(params["index_results"], params["expected_indexes"], module.check_mode)
     lines = summary_lines(summary, params["host"], params["run_id"], module.check_mode, phase_results["verify"])
     if module.check_mode:

@@ -44,7 +44,7 @@ def version_numbers(text: str | None) -> tuple[int, ...]:
 
 
 def client_version(path: str) -> str:
-    completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
     if completed.returncode != 0:
         raise ClientError("%s --version failed: %s" % (path, (completed.stderr or completed.stdout).strip()[:300]))
     return completed.stdout.strip()
@@ -74,7 +74,7 @@ def run(argv: list[str], env: dict | None = None, stdout: int | IO | None = None
     """Run a client; raises ClientError with the tail of its stderr (a secret in it is masked)."""
     completed = subprocess.run(
         argv, env=env, stdin=stdin, stdout=stdout if stdout is not None else subprocess.PIPE,
-        stderr=subprocess.PIPE, timeout=timeout,
+        stderr=subprocess.PIPE, timeout=timeout, check=False,
     )
     if completed.returncode != 0:
         raise ClientError("%s exited with %d: %s" % (os.path.basename(argv[0]), completed.returncode, tail(completed.stderr, secret)))

@@ -199,7 +199,7 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
                 "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
                 " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
                 " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), engine.database_size(),
-                                                   options.space_factor, exc)) from None
+                                                    options.space_factor, exc)) from None
         raise
     final = os.path.join(folder, name)
     _remove(final)
@@ -264,7 +264,9 @@ def verify_existing(engine, dumper, manifest_path, level, jobs=1) -> dict:
         raise BackupFailed("the backup at %s was never verified" % manifest_path)
     path = dump_path(manifest_path, manifest)
     verified = verify(engine, dumper, manifest, path, level, manifest["run_id"] + "_check", jobs)
-    return dict(result_of(manifest, manifest_path, reused=True), verified=verified)
+    result = result_of(manifest, manifest_path, reused=True)
+    result["verified"] = verified  # this check's proof, not the one the manifest kept
+    return result
 
 
 def _restore_and_count(engine, dumper, path, tables, run_id, jobs):

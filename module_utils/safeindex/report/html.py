@@ -113,7 +113,7 @@ def problems(report):
     errors = [i for i in report["indexes"] if i.get("error")]
     if errors:
         parts.append("<ul>%s</ul>" % "".join('<li class="fail"><strong>%s</strong>: %s</li>' % (esc(i["name"]), esc(i["error"]))
-                                            for i in errors))
+                                             for i in errors))
     if report.get("warnings"):
         parts.append("<h3>Warnings</h3><ul>%s</ul>" % "".join('<li class="warn">%s</li>' % esc(w) for w in report["warnings"]))
     return section("Errors and warnings", "problems", *parts) if parts else ""

@@ -26,7 +26,7 @@ def render_markdown(report):
         out += ["## Warnings", ""] + ["- %s" % cell(w) for w in report["warnings"]] + [""]
     if report.get("preflight"):
         out += ["## Preflight", ""] + table(["check", "result", "detail"],
-                                              [(c["check"], c["result"], c["detail"]) for c in report["preflight"]])
+                                            [(c["check"], c["result"], c["detail"]) for c in report["preflight"]])
     out += ["## Phases", ""] + table(["phase", "started", "duration (s)"],
                                      [(p["name"], p["started"], p["duration_seconds"]) for p in report["phases"]])
     out += ["## Timeline against the runbook", ""] + table(["phase", "runbook phases", "expected", "actual", "verdict"], [
@@ -77,7 +77,7 @@ def monitoring(monitor):
     out += ["### Database health", ""]
     out += ["%s samples: max %s connections, max %s lock waits. %s" % (
         sample_count(health), health.get("max_connections"), health.get("max_lock_waits"), cell(health.get("detail") or "")), ""
-            ] if health else ["Not sampled.", ""]
+    ] if health else ["Not sampled.", ""]
     cloudwatch = monitor.get("cloudwatch")
     if cloudwatch:
         out += ["### CloudWatch", ""] + table(["metric", "before", "after", "unit"], [

@@ -7,10 +7,11 @@ without one) or a mapping: {command: ...} or {url, method, headers, body, status
 import shlex
 import subprocess
 import urllib.error
-import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 
 
 class HookError(SafeIndexError):
@@ -45,7 +46,7 @@ def run(hook: str | dict, timeout: float = 60) -> dict:
     if hook.get("command"):
         try:
             argv = shlex.split(hook["command"])
-            completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except (OSError, ValueError) as exc:
             return {"ok": False, "what": what, "rc": None, "output": str(exc)}
         except subprocess.TimeoutExpired:
@@ -54,16 +55,16 @@ def run(hook: str | dict, timeout: float = 60) -> dict:
         return {"ok": completed.returncode == 0, "what": what, "rc": completed.returncode, "output": output[-500:]}
     body = hook.get("body")
     data = body.encode("utf-8") if isinstance(body, str) else (None if body is None else str(body).encode("utf-8"))
-    request = urllib.request.Request(hook["url"], data=data, method=hook.get("method", "POST" if data is not None else "GET").upper(),
-                                     headers=hook.get("headers") or {})
+    method = hook.get("method", "POST" if data is not None else "GET").upper()
     expected = hook.get("status")
     expected = [int(s) for s in (expected if isinstance(expected, list) else [expected])] if expected else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        # Ansible's open_url: its proxy and certificate handling, like every other module's HTTP call.
+        with open_url(hook["url"], data=data, headers=hook.get("headers") or {}, method=method, timeout=timeout) as response:
             status, output = response.status, response.read(2000).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         status, output = exc.code, exc.read(2000).decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, UrlConnectionError) as exc:
         return {"ok": False, "what": what, "status": None, "output": str(getattr(exc, "reason", exc))}
     ok = status in expected if expected else 200 <= status < 300
     return {"ok": ok, "what": what, "status": status, "output": output.strip()[-500:]}

@@ -170,7 +170,7 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
             return
         pid = os.getpid()
         write_private(holder_file, {"pid": pid, "start_time": _start_time(pid), "run_id": run_id,
-                                     "owner_pid": owner_pid, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                                    "owner_pid": owner_pid, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         answer({"ok": True, "pid": pid})
         answered = True
         last_ping = time.monotonic()
@@ -238,7 +238,7 @@ def _read_answer(fd, wait_seconds):
     chunks, deadline = [], time.monotonic() + wait_seconds
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            ready, _writable, _failed = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
                 break
             chunk = os.read(fd, 65536)

@@ -62,7 +62,7 @@ def maintenance_window(setting, ignore, now=None) -> dict:
     if ignore:
         return row("maintenance window", "warn", why + " (ignore_maintenance_window=true: going on anyway)")
     return row("maintenance window", "fail", why + " (the runbook: DO NOT run migrations during business hours;"
-                                                    " -e ignore_maintenance_window=true to override)")
+                                                   " -e ignore_maintenance_window=true to override)")
 
 
 def active_connections(engine, maximum) -> dict:

@@ -71,7 +71,7 @@ def run_probe(engine, probe, table, schema, accepted, options, before_ms=None, p
         result["indexes_used"] = engine.indexes_used(plan)
         result["verdict"], result["detail"] = _verdict(engine, probe, table, schema, accepted, plan, options)
         times = []
-        for _ in range(options.runs):
+        for _run in range(options.runs):
             times.append(engine.time_probe(probe.sql, options.timeout))
     except StatementTimeout:
         # Before the build a slow probe is the reason for the migration, not a broken probe; after it, a failure.
@@ -149,7 +149,7 @@ def verify(engine, indexes, probes, phase, options, baseline=None) -> dict:
         read = [(spec.table, spec.name) for spec in indexes] + [(specs[n].table, other) for n, other in equivalents.items()]
         usage = engine.index_usage(schema, read)
         if usage is None:
-            usage = {name: None for _, name in read}
+            usage = {name: None for _schema, name in read}
             usage_note = "not counted: performance_schema is off on this server (MariaDB's default); turn it on to count index reads"
     failed = ["index %s: %s: %s" % (c["name"], c["state"], c["detail"]) for c in checked if c["state"] in INDEX_PROBLEMS]
     failed += ["probe %s: %s: %s" % (r["name"], r["verdict"], r["detail"]) for r in results
