@@ -99,6 +99,10 @@ options:
   s3_kms_key_id:
     description: KMS key for O(s3_sse=aws:kms); the bucket's default key when unset.
     type: str
+  run_dir:
+    description: The run's folder, C(artifacts/<host>/<run_id>); its C(record.jsonl) gets this module's result, which the
+      run's report is built from. Nothing is written in check mode or without it.
+    type: path
   aws_region:
     description: AWS region of the bucket.
     type: str
@@ -209,6 +213,7 @@ from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
+from ansible.module_utils.safeindex.run.record import record_phase_result
 
 FORMATS = {"postgresql": ("custom", "directory"), "mysql": ("sql",)}
 ARGUMENT_SPEC = argument_spec(
@@ -232,6 +237,7 @@ ARGUMENT_SPEC = argument_spec(
     aws_endpoint_url=dict(type="str"),
     aws_profile=dict(type="str"),
     **PROGRESS_ARGUMENT_SPEC,
+    run_dir=dict(type="path"),
 )
 
 
@@ -285,6 +291,7 @@ def main():
         if params["s3_bucket"]:
             result["s3"] = upload_to_s3(params, result)
         result["retention_removed"] = backup.apply_retention(options)
+        record_phase_result(params["run_dir"], "backup", result, module.check_mode)
     except SafeIndexError as exc:
         fail(module, exc, changed=False)
     finally:

@@ -199,7 +199,7 @@ from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFail
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, fail
-from ansible.module_utils.safeindex.run.record import recorder
+from ansible.module_utils.safeindex.run.record import record_phase_result, recorder
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
 ARGUMENT_SPEC = argument_spec(
@@ -270,9 +270,11 @@ def main():
         result.update(exc.result.as_dict())
         if module._diff:
             result["diff"] = _diff(exc.result)
+        record_phase_result(params["run_dir"], "index", dict(result, failed=True, msg=str(exc)), module.check_mode)
         fail(module, exc, **result)
     except SafeIndexError as exc:
         result["action"] = "failed"
+        record_phase_result(params["run_dir"], "index", dict(result, failed=True, msg=str(exc)), module.check_mode)
         fail(module, exc, **result)
     finally:
         if dialect is not None:
@@ -283,6 +285,7 @@ def main():
         module.warn(step)
     if module._diff and outcome.changed:
         result["diff"] = _diff(outcome)
+    record_phase_result(params["run_dir"], "index", result, module.check_mode)
     module.exit_json(**result)
 
 
