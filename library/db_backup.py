@@ -98,6 +98,10 @@ options:
   s3_kms_key_id:
     description: KMS key for O(s3_sse=aws:kms); the bucket's default key when unset.
     type: str
+  run_dir:
+    description: The run's folder, C(artifacts/<host>/<run_id>); its C(record.jsonl) gets this module's result, which the
+      run's report is built from. Nothing is written in check mode or without it.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -113,7 +117,7 @@ extends_documentation_fragment:
   - safeindex_connection
   - safeindex_progress
   - safeindex_aws
-  - safeindex_run.run_id
+  - safeindex_run
 notes:
   - Supports check mode.
   - O(verify=restore) needs the right to create the scratch database. That is C(CREATEDB) on PostgreSQL and
@@ -236,10 +240,11 @@ from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, a
 from ansible.module_utils.safeindex.core.module import argument_spec, connected
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.engines import dumper_for
+from ansible.module_utils.safeindex.run.record import record_phase_result
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["present", "verified"], default="present"),
-    **run_options("run_id"),
+    **run_options(),
     host_name=dict(type="str"),
     backup_dir=dict(type="path"),
     manifest_path=dict(type="path"),
@@ -309,6 +314,7 @@ def main():
         if params["s3_bucket"]:
             result["s3"] = upload_to_s3(params, result)
         result["retention_removed"] = backup.apply_retention(options)
+        record_phase_result(params["run_dir"], "backup", result, module.check_mode)
     module.exit_json(changed=not result["reused"], **result)
 
 

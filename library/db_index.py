@@ -222,7 +222,7 @@ from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFail
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.core.module import argument_spec, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.run.record import recorder
+from ansible.module_utils.safeindex.run.record import record_phase_result, recorder
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
 ARGUMENT_SPEC = argument_spec(
@@ -280,7 +280,12 @@ def main():
         module.fail_json(msg=str(exc), **result)
     # A failure before the build's own outcome (connecting, a spec the catalog cannot take) reports action=failed.
     failed = dict(result, action="failed")
-    with connected(module, "db_index", failed) as dialect:
+
+    def record_failure(exc, known=failed):
+        """The report counts a failed index from the run record: every failure is recorded, connecting included."""
+        record_phase_result(params["run_dir"], "index", dict(known, failed=True, msg=str(exc)), module.check_mode)
+
+    with connected(module, "db_index", failed, on_failure=record_failure) as dialect:
         engine = dialect.engine
         record = recorder(params["run_dir"], module.check_mode)
         try:
@@ -295,6 +300,7 @@ def main():
             result.update(exc.result.as_dict())
             if module._diff:
                 result["diff"] = _diff(exc.result)
+            record_failure(exc, result)
             fail(module, exc, **result)
     result.update(outcome.as_dict())
     result["engine"] = engine
@@ -302,6 +308,7 @@ def main():
         module.warn(step)
     if module._diff and outcome.changed:
         result["diff"] = _diff(outcome)
+    record_phase_result(params["run_dir"], "index", result, module.check_mode)
     module.exit_json(**result)
 
 

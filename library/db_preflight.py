@@ -188,6 +188,16 @@ lock_holder_pid:
   returned: when the lock was taken
   type: int
   sample: 51234
+database:
+  description: Where preflight connected, as the notices name the database (engine://user@host:port/database, never the password).
+  returned: when connected
+  type: str
+  sample: postgresql://app@db.example.com:5432/chat
+refused_by_lock:
+  description: Whether the run is refused because another run holds the database's run lock.
+  returned: always
+  type: bool
+  sample: false
 """
 
 import re
@@ -201,6 +211,7 @@ from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption, preflight
 from ansible.module_utils.safeindex.run import lock as runlock
+from ansible.module_utils.safeindex.run.record import record_phase_result
 from ansible.module_utils.safeindex.spec import plan as planning
 
 ARGUMENT_SPEC = argument_spec(
@@ -299,7 +310,7 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     check_run_options(module)
     params = module.params
-    checks, engine, version, summary, holder = [], None, None, None, None
+    checks, engine, version, summary, holder, database = [], None, None, None, None, None
     loaded, fingerprint = None, None
     try:
         engine = connection_params(params).engine
@@ -322,7 +333,8 @@ def main():
     if dialect is not None:
         try:
             version = dialect.server_version()
-            checks.insert(0, preflight.row("connection", "ok", "connected to %s" % dialect.params.describe()))
+            database = dialect.params.describe()
+            checks.insert(0, preflight.row("connection", "ok", "connected to %s" % database))
             if loaded:
                 spec_row, summary = spec_check(module, dialect, loaded)
                 checks.append(spec_row)
@@ -342,7 +354,10 @@ def main():
     failed = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "fail"]
     warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
     result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
-                  failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder)
+                  failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder, database=database,
+                  refused_by_lock=lock_row["result"] == "fail")
+    # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
+    record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
     if failed:
         module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), **result)
     module.exit_json(**result)

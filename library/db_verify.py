@@ -72,6 +72,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - safeindex_connection
+  - safeindex_run.run_dir
 """
 
 EXAMPLES = r"""
@@ -158,6 +159,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connected, fail
+from ansible.module_utils.safeindex.core.run_options import run_options
+from ansible.module_utils.safeindex.run.record import record_phase_result
 from ansible.module_utils.safeindex.spec import plan as planning
 from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, verify
 
@@ -170,7 +173,17 @@ ARGUMENT_SPEC = argument_spec(
     small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
     baseline=dict(type="list", elements="dict"),
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
+    **run_options("run_dir"),
 )
+
+
+def record_result(module, result, msg=None):
+    """The run's report reads verify from the record: `failed` lists the problems after the build (the error when it could
+    not verify), and says whether the probes failed before it."""
+    after = module.params["phase"] == "after"
+    problems = result.get("problems") or ([msg] if msg else [])
+    recorded = dict(result, failed=problems if after else msg is not None, **({"msg": msg} if msg else {}))
+    record_phase_result(module.params["run_dir"], "verify" if after else "probes_before", recorded, module.check_mode)
 
 
 def main():
@@ -185,6 +198,7 @@ def main():
         engine = connection_params(params).engine
         _fingerprint, indexes, probes = planning.load(params["spec_path"], engine)
     except SafeIndexError as exc:
+        record_result(module, dict(engine=engine), str(exc))
         fail(module, exc, changed=False, engine=engine)
     with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:
         result = verify(dialect, indexes, probes, params["phase"], options, params["baseline"])
@@ -193,7 +207,9 @@ def main():
             msg = "a probe of the spec is broken (its SQL fails on the server):\n" + "\n".join("- " + f for f in result["problems"])
         else:
             msg = "verification failed:\n" + "\n".join("- " + f for f in result["problems"])
+        record_result(module, dict(result, engine=engine), msg)
         module.fail_json(msg=msg, changed=False, engine=engine, **result)
+    record_result(module, dict(result, engine=engine))
     module.exit_json(changed=False, engine=engine, **result)
 
 

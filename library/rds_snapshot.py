@@ -190,7 +190,7 @@ from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, a
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.run.record import recorder
+from ansible.module_utils.safeindex.run.record import record_phase_result, recorder
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "restored"], default="present"),
@@ -315,8 +315,13 @@ def main():
         else:
             result = restored(module, snapshots)
     except SafeIndexError as exc:
+        if params["state"] == "present":
+            failed = dict(getattr(exc, "details", {}) or {}, msg=str(exc), duration_seconds=round(time.monotonic() - started, 3))
+            record_phase_result(params["run_dir"], "snapshot", failed, module.check_mode)
         fail(module, exc, changed=False, duration_seconds=round(time.monotonic() - started, 3))
     result["duration_seconds"] = round(time.monotonic() - started, 3)
+    if params["state"] == "present":
+        record_phase_result(params["run_dir"], "snapshot", result, module.check_mode)
     module.exit_json(**result)
 
 

@@ -36,6 +36,7 @@ options:
     type: str
   database:
     description: Which database, as people read it (for example C(postgresql://app@db.example:5432/app)); never the password.
+      For V(after), the one the run report names (where M(db_preflight) connected) when unset.
     type: str
   pending:
     description: Names of the indexes the run will build (the plan's C(pending)), for V(before).
@@ -161,7 +162,9 @@ def render(module):
             starts_at=notices.local_time(params["timezone"]), database=params["database"], blocking=params["blocking"],
             maintenance_mode=params["maintenance_mode"])
     with open(os.path.join(params["run_dir"], "report.json")) as handle:
-        return notices.render_after(json.load(handle), params["timezone"], params["database"])
+        report = json.load(handle)
+    # The report knows where preflight connected (from the run record): the after notice names that database.
+    return notices.render_after(report, params["timezone"], params["database"] or report.get("database"))
 
 
 def main():

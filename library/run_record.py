@@ -7,13 +7,19 @@ short_description: Keep a run's record and write its report
 description:
   - Every run keeps an append-only record in C(<run_dir>/record.jsonl) (0600, in a 0700 folder) of when it started, each
     phase's start and end, and what each module changed, written as it happens.
-  - O(event=finish) writes C(report.json), C(report.md) and a self-contained C(report.html) beside it (0600) and returns
+  - Each phase's module appends its result to the record as it finishes (M(db_preflight), M(db_backup), M(rds_snapshot),
+    M(db_index), M(db_verify)); O(event=monitor) judges and records what monitoring found.
+  - O(event=finish) builds the report from the record alone (the same function writes the report of an interrupted run),
+    writes C(report.json), C(report.md) and a self-contained C(report.html) beside it (0600) and returns
     the runbook's summary lines (created, already existed, errors, C(Total indexes in place N/N)) and, when verification
     ran, each probe's time before and after and its speed-up.
   - The report holds the phases against the runbook's Expected Timeline and its Post-Migration Checklist, each item
     ticked from the evidence (or marked not checked).
   - The record is bookkeeping on the controller, not a change to the database, so the module never reports C(changed).
-  - In check mode nothing is written; O(event=finish) still returns the summary of the plan.
+  - In check mode nothing is written, so there is no record; O(event=finish) returns the summary of the plan from
+    O(expected_indexes) and O(index_results).
+  - O(event=smoke) judges one round of smoke checks (the answers of M(ansible.builtin.uri)) and returns the verdicts.
+  - The run id must be 1-64 letters, digits, C(.), C(_) or C(-), starting with a letter or digit; the module fails otherwise.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -24,10 +30,10 @@ options:
   event:
     description: What to record.
     type: str
-    choices: [start, phase_start, phase_end, finish]
+    choices: [start, phase_start, phase_end, smoke, monitor, finish]
     required: true
   phase:
-    description: The phase, for V(phase_start) and V(phase_end).
+    description: The phase, for V(phase_start) and V(phase_end); the round (V(start) or V(end) of the window) for V(smoke).
     type: str
   host:
     description: The inventory host the run is for.
@@ -40,20 +46,27 @@ options:
     type: str
     choices: [success, failed, refused, interrupted]
     default: success
+  error:
+    description: Why the run failed, for V(finish).
+    type: str
   expected_indexes:
-    description: Names of the spec's indexes, for V(finish).
+    description: Names of the spec's indexes, for V(finish) in check mode (a real run's come from its record).
     type: list
     elements: str
     default: []
   index_results:
-    description: The results of M(db_index) for each index (a registered loop's C(results)), for V(finish).
+    description: The results of M(db_index) for each index (a registered loop's C(results)), for V(finish) in check mode
+      (a real run's come from its record).
     type: list
     elements: dict
     default: []
   details:
-    description: More facts for the record (V(start)) or the report (V(finish)), for example C(backup), C(snapshot), C(error),
-      C(preflight) (the checks), C(warnings), C(spec_fingerprint), C(verify) and C(probes_before) (from M(db_verify)),
-      C(monitor) (from the monitor role), C(backup_retention_days). Missing or null phases are reported as not run.
+    description:
+      - More facts for the record, for V(start) (the run's settings, for example C(backup_retention_days)).
+      - For V(smoke), C(answers) (a registered M(ansible.builtin.uri) loop's C(results), each with its check as C(item)).
+      - For V(monitor), C(smoke_checks) (the verdicts V(smoke) returned), C(scanned) (a registered M(log_scan) loop's
+        C(results), each with its host as C(item)), C(log_paths) (each app host's C(app_error_log)), C(health) (from
+        M(db_health)), C(cloudwatch) (from M(rds_metrics)), C(started) (epoch seconds) and C(inventories).
     type: dict
     default: {}
   environment_name:
@@ -85,19 +98,14 @@ EXAMPLES = r"""
     event: phase_start
     phase: indexes
 
-- name: Write the report
+- name: Write the report (from the record)
   run_record:
     run_dir: "{{ run_dir }}"
     run_id: "{{ run_id }}"
     event: finish
-    host: "{{ inventory_hostname }}"
-    engine: "{{ db_engine }}"
     status: success
-    expected_indexes: "{{ index_spec.names }}"
-    index_results: "{{ index_build.results }}"
-    details:
-      verify: "{{ verify_result | default(None) }}"
-      monitor: "{{ monitor_result | default(None) }}"
+    environment_name: staging
+    rehearsal_dir: artifacts/rehearsals
   register: run_report
 """
 
@@ -139,24 +147,53 @@ rehearsal_record:
   returned: when event is finish
   type: str
   sample: "/srv/safeindex/artifacts/rehearsals/5d41402abc4b.json"
+smoke_checks:
+  description: The smoke checks judged so far (those given in O(details.smoke_checks), then this round's), each with
+    C(name), C(url), C(method), C(status), C(expected_status), C(ok), C(round) and C(detail).
+  returned: when event is smoke
+  type: list
+  elements: dict
+  sample: [{"name": "login", "url": "https://app.example.com/login", "method": "GET", "status": 200, "expected_status": 200,
+            "ok": true, "round": "start", "detail": "start of the window: HTTP 200"}]
+smoke_failed:
+  description: Whether a smoke check judged so far failed.
+  returned: when event is smoke
+  type: bool
+  sample: false
+monitor:
+  description: What monitoring found, as the report keeps it (duration_seconds, smoke_checks, error_logs, health,
+    cloudwatch, failed, rollback_command).
+  returned: when event is monitor
+  type: dict
+  sample: {"duration_seconds": 300.2, "smoke_checks": [], "error_logs": [], "health": null, "cloudwatch": null, "failed": [],
+           "rollback_command": "ansible-playbook rollback.yml -i inventories/prod -e run_id=20261124T220000Z-1a2b --limit db1"}
+failure:
+  description: The run's failure message on what monitoring found, with the rollback command; null when it found nothing.
+  returned: when event is monitor
+  type: str
+  sample: "Monitoring of db1 after run 20261124T220000Z-1a2b found problems: ..."
 """
 
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.safeindex.core.run_id import check_run_id
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.monitor import smoke
+from ansible.module_utils.safeindex.report.build import summarize, summary_lines
+from ansible.module_utils.safeindex.report.from_record import report_from_record
 from ansible.module_utils.safeindex.run.preflight import write_rehearsal_record
-from ansible.module_utils.safeindex.run.record import RunRecord, now_iso
+from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result
 
 ARGUMENT_SPEC = dict(
     **run_options(required=("run_id", "run_dir")),
-    event=dict(type="str", choices=["start", "phase_start", "phase_end", "finish"], required=True),
+    event=dict(type="str", choices=["start", "phase_start", "phase_end", "smoke", "monitor", "finish"], required=True),
     phase=dict(type="str"),
     host=dict(type="str"),
     engine=dict(type="str"),
     status=dict(type="str", choices=["success", "failed", "refused", "interrupted"], default="success"),
+    error=dict(type="str"),
     expected_indexes=dict(type="list", elements="str", default=[]),
     index_results=dict(type="list", elements="dict", default=[]),
     details=dict(type="dict", default={}),
@@ -165,49 +202,73 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def judge_smoke(module):
+    """One round of smoke checks judged, added to the verdicts of the rounds before."""
+    details = module.params["details"]
+    verdicts = list(details.get("smoke_checks") or []) + smoke.judge_round(details.get("answers") or [], module.params["phase"])
+    module.exit_json(changed=False, smoke_checks=verdicts, smoke_failed=smoke.any_failed(verdicts))
+
+
+def judge_monitor(module):
+    """What monitoring found, judged and recorded for the report; the failure message when it fails the run."""
+    params, details = module.params, module.params["details"]
+    logs = smoke.error_logs(details.get("scanned") or [], details.get("log_paths") or {})
+    started = details.get("started")
+    duration = time.time() - float(started) if started is not None else 0.0
+    command = smoke.rollback_command(details.get("inventories") or [], params["run_id"], params["host"])
+    result = smoke.monitor_result(details.get("smoke_checks") or [], logs, details.get("health"), details.get("cloudwatch"),
+                                  duration, command)
+    record_phase_result(params["run_dir"], "monitor", result, module.check_mode)
+    module.exit_json(changed=False, monitor=result, failure=smoke.failure_message(result, params["host"], params["run_id"]))
+
+
+def finish(module):
+    params = module.params
+    if module.check_mode:
+        # Nothing is recorded in check mode: the plan's summary comes from the plan itself.
+        summary = summarize(params["index_results"], params["expected_indexes"], True)
+        lines = summary_lines(summary, params["host"], params["run_id"], True)
+        module.exit_json(changed=False, summary=summary, summary_lines=lines, report=None, report_path=None)
+    record = RunRecord(params["run_dir"])
+    report, summary = report_from_record(params["run_dir"], params["status"], params["error"])
+    if report is None:
+        module.fail_json(msg="no start of run %s in %s: nothing to report" % (params["run_id"], record.path))
+    record.append("finish", status=params["status"], summary=summary)
+    rehearsal = None
+    fingerprint = report.get("spec_fingerprint")
+    if params["environment_name"] == "staging" and params["status"] == "success" and params["rehearsal_dir"] and fingerprint:
+        rehearsal = write_rehearsal_record(params["rehearsal_dir"], report, fingerprint)
+    module.exit_json(changed=False, summary=summary, summary_lines=report["summary_lines"], report=report,
+                     report_path=os.path.abspath(os.path.join(params["run_dir"], "report.json")), rehearsal_record=rehearsal)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        required_if=[("event", "phase_start", ("phase",)), ("event", "phase_end", ("phase",))],
+        required_if=[("event", "phase_start", ("phase",)), ("event", "phase_end", ("phase",)), ("event", "smoke", ("phase",)),
+                     ("event", "monitor", ("host",))],
     )
     check_run_options(module)
     params = module.params
-    record = RunRecord(params["run_dir"])
+    try:
+        check_run_id(params["run_id"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     event = params["event"]
-    if event != "finish":
-        if not module.check_mode:
-            data = dict(params["details"], run_id=params["run_id"], monotonic=time.monotonic())
-            for key in ("phase", "host", "engine"):
-                if params[key]:
-                    data[key] = params[key]
-            record.append(event, **data)
-        module.exit_json(changed=False)
-
-    details = dict(params["details"])
-    phase_results = {key: details.pop(key, None) for key in ("backup", "snapshot", "verify", "probes_before", "monitor",
-                                                             "backup_retention_days")}
-    summary = summarize(params["index_results"], params["expected_indexes"], module.check_mode)
-    lines = summary_lines(summary, params["host"], params["run_id"], module.check_mode, phase_results["verify"])
-    if module.check_mode:
-        module.exit_json(changed=False, summary=summary, summary_lines=lines, report=None, report_path=None)
-    events = record.events()
-    start = next((e for e in events if e.get("event") == "start"), {})
-    total_seconds = round(time.monotonic() - start["monotonic"], 3) if start.get("monotonic") is not None else None
-    report = build_report(
-        run_id=params["run_id"], host=params["host"], engine=params["engine"], status=params["status"],
-        summary=summary, index_results=params["index_results"], phases=record.phases(),
-        started=start.get("at"), finished=now_iso(), extra=details, notices=notices_from_events(events),
-        total_seconds=total_seconds, lines=lines, **phase_results,
-    )
-    record.append("finish", status=params["status"], summary=summary)
-    path = write_report(params["run_dir"], report)
-    rehearsal = None
-    fingerprint = params["details"].get("spec_fingerprint")
-    if params["environment_name"] == "staging" and params["status"] == "success" and params["rehearsal_dir"] and fingerprint:
-        rehearsal = write_rehearsal_record(params["rehearsal_dir"], report, fingerprint)
-    module.exit_json(changed=False, summary=summary, summary_lines=lines, report=report, report_path=os.path.abspath(path),
-                     rehearsal_record=rehearsal)
+    if event == "smoke":
+        judge_smoke(module)
+    if event == "monitor":
+        judge_monitor(module)
+    if event == "finish":
+        finish(module)
+    if not module.check_mode:
+        data = dict(params["details"], run_id=params["run_id"], monotonic=time.monotonic())
+        for key in ("phase", "host", "engine"):
+            if params[key]:
+                data[key] = params[key]
+        RunRecord(params["run_dir"]).append(event, **data)
+    module.exit_json(changed=False)
 
 
 if __name__ == "__main__":

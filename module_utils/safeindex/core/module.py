@@ -2,6 +2,7 @@
 
 from __future__ import annotations  # `dict | None` in hints also where a target's Python is older than 3.10
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -29,17 +30,20 @@ def connect(module, purpose: str) -> Engine:
 
 
 @contextmanager
-def connected(module, purpose: str, result: dict | None = None):
+def connected(module, purpose: str, result: dict | None = None, on_failure: Callable | None = None):
     """The connected engine for the length of a with block; always closed after it, also when the module exits inside it.
 
     A SafeIndexError (opening the connection or inside the block) fails the module through fail(), with the error's
     details and what the module knew so far: `result`, read when the error happens, so the module may fill it in the
-    block. Errors a module reports in its own words it catches inside the block."""
+    block. `on_failure(error)`, when given, runs first (a module that records its failures). Errors a module reports in
+    its own words it catches inside the block."""
     engine = None
     try:
         engine = connect(module, purpose)
         yield engine
     except SafeIndexError as exc:
+        if on_failure is not None:
+            on_failure(exc)
         fail(module, exc, **dict(result or {}))
     finally:
         if engine is not None:

@@ -3,21 +3,23 @@
 Ansible runs no `always:` after Ctrl-C, so the report role never writes the report of an interrupted run. The run
 lock's holder outlives the playbook by design (runlock.py) and calls record_interruption() on its way out: the
 record gets an `interrupted` event (the phase, and the index being built, when it ended) and report.json, .md
-and .html are written from the record with status `interrupted`.
+and .html are written from the record with status `interrupted`, by the same function as every other report.
 """
 
-from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
-from ansible.module_utils.safeindex.run.record import RunRecord, now_iso
+import os
+from collections.abc import Callable
+
+from ansible.module_utils.safeindex.report.from_record import report_from_record
+from ansible.module_utils.safeindex.run.record import RunRecord, last_run
 
 
-def record_interruption(run_dir, run_id):
-    """Record and report the interruption, unless this run (since its last `start`) finished or said so already."""
+def record_interruption(run_dir: str, run_id: str) -> str | None:
+    """Record and report the interruption, unless this run (since its last `start`) finished or said so already;
+    returns the path of report.json, or None when there was nothing to report."""
     record = RunRecord(run_dir)
-    events = record.events()
-    starts = [number for number, event in enumerate(events) if event.get("event") == "start"]
-    if not starts:
+    events = last_run(record.events())
+    if not events:
         return None
-    events = events[starts[-1]:]
     if any(event.get("event") in ("finish", "interrupted") for event in events):
         return None
     started_phases = [e.get("phase") for e in events if e.get("event") == "phase_start"]
@@ -30,21 +32,11 @@ def record_interruption(run_dir, run_id):
         " during the %s phase" % phase if phase else "", ", while %s was being built" % building if building else "")
     error += "; run migrate.yml again to finish: what is built is kept, an INVALID leftover of a build is rebuilt"
     record.append("interrupted", run_id=run_id, phase=phase, index=building, error=error)
-
-    start = events[0]
-    host, engine = start.get("host"), start.get("engine")
-    plan = next((e for e in reversed(events) if e.get("expected_indexes") is not None), {})
-    index_results = [e for e in events if e.get("event") == "index"]
-    summary = summarize(index_results, plan.get("expected_indexes") or [])
-    report = build_report(
-        run_id=run_id, host=host, engine=engine, status="interrupted", summary=summary, index_results=index_results,
-        phases=record.phases(), started=start.get("at"), finished=now_iso(), notices=notices_from_events(events),
-        extra={"error": error, "preflight": [], "warnings": []}, lines=summary_lines(summary, host, run_id),
-    )
-    return write_report(run_dir, report)
+    report_from_record(run_dir, "interrupted", error)
+    return os.path.join(run_dir, "report.json")
 
 
-def recorder(run_dir, run_id):
+def recorder(run_dir: str | None, run_id: str) -> Callable[[], str | None] | None:
     """The run lock holder's `on_owner_gone` for a run with a folder; None without one."""
     if not run_dir:
         return None
