@@ -281,9 +281,9 @@ def main():
     # A failure before the build's own outcome (connecting, a spec the catalog cannot take) reports action=failed.
     failed = dict(result, action="failed")
 
-    def record_failure(exc, known=failed):
+    def record_failure(exc, known=None):
         """The report counts a failed index from the run record: every failure is recorded, connecting included."""
-        record_phase_result(params["run_dir"], "index", dict(known, failed=True, msg=str(exc)), module.check_mode)
+        record_phase_result(params["run_dir"], "index", dict(known or failed, failed=True, msg=str(exc)), module.check_mode)
 
     with connected(module, "db_index", failed, on_failure=record_failure) as dialect:
         engine = dialect.engine

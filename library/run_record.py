@@ -7,8 +7,9 @@ short_description: Keep a run's record and write its report
 description:
   - Every run keeps an append-only record in C(<run_dir>/record.jsonl) (0600, in a 0700 folder) of when it started, each
     phase's start and end, and what each module changed, written as it happens.
-  - Each phase's module appends its result to the record as it finishes (M(db_preflight), M(db_backup), M(rds_snapshot),
-    M(db_index), M(db_verify)); O(event=monitor) judges and records what monitoring found.
+  - Each phase's module appends its result to the record as it finishes (M(db_preflight), M(db_backup),
+    M(rds_snapshot), M(db_index), M(db_verify)); O(event=monitor) judges and records what monitoring
+    found.
   - O(event=finish) builds the report from the record alone (the same function writes the report of an interrupted run),
     writes C(report.json), C(report.md) and a self-contained C(report.html) beside it (0600) and returns
     the runbook's summary lines (created, already existed, errors, C(Total indexes in place N/N)) and, when verification
@@ -148,7 +149,7 @@ rehearsal_record:
   type: str
   sample: "/srv/safeindex/artifacts/rehearsals/5d41402abc4b.json"
 smoke_checks:
-  description: The smoke checks judged so far (those given in O(details.smoke_checks), then this round's), each with
+  description: The smoke checks judged so far (those given in C(details.smoke_checks), then this round's), each with
     C(name), C(url), C(method), C(status), C(expected_status), C(ok), C(round) and C(detail).
   returned: when event is smoke
   type: list

@@ -3,6 +3,8 @@ AWS_ENDPOINT_URL honoured; throttling and timeouts retried with backoff before a
 (standard mode, 8 attempts, unless the operator set AWS_MAX_ATTEMPTS / AWS_RETRY_MODE or a profile's
 max_attempts / retry_mode). Each attempt waits at most connect_timeout to connect and read_timeout for an answer."""
 
+from __future__ import annotations
+
 import os
 from typing import Any
 

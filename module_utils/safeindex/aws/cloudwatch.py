@@ -4,6 +4,8 @@ Missing data is not a failure: the value is None and a note says why (CloudWatch
 metrics a minute or so late, and a window shorter than the period may hold no datapoint).
 """
 
+from __future__ import annotations
+
 from datetime import UTC, datetime, timedelta
 from typing import Any
 

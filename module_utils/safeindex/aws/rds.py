@@ -4,6 +4,8 @@ Instance snapshots and Aurora cluster snapshots differ only in API names; a Kind
 everything else is written once. A run's snapshot is found by its tags, never by its name alone.
 """
 
+from __future__ import annotations
+
 import hashlib
 import re
 import time

@@ -1,5 +1,7 @@
 """Upload a verified backup to S3: encrypted at rest, its sha256 as metadata, each object checked after upload."""
 
+from __future__ import annotations
+
 import os
 from typing import Any
 

@@ -1,6 +1,8 @@
 """The database's own client tools (pg_dump, pg_restore, mariadb-dump, mariadb): finding them,
 their versions, and running them with secrets that never reach an argv or the environment."""
 
+from __future__ import annotations
+
 import contextlib
 import os
 import re

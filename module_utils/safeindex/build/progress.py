@@ -11,6 +11,8 @@ for a while (quick work costs nothing), on a connection of its own; any error in
 and ends the watching; it stops, and closes its connection, when the work ends, also when the work fails.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os

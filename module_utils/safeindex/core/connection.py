@@ -1,5 +1,7 @@
 """Connection settings shared by every module: explicit parameters or the app's DATABASE_URL."""
 
+from __future__ import annotations
+
 import os
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit

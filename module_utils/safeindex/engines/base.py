@@ -6,6 +6,8 @@ The build (build/indexer.py) decides what to do; the engine knows how its server
 statement building with the driver's own quoting, lock errors, and the sessions that stand in the way.
 """
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass
 

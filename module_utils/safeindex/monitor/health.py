@@ -4,6 +4,8 @@ The window is spent sampling, so a run that monitors for 30 minutes measures for
 that fails (the server went away) is kept with its error, and the next one connects again.
 """
 
+from __future__ import annotations
+
 import time
 from collections.abc import Callable
 from typing import Any

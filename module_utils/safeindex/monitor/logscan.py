@@ -7,6 +7,8 @@ where the inode cannot (a new file may get the inode of a deleted one). Lines wr
 mark are never reported.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
 import re

@@ -4,6 +4,8 @@ The monitor role calls the app (ansible.builtin.uri) and the logs (log_scan) and
 run_record's `smoke` and `monitor` events, so the judging is Python that unit tests can reach, not Jinja.
 """
 
+from __future__ import annotations
+
 import shlex
 from typing import Any
 

@@ -4,6 +4,8 @@ Each phase's module records its result as it finishes (run/record.py record_phas
 the run lock's holder after an interruption both call report_from_record(), so the two reports cannot drift apart.
 """
 
+from __future__ import annotations
+
 import time
 from typing import Any
 

@@ -4,6 +4,8 @@ its folders, and what the run's report says it left to restore (its RDS snapshot
 The controller's files only: a snapshot restore must work while the database itself is what is broken.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time

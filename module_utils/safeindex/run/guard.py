@@ -5,6 +5,8 @@ ansible-playbook process: when that ends before the guard is stopped, the guard 
 stays in the guard's memory only (it may carry a token): the guard file holds its pid and nothing else.
 """
 
+from __future__ import annotations
+
 import os
 import signal
 import time

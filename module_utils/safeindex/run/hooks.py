@@ -4,6 +4,8 @@ A hook is a string (an http(s):// URL, otherwise a command line, split like a sh
 without one) or a mapping: {command: ...} or {url, method, headers, body, status}.
 """
 
+from __future__ import annotations
+
 import shlex
 import subprocess
 import urllib.error

@@ -6,6 +6,8 @@ record gets an `interrupted` event (the phase, and the index being built, when i
 and .html are written from the record with status `interrupted`, by the same function as every other report.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Callable
 

@@ -9,6 +9,8 @@ When the playbook ends without having let go (Ansible runs no `always:` after Ct
 `on_owner_gone` first, while it still holds the lock: db_preflight records the interruption there (interruption.py).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import select

@@ -4,6 +4,8 @@ Each check is written once; the engine answers the engine-specific questions. A 
 be made says so (warn or skip) rather than pass in silence.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import shutil

@@ -6,6 +6,8 @@ Each phase's module also appends its result as it finishes (record_phase_result)
 whether it ended well, failed or was interrupted, is built from this record alone (report/from_record.py).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time

@@ -4,6 +4,8 @@ A window belongs to the day it opens: {days: [fri], start: "22:00", end: "06:00"
 Friday 22:00 to Saturday 06:00.
 """
 
+from __future__ import annotations
+
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

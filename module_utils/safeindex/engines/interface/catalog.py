@@ -1,5 +1,7 @@
 """Reading an engine's catalog: tables, indexes as the server stores them, sizes and privileges."""
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for the annotations only: base imports this module
@@ -12,14 +14,14 @@ class Catalog:
         """Column names of a table, or None when the table does not exist."""
         raise NotImplementedError
 
-    def find_index(self, spec, schema: str) -> "CatalogIndex | None":
+    def find_index(self, spec, schema: str) -> CatalogIndex | None:
         """The catalog entry holding the spec's index name, or None."""
         raise NotImplementedError
 
     def table_indexes(self, schema: str, table: str) -> list:
         raise NotImplementedError
 
-    def canonical_definition(self, spec, schema: str) -> "IndexDefinition":
+    def canonical_definition(self, spec, schema: str) -> IndexDefinition:
         """The spec's definition in the same form the catalog gives; raises SpecError if the server rejects it."""
         raise NotImplementedError
 

@@ -4,6 +4,7 @@ Every probe runs in a READ ONLY transaction that is rolled back. Reading a plan 
 explain_plan.py walks its own plan shape into table accesses, and the questions below are asked of those.
 """
 
+from __future__ import annotations
 
 
 class PlanReading:

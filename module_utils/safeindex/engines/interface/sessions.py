@@ -1,5 +1,7 @@
 """Other sessions on the server: the run lock, sessions in the way, long transactions, replicas, lock waits."""
 
+from __future__ import annotations
+
 import time
 
 

@@ -37,4 +37,3 @@ class MysqlBackup(Backup):
 
     def drop_scratch_database(self, name: str) -> None:
         self._rows("DROP DATABASE IF EXISTS %s" % quote(name))
-

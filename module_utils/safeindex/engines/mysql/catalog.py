@@ -1,5 +1,7 @@
 """MySQL's and MariaDB's catalog: tables and indexes from information_schema and SHOW INDEX, sizes, privileges."""
 
+from __future__ import annotations
+
 from ansible.module_utils.safeindex.core.errors import OptionError, ServerRefused, SpecError
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, ownership_marker
 from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
@@ -28,7 +30,7 @@ class MysqlCatalog(Catalog):
         )
         return list(self._column_types(schema, table)) if exists else None
 
-    def find_index(self, spec, schema: str) -> "CatalogIndex | None":
+    def find_index(self, spec, schema: str) -> CatalogIndex | None:
         if not spec.table:
             raise OptionError("%s: on MySQL an index belongs to a table: give its table" % spec.name)
         if self.table_columns(schema, spec.table) is None:
@@ -80,7 +82,7 @@ class MysqlCatalog(Catalog):
             return None
         return int(rows[0][0]) if rows else None
 
-    def canonical_definition(self, spec, schema: str) -> "IndexDefinition":
+    def canonical_definition(self, spec, schema: str) -> IndexDefinition:
         """Build the spec on an empty temporary copy of the table and read it back, as for PostgreSQL.
 
         The server then checks what only it knows (key length limits, prefix lengths against column
@@ -177,7 +179,6 @@ class MysqlCatalog(Catalog):
 
     def database_exists(self, name: str) -> bool:
         return bool(self._rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)))
-
 
 
 def _column_width(kind, length, prefix=None):

@@ -1,5 +1,7 @@
 """MySQL's and MariaDB's verification probes: EXPLAIN and timed runs in a READ ONLY transaction, index usage counters."""
 
+from __future__ import annotations
+
 import contextlib
 import json
 import time
@@ -80,4 +82,3 @@ class MysqlExplain(MysqlPlanReading, Explain):
             )
             counts[name] = int(rows[0][0]) if rows else None
         return counts
-

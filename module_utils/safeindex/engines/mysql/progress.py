@@ -25,4 +25,3 @@ class MysqlProgress(Progress):
             found["phase"] = "%s (stage %d of %d)" % (state or "running", stage, max_stage)
             found.update(percent=int(progress or 0), unit="stage")
         return found
-

@@ -1,5 +1,7 @@
 """MySQL's and MariaDB's other sessions: the GET_LOCK run lock, long transactions, replicas, lock waits."""
 
+from __future__ import annotations
+
 import hashlib
 import re
 
@@ -78,7 +80,7 @@ class MysqlSessions(Sessions):
         rows = self._rows("SELECT USER, HOST, TIME, INFO FROM information_schema.PROCESSLIST WHERE ID = %s", (session,))
         if not rows:
             return {"session": session, "application": None, "client": None, "user": None, "since": None}
-        user, host, _, info = rows[0]
+        user, host, _seconds, info = rows[0]
         named = APPLICATION_IN_QUERY.search(info or "")
         return {"session": session, "application": named.group(1) if named else None,
                 "client": host, "user": user, "since": named.group(2) if named else None}
@@ -102,7 +104,6 @@ class MysqlSessions(Sessions):
         )
         return [{"pid": pid, "waiting_seconds": float(age or 0), "query": query or "", "blocked_by": [], "lock": lock}
                 for pid, age, query, lock in rows]
-
 
 
 def _session_state(command, state, in_transaction):

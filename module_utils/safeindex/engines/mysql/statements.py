@@ -100,6 +100,5 @@ class MysqlStatements(Statements):
         return outcome
 
 
-
 def _seconds(value):
     return ("%.3f" % value).rstrip("0").rstrip(".")

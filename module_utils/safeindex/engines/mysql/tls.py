@@ -7,6 +7,8 @@
     verify-full           verify-ca, and the certificate names the host connected to
 """
 
+from __future__ import annotations
+
 import ssl
 
 from ansible.module_utils.safeindex.core.connection import SYSTEM_CA, TLS_URL_KEYS, ConnectionParams

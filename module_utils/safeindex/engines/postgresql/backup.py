@@ -71,4 +71,3 @@ class PostgresBackup(Backup):
                 if exc.details.get("sqlstate") != OBJECT_IN_USE or attempt == 9:
                     raise ServerRefused("could not drop the scratch database %s: %s" % (name, exc), **exc.details) from None
                 time.sleep(1)
-

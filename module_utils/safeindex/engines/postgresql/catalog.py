@@ -1,5 +1,7 @@
 """PostgreSQL's catalog: tables and indexes as pg_catalog stores them, sizes, privileges, ownership marks."""
 
+from __future__ import annotations
+
 try:
     import psycopg2
     from psycopg2 import sql
@@ -56,7 +58,7 @@ class PostgresCatalog(Catalog):
         )
         return [] if exists else None
 
-    def find_index(self, spec, schema: str) -> "CatalogIndex | None":
+    def find_index(self, spec, schema: str) -> CatalogIndex | None:
         kind = self._rows(
             "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relname = %s",
@@ -106,7 +108,7 @@ class PostgresCatalog(Catalog):
             )
         return indexes
 
-    def canonical_definition(self, spec, schema: str) -> "IndexDefinition":
+    def canonical_definition(self, spec, schema: str) -> IndexDefinition:
         """Build the spec on an empty temporary copy of the table and read it back from the catalog.
 
         The server then normalises everything (column order options, the predicate's text,
@@ -208,4 +210,3 @@ class PostgresCatalog(Catalog):
 
     def database_exists(self, name: str) -> bool:
         return bool(self._rows("SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
-

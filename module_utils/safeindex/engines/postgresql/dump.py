@@ -56,7 +56,7 @@ class PostgresDumper:
         fd = os.open(self.progress_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as log:
             completed = subprocess.run(argv[:1] + ["--verbose"] + argv[1:], env=env,
-                                       stdout=subprocess.DEVNULL if stdout is None else stdout, stderr=log)
+                                       stdout=subprocess.DEVNULL if stdout is None else stdout, stderr=log, check=False)
         if completed.returncode != 0:
             with open(self.progress_log, "rb") as log:
                 lines = log.read().decode("utf-8", "replace").splitlines()

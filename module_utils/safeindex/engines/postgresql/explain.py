@@ -1,5 +1,7 @@
 """PostgreSQL's verification probes: EXPLAIN and timed runs in a READ ONLY transaction, index usage counters."""
 
+from __future__ import annotations
+
 import contextlib
 import time
 
@@ -59,10 +61,9 @@ class PostgresExplain(PostgresPlanReading, Explain):
             self._rows("SELECT pg_stat_force_next_flush()")
         except ServerRefused:
             pass  # before 15: the counts arrive within about half a second
-        names = [name for _, name in indexes]
+        names = [name for _table, name in indexes]
         found = dict(self._rows(
             "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE schemaname = %s AND indexrelname = ANY(%s)",
             (schema, names),
         ))
         return {name: found.get(name) for name in names}
-

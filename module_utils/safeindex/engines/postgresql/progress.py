@@ -32,4 +32,3 @@ class PostgresProgress(Progress):
         elif wait_type in ("Lock", "IPC"):
             found["waiting"] = "waiting on %s %s" % (wait_type, wait)
         return found
-

@@ -1,5 +1,7 @@
 """PostgreSQL's other sessions: the advisory run lock, sessions in the way of a build, long transactions, replicas, lock waits."""
 
+from __future__ import annotations
+
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 
 RUN_LOCK_KEY = (0x5AFE, 1)  # (classid, objid) of pg_try_advisory_lock(int4, int4): ours, per database
@@ -99,4 +101,3 @@ class PostgresSessions(Sessions):
         )
         return [{"pid": pid, "waiting_seconds": round(age or 0, 1), "query": query, "blocked_by": list(blockers or []), "lock": lock}
                 for pid, age, query, blockers, lock in rows]
-

@@ -117,7 +117,6 @@ class PostgresStatements(Statements):
             raise self._error(exc) from None
 
 
-
 @contextlib.contextmanager
 def _cancel_on_interrupt():
     """Ctrl-C (SIGINT, which Ansible passes on to the module) cancels the statement on the server.
