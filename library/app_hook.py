@@ -46,11 +46,8 @@ attributes:
     details: Runs neither hook; returns what would run, and starts no guard.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_run.run_dir
 notes:

@@ -108,11 +108,8 @@ attributes:
     details: Dumps nothing; returns the plan (path, format, sizes, free space, the client command) and the backups retention would remove.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress

@@ -108,11 +108,8 @@ attributes:
   diff_mode:
     support: full
     details: The index definition in the catalog before and the one wanted after.
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress

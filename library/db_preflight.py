@@ -117,11 +117,8 @@ attributes:
     details: Runs every check, but only tests that the run lock is free instead of taking it.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_aws

@@ -60,11 +60,8 @@ attributes:
     details: Restores nothing; checks the confirmation, the manifest and the target.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress

@@ -31,11 +31,8 @@ attributes:
     details: Reads only; the summary line says V(would drop).
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_run

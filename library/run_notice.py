@@ -76,11 +76,8 @@ attributes:
     details: Writes and posts nothing; returns the before notice's text (the after notice needs a report).
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_run
 """

@@ -82,11 +82,8 @@ attributes:
     details: Appends nothing to the record and writes no report; the summary says it is a check.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-    details: Runs on the controller (or the host it is delegated to) and works over the network.
 extends_documentation_fragment:
+  - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_run
 """

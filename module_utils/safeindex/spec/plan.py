@@ -1,6 +1,6 @@
 """Load an index spec file for one engine, check it against the database and plan each index.
 
-Shared by db_index_spec and db_preflight: what a run will build is decided in one place.
+db_preflight plans with it before any backup: what a run will build is decided in one place.
 """
 
 import os
