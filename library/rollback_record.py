@@ -117,6 +117,18 @@ rollback_dir:
   returned: when event is find and a run was found
   type: str
   sample: artifacts/prod_db/20260101T120000Z-1a2b/rollback-indexes-20260102T080000Z
+lock_run_id:
+  description: The run id this rollback takes the database's run lock under (C(rollback-<run id>), cut with a digest to
+    fit the run id rule when the run's id is long).
+  returned: when event is find and a run was found
+  type: str
+  sample: rollback-20260101T120000Z-1a2b
+safety_backup_run_id:
+  description: The run id of the safety backup a restore in place takes first (C(<run id>-before-restore-<UTC time>),
+    cut with a digest to fit the run id rule).
+  returned: when event is find and a run was found
+  type: str
+  sample: 20260101T120000Z-1a2b-before-restore-20260102T080000Z
 message:
   description: Why no run was found.
   returned: when event is find and no run was found
@@ -161,11 +173,13 @@ report_path:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec
+from ansible.module_utils.safeindex.core.run_id import derived_run_id
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
 from ansible.module_utils.safeindex.rollback import target
@@ -206,6 +220,10 @@ def find(module):
     report = target.run_report(found["run_dir"])
     snapshot, no_snapshot = target.snapshot_of(report, found["run_dir"])
     manifest = target.backup_manifest(report, params["backup_dir"] or "", host, run_id)
+    # The ids this rollback's own work runs under (its run lock, a safety backup), within the run id rule however long
+    # the run's id is.
+    found["lock_run_id"] = derived_run_id("rollback-" + run_id)
+    found["safety_backup_run_id"] = derived_run_id("%s-before-restore-%s" % (run_id, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
     module.exit_json(changed=False, run_id=run_id, snapshot=snapshot, no_snapshot_reason=no_snapshot, manifest_path=manifest,
                      live_database=live_database(module), **found)
 
