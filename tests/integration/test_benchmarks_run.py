@@ -84,3 +84,17 @@ def test_fleet_benchmark_runs(tmp_path):
     assert rows[0]["ratio_to_n1"] == 1.0
     assert (tmp_path / "fleet.png").stat().st_size > 0
     assert "ratio to N=1" in completed.stdout
+
+
+def test_rerun_benchmark_runs(tmp_path):
+    completed, rows = quick_benchmark_results("bench/rerun.py", tmp_path / "rerun.json")
+    assert [row["engine"] for row in rows] == ["postgresql", "mysql"]
+    for row in rows:
+        # The rerun found every index in place and changed nothing; the first run built them all.
+        assert row["rerun_changed"] == [0]
+        assert row["rerun_report"] == {"status": "success", "indexes_created": 0, "total_in_place": 20}
+        assert row["first_run"]["changed"] > 0 and row["first_run"]["failed"] == 0
+        assert row["rerun_wall_seconds"] > row["noop_play_wall_seconds"] > 0
+        assert 0 < row["rerun_module_processes"] < row["rerun_tasks"]
+        assert row["target"]["wall"] in ("met", "missed") and row["target"]["cpu"] in ("met", "missed")
+    assert "rerun wall" in completed.stdout and "Slowest tasks" in completed.stdout
