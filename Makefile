@@ -65,7 +65,7 @@ sanity: collection
 	$(PY) scripts/sanity.py
 
 test: setup lint sanity
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit tests/integration tests/reliability
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=30 tests/unit tests/integration tests/reliability
 	$(MAKE) --no-print-directory molecule
 
 # The benchmarks of bench/README.md at full size, one after the other (each starts and stops its own servers; results in
