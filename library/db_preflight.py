@@ -26,6 +26,13 @@ description:
   - rehearsal, for O(environment_name=prod). The spec's fingerprint must have passed the staging rehearsal (a record in
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).
   - Changes nothing in the database; supports check mode. Fails, with one line per failed check, when any check fails.
+  - With O(probe_baseline), once every check passed, it times the spec's probe queries before the build on the same
+    connection, as M(db_verify) O(phase=before) does (the same code), and returns that as RV(probes_before); it fails
+    when a probe's SQL fails (the probe is broken, and verification could not prove anything with it).
+  - With O(start_run) (the first module of a migration run), the run record in O(run_dir) starts here. The run's
+    C(start) event (O(host), the engine, O(run_details)) and the start of the C(preflight) phase come first, and its end
+    comes after the checks and the baseline passed. When preflight refuses the run the phase is left unfinished,
+    as the report shows it.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -111,6 +118,34 @@ options:
     description: On prod, warn instead of failing when the spec was not rehearsed.
     type: bool
     default: false
+  start_run:
+    description: Start the run's record in O(run_dir) and record the C(preflight) phase (see above).
+    type: bool
+    default: false
+  host:
+    description: The inventory host the run is for, for the record's C(start) (O(start_run)).
+    type: str
+  run_details:
+    description: The run's settings for the record's C(start) (O(start_run)), for example C(backup_retention_days),
+      C(check_mode), C(index_spec_file), C(environment_name).
+    type: dict
+    default: {}
+  probe_baseline:
+    description: Time the spec's probe queries once the checks passed (see above).
+    type: bool
+    default: false
+  probe_runs:
+    description: How many times each probe runs for the baseline; its median time counts.
+    type: int
+    default: 5
+  probe_timeout:
+    description: Seconds one probe statement may run before the server stops it; V(0) for no limit.
+    type: float
+    default: 30
+  small_table_rows:
+    description: A table the catalog estimates at no more rows than this is small (see M(db_verify)).
+    type: int
+    default: 10000
 attributes:
   check_mode:
     support: partial
@@ -195,12 +230,19 @@ refused_by_lock:
   returned: always
   type: bool
   sample: false
+probes_before:
+  description: The probes' baseline, as M(db_verify) O(phase=before) returns it (C(probes), C(problems),
+    C(summary_lines), C(indexes), C(index_usage), C(index_usage_note)); pass its C(probes) to M(db_verify) as
+    O(db_verify#module:baseline) after the build. Null without O(probe_baseline) or when a check failed.
+  returned: always
+  type: dict
+  sample: {"probes": [{"name": "login_by_username", "verdict": "small_table", "median_ms": 0.12}], "problems": [],
+           "summary_lines": ["probe login_by_username: 0.12 ms, small table user, read whole"]}
 """
 
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.aws.client import aws_client
 from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
@@ -208,8 +250,9 @@ from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption, preflight
 from ansible.module_utils.safeindex.run import lock as runlock
-from ansible.module_utils.safeindex.run.record import record_phase_result
+from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, record_start
 from ansible.module_utils.safeindex.spec import plan as planning
+from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, failure_message, record_result, verify
 
 ARGUMENT_SPEC = argument_spec(
     min_server_version=dict(type="str"),
@@ -235,6 +278,13 @@ ARGUMENT_SPEC = argument_spec(
     environment_name=dict(type="str"),
     rehearsal_dir=dict(type="path"),
     skip_rehearsal_gate=dict(type="bool", default=False),
+    start_run=dict(type="bool", default=False),
+    host=dict(type="str"),
+    run_details=dict(type="dict", default={}),
+    probe_baseline=dict(type="bool", default=False),
+    probe_runs=dict(type="int", default=5),
+    probe_timeout=dict(type="float", default=30),
+    small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
 )
 
 
@@ -287,6 +337,9 @@ def database_checks(module, dialect, tables, summary):
                 to_build.append((spec.schema or schema, spec.definition(dialect.engine, spec.schema or schema)))
     cloudwatch = None
     if params["rds_instance_id"]:
+        # Only here: boto3 takes a while to import, and only an RDS host needs it.
+        from ansible.module_utils.safeindex.aws.client import aws_client
+
         cloudwatch = aws_client("cloudwatch", *aws_settings(params))
     g = preflight.guarded
     return [
@@ -303,10 +356,29 @@ def database_checks(module, dialect, tables, summary):
     ]
 
 
+def probe_baseline(module, dialect, loaded):
+    """The probes timed before the build (db_verify's phase before, on preflight's connection), recorded for the report;
+    (result, failure message or None)."""
+    params = module.params
+    options = VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"], small_table_rows=params["small_table_rows"],
+                            on_equivalent=params["on_equivalent"], schema=params["schema"])
+    _fingerprint, indexes, probes = loaded
+    try:
+        result = verify(dialect, indexes, probes, "before", options)
+    except SafeIndexError as exc:
+        record_result(params["run_dir"], "before", {}, str(exc), module.check_mode)
+        return {"probes": [], "problems": [str(exc)]}, "could not time the spec's probes: %s" % exc
+    msg = failure_message("before", result["problems"])
+    record_result(params["run_dir"], "before", result, msg, module.check_mode)
+    return result, msg
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     check_run_options(module)
     params = module.params
+    if params["probe_runs"] < 1 or params["probe_timeout"] < 0 or params["small_table_rows"] < 0:
+        module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
     checks, engine, version, summary, holder, database = [], None, None, None, None, None
     loaded, fingerprint = None, None
     try:
@@ -314,6 +386,11 @@ def main():
     except SafeIndexError as exc:
         # Bad connection settings (a malformed database_url): the connection's failure, not the spec's.
         checks.append(preflight.row("connection", "fail", str(exc)))
+    if params["start_run"]:
+        # Before anything can fail: the report of a refused run is built from this record too.
+        who = {key: value for key, value in (("host", params["host"]), ("engine", engine)) if value}
+        record_start(params["run_dir"], params["run_id"], dict(params["run_details"], **who), module.check_mode)
+        record_phase(params["run_dir"], "phase_start", "preflight", module.check_mode)
     if engine:
         try:
             loaded = planning.load(params["spec_path"], engine)
@@ -327,8 +404,8 @@ def main():
             dialect = connect(module, "db_preflight")
         except SafeIndexError as exc:
             checks.insert(0, preflight.row("connection", "fail", str(exc)))
-    if dialect is not None:
-        try:
+    try:
+        if dialect is not None:
             version = dialect.server_version()
             database = dialect.params.describe()
             checks.insert(0, preflight.row("connection", "ok", "connected to %s" % database))
@@ -338,26 +415,34 @@ def main():
             tables = sorted({i.table for i in loaded[1]}) if loaded else []
             checks.extend(database_checks(module, dialect, tables, summary))
             lock_row, holder = run_lock(module, dialect)
-        finally:
+        else:
+            lock_row = preflight.row("run lock", "skip", "not connected")
+        checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],
+                                        params["ignore_maintenance_window"]))
+        checks.append(preflight.guarded("deployment", preflight.deployment, params["deployment_check"]))
+        checks.append(lock_row)
+        checks.append(preflight.guarded("rehearsal", preflight.rehearsal, params["environment_name"], fingerprint, engine,
+                                        params["rehearsal_dir"] or "", params["skip_rehearsal_gate"]))
+        failed = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "fail"]
+        warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
+        result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
+                      failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder, database=database,
+                      refused_by_lock=lock_row["result"] == "fail")
+        # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
+        record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
+        if failed:
+            module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), probes_before=None, **result)
+        probes_before, probe_failure = None, None
+        if params["probe_baseline"]:
+            probes_before, probe_failure = probe_baseline(module, dialect, loaded)
+    finally:
+        if dialect is not None:
             dialect.close()
-    else:
-        lock_row = preflight.row("run lock", "skip", "not connected")
-    checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],
-                                    params["ignore_maintenance_window"]))
-    checks.append(preflight.guarded("deployment", preflight.deployment, params["deployment_check"]))
-    checks.append(lock_row)
-    checks.append(preflight.guarded("rehearsal", preflight.rehearsal, params["environment_name"], fingerprint, engine,
-                                    params["rehearsal_dir"] or "", params["skip_rehearsal_gate"]))
-    failed = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "fail"]
-    warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
-    result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
-                  failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder, database=database,
-                  refused_by_lock=lock_row["result"] == "fail")
-    # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
-    record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
-    if failed:
-        module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), **result)
-    module.exit_json(**result)
+    if probe_failure:
+        module.fail_json(msg=probe_failure, probes_before=probes_before, **result)
+    if params["start_run"]:
+        record_phase(params["run_dir"], "phase_end", "preflight", module.check_mode)
+    module.exit_json(probes_before=probes_before, **result)
 
 
 if __name__ == "__main__":
