@@ -29,6 +29,9 @@ description:
   - With O(probe_baseline), once every check passed, it times the spec's probe queries before the build on the same
     connection, as M(db_verify) O(phase=before) does (the same code), and returns that as RV(probes_before); it fails
     when a probe's SQL fails (the probe is broken, and verification could not prove anything with it).
+  - With O(before_notice), once the checks and the baseline passed, it writes the runbook's before notice from the plan
+    to C(<run_dir>/notice_before.txt) and posts it to the team's webhook, as M(run_notice) O(kind=before) does (the
+    same code), and returns it as RV(notice_before). In check mode the notice is returned, not written or posted.
   - With O(start_run) (the first module of a migration run), the run record in O(run_dir) starts here. The run's
     C(start) event (O(host), the engine, O(run_details)) and the start of the C(preflight) phase come first, and its end
     comes after the checks and the baseline passed. When preflight refuses the run the phase is left unfinished,
@@ -146,6 +149,32 @@ options:
     description: A table the catalog estimates at no more rows than this is small (see M(db_verify)).
     type: int
     default: 10000
+  before_notice:
+    description: Write and post the before notice (see above), with these settings of M(run_notice).
+    type: dict
+    suboptions:
+      monitor_duration_seconds:
+        description: How long the monitor phase watches the app, for the notice's expected duration.
+        type: int
+        default: 1800
+      blocking:
+        description: Whether the run may build with a blocking statement (the expected impact is then not none).
+        type: bool
+        default: false
+      maintenance_mode:
+        description: Whether the app goes into maintenance mode while the indexes build.
+        type: bool
+        default: false
+      timezone:
+        description: The time zone of the notice's times (an IANA name); UTC when unset.
+        type: str
+      webhook_url:
+        description: A Slack-compatible webhook to post the notice to; a credential, never printed or written.
+        type: str
+      webhook_timeout:
+        description: Seconds to wait for the webhook.
+        type: int
+        default: 10
 attributes:
   check_mode:
     support: partial
@@ -238,6 +267,13 @@ probes_before:
   type: dict
   sample: {"probes": [{"name": "login_by_username", "verdict": "small_table", "median_ms": 0.12}], "problems": [],
            "summary_lines": ["probe login_by_username: 0.12 ms, small table user, read whole"]}
+notice_before:
+  description: The before notice, C(text), C(path) (the file written; null in check mode) and C(webhook) (C(configured),
+    C(posted), C(status), C(detail)); null without O(before_notice) or when preflight failed.
+  returned: always
+  type: dict
+  sample: {"text": "Scheduled Maintenance ...", "path": "/srv/safeindex/artifacts/prod_db/first-run/notice_before.txt",
+           "webhook": {"configured": false, "posted": null, "status": null, "detail": "no notify_webhook_url set"}}
 """
 
 import re
@@ -285,7 +321,16 @@ ARGUMENT_SPEC = argument_spec(
     probe_runs=dict(type="int", default=5),
     probe_timeout=dict(type="float", default=30),
     small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
+    before_notice=dict(type="dict", options=dict(
+        monitor_duration_seconds=dict(type="int", default=1800),
+        blocking=dict(type="bool", default=False),
+        maintenance_mode=dict(type="bool", default=False),
+        timezone=dict(type="str"),
+        webhook_url=dict(type="str", no_log=True),
+        webhook_timeout=dict(type="int", default=10),
+    )),
 )
+NOT_POSTED = {"configured": False, "posted": None, "status": None, "detail": "check mode: not posted"}
 
 
 def version_tuple(text):
@@ -373,6 +418,33 @@ def probe_baseline(module, dialect, loaded):
     return result, msg
 
 
+def before_notice(module, summary, database, engine):
+    """The runbook's before notice from the plan: written and posted (check mode: only returned); (notice, error)."""
+    params, settings = module.params, module.params["before_notice"]
+    # Only here: the notices' code is needed by a migration run's preflight, not by every preflight.
+    from ansible.module_utils.safeindex.report import deliver, notices
+
+    try:
+        text = notices.render_before(
+            host=params["host"], run_id=params["run_id"], engine=engine, pending=summary["pending"],
+            total=len(summary["names"]), monitor_seconds=settings["monitor_duration_seconds"],
+            starts_at=notices.local_time(settings["timezone"]), database=database, blocking=settings["blocking"],
+            maintenance_mode=settings["maintenance_mode"])
+    except (notices.NoticeError, ValueError) as exc:
+        return None, "could not write the before notice: %s" % exc
+    if module.check_mode or not params["run_dir"]:
+        return {"text": text, "path": None, "webhook": NOT_POSTED}, None
+    try:
+        delivered = deliver.deliver(params["run_dir"], params["run_id"], "before", text, settings["webhook_url"],
+                                    settings["webhook_timeout"])
+    except OSError as exc:
+        return None, "could not write the before notice: %s" % exc
+    warning = deliver.missed_webhook("before", delivered)
+    if warning:
+        module.warn(warning)
+    return dict(delivered, text=text), None
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     check_run_options(module)
@@ -431,7 +503,7 @@ def main():
         # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
         record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
         if failed:
-            module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), probes_before=None, **result)
+            module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), probes_before=None, notice_before=None, **result)
         probes_before, probe_failure = None, None
         if params["probe_baseline"]:
             probes_before, probe_failure = probe_baseline(module, dialect, loaded)
@@ -439,10 +511,15 @@ def main():
         if dialect is not None:
             dialect.close()
     if probe_failure:
-        module.fail_json(msg=probe_failure, probes_before=probes_before, **result)
+        module.fail_json(msg=probe_failure, probes_before=probes_before, notice_before=None, **result)
+    notice = None
+    if params["before_notice"] is not None:
+        notice, notice_failure = before_notice(module, summary, database, engine)
+        if notice_failure:
+            module.fail_json(msg=notice_failure, probes_before=probes_before, notice_before=None, **result)
     if params["start_run"]:
         record_phase(params["run_dir"], "phase_end", "preflight", module.check_mode)
-    module.exit_json(probes_before=probes_before, **result)
+    module.exit_json(probes_before=probes_before, notice_before=notice, **result)
 
 
 if __name__ == "__main__":
