@@ -16,7 +16,7 @@ description:
     fails only when its options are wrong.
   - Reads only; never changed; supports check mode.
   - With O(smoke_answers) (the smoke checks' answers at the window's start), judges them first (the same verdicts as
-    M(run_record) O(event=monitor)). When one failed, it takes one sample and returns at once, since a broken app
+    M(run_record) C(event=monitor)). When one failed, it takes one sample and returns at once, since a broken app
     is not watched for the whole window.
   - With O(run_dir), the start of the run's C(monitor) phase goes to its record, dated O(phase_started) when given.
 version_added: "0.1.0"

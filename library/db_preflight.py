@@ -27,10 +27,10 @@ description:
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).
   - Changes nothing in the database; supports check mode. Fails, with one line per failed check, when any check fails.
   - With O(probe_baseline), once every check passed, it times the spec's probe queries before the build on the same
-    connection, as M(db_verify) O(phase=before) does (the same code), and returns that as RV(probes_before); it fails
+    connection, as M(db_verify) C(phase=before) does (the same code), and returns that as RV(probes_before); it fails
     when a probe's SQL fails (the probe is broken, and verification could not prove anything with it).
   - With O(before_notice), once the checks and the baseline passed, it writes the runbook's before notice from the plan
-    to C(<run_dir>/notice_before.txt) and posts it to the team's webhook, as M(run_notice) O(kind=before) does (the
+    to C(<run_dir>/notice_before.txt) and posts it to the team's webhook, as M(run_notice) C(kind=before) does (the
     same code), and returns it as RV(notice_before). In check mode the notice is returned, not written or posted.
   - With O(start_run) (the first module of a migration run), the run record in O(run_dir) starts here. The run's
     C(start) event (O(host), the engine, O(run_details)) and the start of the C(preflight) phase come first, and its end
@@ -260,9 +260,9 @@ refused_by_lock:
   type: bool
   sample: false
 probes_before:
-  description: The probes' baseline, as M(db_verify) O(phase=before) returns it (C(probes), C(problems),
+  description: The probes' baseline, as M(db_verify) C(phase=before) returns it (C(probes), C(problems),
     C(summary_lines), C(indexes), C(index_usage), C(index_usage_note)); pass its C(probes) to M(db_verify) as
-    O(db_verify#module:baseline) after the build. Null without O(probe_baseline) or when a check failed.
+    C(baseline) after the build. Null without O(probe_baseline) or when a check failed.
   returned: always
   type: dict
   sample: {"probes": [{"name": "login_by_username", "verdict": "small_table", "median_ms": 0.12}], "problems": [],
@@ -288,7 +288,7 @@ from ansible.module_utils.safeindex.run import interruption, preflight
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, record_start
 from ansible.module_utils.safeindex.spec import plan as planning
-from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, failure_message, record_result, verify
+from ansible.module_utils.safeindex.verify import check as verification
 
 ARGUMENT_SPEC = argument_spec(
     min_server_version=dict(type="str"),
@@ -320,7 +320,7 @@ ARGUMENT_SPEC = argument_spec(
     probe_baseline=dict(type="bool", default=False),
     probe_runs=dict(type="int", default=5),
     probe_timeout=dict(type="float", default=30),
-    small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
+    small_table_rows=dict(type="int", default=verification.DEFAULT_SMALL_TABLE_ROWS),
     before_notice=dict(type="dict", options=dict(
         monitor_duration_seconds=dict(type="int", default=1800),
         blocking=dict(type="bool", default=False),
@@ -405,16 +405,17 @@ def probe_baseline(module, dialect, loaded):
     """The probes timed before the build (db_verify's phase before, on preflight's connection), recorded for the report;
     (result, failure message or None)."""
     params = module.params
-    options = VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"], small_table_rows=params["small_table_rows"],
-                            on_equivalent=params["on_equivalent"], schema=params["schema"])
+    options = verification.VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"],
+                                         small_table_rows=params["small_table_rows"], on_equivalent=params["on_equivalent"],
+                                         schema=params["schema"])
     _fingerprint, indexes, probes = loaded
     try:
-        result = verify(dialect, indexes, probes, "before", options)
+        result = verification.verify(dialect, indexes, probes, "before", options)
     except SafeIndexError as exc:
-        record_result(params["run_dir"], "before", {}, str(exc), module.check_mode)
+        verification.record_result(params["run_dir"], "before", {}, str(exc), module.check_mode)
         return {"probes": [], "problems": [str(exc)]}, "could not time the spec's probes: %s" % exc
-    msg = failure_message("before", result["problems"])
-    record_result(params["run_dir"], "before", result, msg, module.check_mode)
+    msg = verification.failure_message("before", result["problems"])
+    verification.record_result(params["run_dir"], "before", result, msg, module.check_mode)
     return result, msg
 
 

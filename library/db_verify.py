@@ -162,7 +162,7 @@ from ansible.module_utils.safeindex.core.module import argument_spec, connected,
 from ansible.module_utils.safeindex.core.run_options import run_options
 from ansible.module_utils.safeindex.run.record import record_phase
 from ansible.module_utils.safeindex.spec import plan as planning
-from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, failure_message, record_result, verify
+from ansible.module_utils.safeindex.verify import check as verification
 
 ARGUMENT_SPEC = argument_spec(
     spec_path=dict(type="path", required=True),
@@ -170,7 +170,7 @@ ARGUMENT_SPEC = argument_spec(
     phase=dict(type="str", choices=["before", "after"], default="after"),
     probe_runs=dict(type="int", default=5),
     probe_timeout=dict(type="float", default=30),
-    small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
+    small_table_rows=dict(type="int", default=verification.DEFAULT_SMALL_TABLE_ROWS),
     baseline=dict(type="list", elements="dict"),
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
     **run_options("run_dir"),
@@ -182,8 +182,9 @@ def main():
     params = module.params
     if params["probe_runs"] < 1 or params["probe_timeout"] < 0 or params["small_table_rows"] < 0:
         module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
-    options = VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"], small_table_rows=params["small_table_rows"],
-                            on_equivalent=params["on_equivalent"], schema=params["schema"])
+    options = verification.VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"],
+                                         small_table_rows=params["small_table_rows"], on_equivalent=params["on_equivalent"],
+                                         schema=params["schema"])
     phase, run_dir = params["phase"], params["run_dir"]
     # After the build, verification is the run's verify phase: its start and end are in the record, also when it fails.
     phase_name = "verify" if phase == "after" else None
@@ -195,12 +196,12 @@ def main():
             engine = connection_params(params).engine
             _fingerprint, indexes, probes = planning.load(params["spec_path"], engine)
         except SafeIndexError as exc:
-            record_result(run_dir, phase, dict(engine=engine), str(exc), module.check_mode)
+            verification.record_result(run_dir, phase, dict(engine=engine), str(exc), module.check_mode)
             fail(module, exc, changed=False, engine=engine)
         with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:
-            result = verify(dialect, indexes, probes, phase, options, params["baseline"])
-        msg = failure_message(phase, result["problems"])
-        record_result(run_dir, phase, dict(result, engine=engine), msg, module.check_mode)
+            result = verification.verify(dialect, indexes, probes, phase, options, params["baseline"])
+        msg = verification.failure_message(phase, result["problems"])
+        verification.record_result(run_dir, phase, dict(result, engine=engine), msg, module.check_mode)
     finally:
         if phase_name:
             record_phase(run_dir, "phase_end", phase_name, module.check_mode)

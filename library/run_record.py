@@ -23,7 +23,7 @@ description:
     O(event=monitor) judges the rounds' answers itself (C(details.start_answers), C(details.end_answers)), so a
     migration run needs no O(event=smoke) call; it then records the end of the run's C(monitor) phase.
   - After O(event=finish) wrote the report, O(after_notice) writes the runbook's after notice and posts it, as
-    M(run_notice) O(kind=after) does, and O(holder_file) lets the run lock go, as M(db_lock) O(state=released) does;
+    M(run_notice) C(kind=after) does, and O(holder_file) lets the run lock go, as M(db_lock) C(state=released) does;
     in that order, in one process. The lock is let go also when the report or the notice could not be written (the
     module then fails, saying why).
   - The run id must be 1-64 letters, digits, C(.), C(_) or C(-), starting with a letter or digit; the module fails otherwise.
