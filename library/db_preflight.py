@@ -330,7 +330,6 @@ ARGUMENT_SPEC = argument_spec(
         webhook_timeout=dict(type="int", default=10),
     )),
 )
-NOT_POSTED = {"configured": False, "posted": None, "status": None, "detail": "check mode: not posted"}
 
 
 def version_tuple(text):
@@ -421,29 +420,18 @@ def probe_baseline(module, dialect, loaded):
 
 def before_notice(module, summary, database, engine):
     """The runbook's before notice from the plan: written and posted (check mode: only returned); (notice, error)."""
-    params, settings = module.params, module.params["before_notice"]
+    params = module.params
     # Only here: the notices' code is needed by a migration run's preflight, not by every preflight.
     from ansible.module_utils.safeindex.report import deliver, notices
 
     try:
-        text = notices.render_before(
-            host=params["host"], run_id=params["run_id"], engine=engine, pending=summary["pending"],
-            total=len(summary["names"]), monitor_seconds=settings["monitor_duration_seconds"],
-            starts_at=notices.local_time(settings["timezone"]), database=database, blocking=settings["blocking"],
-            maintenance_mode=settings["maintenance_mode"])
-    except (notices.NoticeError, ValueError) as exc:
+        notice, warning = deliver.before_notice(params["run_dir"], params["run_id"], params["host"], engine, database, summary,
+                                                params["before_notice"], module.check_mode)
+    except (notices.NoticeError, ValueError, OSError) as exc:
         return None, "could not write the before notice: %s" % exc
-    if module.check_mode or not params["run_dir"]:
-        return {"text": text, "path": None, "webhook": NOT_POSTED}, None
-    try:
-        delivered = deliver.deliver(params["run_dir"], params["run_id"], "before", text, settings["webhook_url"],
-                                    settings["webhook_timeout"])
-    except OSError as exc:
-        return None, "could not write the before notice: %s" % exc
-    warning = deliver.missed_webhook("before", delivered)
     if warning:
         module.warn(warning)
-    return dict(delivered, text=text), None
+    return notice, None
 
 
 def main():

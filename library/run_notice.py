@@ -141,7 +141,6 @@ ARGUMENT_SPEC = dict(
     webhook_url=dict(type="str", no_log=True),
     webhook_timeout=dict(type="int", default=10),
 )
-NOT_POSTED = {"configured": False, "posted": None, "status": None, "detail": "check mode: not posted"}
 
 
 def render(module):
@@ -161,13 +160,13 @@ def main():
     params = module.params
     kind = params["kind"]
     if module.check_mode and kind == "after":
-        module.exit_json(changed=False, text=None, path=None, webhook=NOT_POSTED)
+        module.exit_json(changed=False, text=None, path=None, webhook=deliver.NOT_POSTED)
     try:
         text = render(module)
     except (notices.NoticeError, OSError, ValueError) as exc:
         module.fail_json(msg="could not write the %s notice: %s" % (kind, exc))
     if module.check_mode:
-        module.exit_json(changed=False, text=text, path=None, webhook=NOT_POSTED)
+        module.exit_json(changed=False, text=text, path=None, webhook=deliver.NOT_POSTED)
     delivered = deliver.deliver(params["run_dir"], params["run_id"], kind, text, params["webhook_url"], params["webhook_timeout"])
     warning = deliver.missed_webhook(kind, delivered)
     if warning:

@@ -113,3 +113,16 @@ def test_in_check_mode_finish_writes_nothing_and_sends_no_notice(run_module, tmp
                         check_mode=True)
     assert result["_rc"] == 0 and result["notice_after"] is None and result["released"] is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rollbacks_report_then_lets_its_lock_go(run_module, tmp_path):
+    holder, holder_file = a_lock_holder(tmp_path)
+    outcome = {"mode": "indexes", "status": "success", "summary_lines": ["Rollback (indexes) of run run-7: dropped 1"], "details": {}}
+    try:
+        result = run_module("rollback_record", dict(rollback_dir=str(tmp_path / "rollback"), run_id="run-7", host="db1",
+                                                    outcome=outcome, holder_file=str(holder_file)))
+        assert result["_rc"] == 0 and result["released"] is True and holder.wait(10) is not None
+        assert (tmp_path / "rollback" / "report.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()

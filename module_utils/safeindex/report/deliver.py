@@ -15,6 +15,8 @@ from ansible.module_utils.safeindex.report import notices
 from ansible.module_utils.safeindex.report.build import add_notice
 from ansible.module_utils.safeindex.run.record import RunRecord
 
+NOT_POSTED = {"configured": False, "posted": None, "status": None, "detail": "check mode: not posted"}
+
 
 def render_after(run_dir: str, timezone: str | None = None, database: str | None = None) -> str:
     """The after notice, from the run's report.json (written first); raises NoticeError, OSError or ValueError."""
@@ -44,3 +46,18 @@ def missed_webhook(kind: str, delivered: dict[str, Any]) -> str | None:
     if webhook["configured"] and not webhook["posted"]:
         return "the %s notice did not reach the team's webhook (%s); it is in %s" % (kind, webhook["detail"], delivered["path"])
     return None
+
+
+def before_notice(run_dir: str | None, run_id: str, host: str | None, engine: str, database: str | None,
+                  plan: dict[str, Any], settings: dict[str, Any], check_mode: bool = False) -> tuple[dict[str, Any], str | None]:
+    """The runbook's before notice from preflight's plan (`pending`, `names`) and run_notice's settings: written and
+    posted, or in check mode (or without a run folder) only rendered. ({text, path, webhook}, warning or None); raises
+    NoticeError or ValueError (a setting is wrong) and OSError (the file could not be written)."""
+    text = notices.render_before(
+        host=host, run_id=run_id, engine=engine, pending=plan["pending"], total=len(plan["names"]),
+        monitor_seconds=settings["monitor_duration_seconds"], starts_at=notices.local_time(settings["timezone"]),
+        database=database, blocking=settings["blocking"], maintenance_mode=settings["maintenance_mode"])
+    if check_mode or not run_dir:
+        return {"text": text, "path": None, "webhook": NOT_POSTED}, None
+    delivered = deliver(run_dir, run_id, "before", text, settings["webhook_url"], settings["webhook_timeout"])
+    return dict(delivered, text=text), missed_webhook("before", delivered)
