@@ -126,3 +126,34 @@ def test_a_rollbacks_report_then_lets_its_lock_go(run_module, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# A port nothing listens on: db_health keeps a failed sample with its error, which is all these tests need.
+NOWHERE = "postgresql://safeindex@127.0.0.1:9/app"
+
+
+def test_a_smoke_check_failing_at_the_start_ends_the_window_at_once_and_the_phase_starts_when_monitoring_did(run_module, tmp_path):
+    import time
+
+    answers = [{"item": {"name": "login", "url": "http://app/login"}, "status": 500, "content": "oops"},
+               {"item": {"name": "home", "url": "http://app/", "body": "Welcome"}, "status": 200, "content": "Welcome!"}]
+    started = time.time() - 3
+    began = time.monotonic()
+    result = run_module("db_health", dict(database_url=NOWHERE, connect_timeout=1, duration_seconds=600, interval_seconds=1,
+                                          smoke_answers=answers, phase_started=started, run_id="run-7", run_dir=str(tmp_path)))
+    assert result["_rc"] == 0 and result["smoke_failed"] is True and time.monotonic() - began < 30
+    assert [(c["name"], c["ok"], c["round"]) for c in result["smoke_checks"]] == [("login", False, "start"), ("home", True, "start")]
+    assert len(result["samples"]) == 1
+    (start,) = [e for e in RunRecord(str(tmp_path)).events() if e["event"] == "phase_start"]
+    assert start["phase"] == "monitor" and time.monotonic() - start["monotonic"] >= 3
+
+
+def test_the_monitor_judgement_judges_both_rounds_and_ends_the_phase(run_module, tmp_path):
+    record_phase(str(tmp_path), "phase_start", "monitor")
+    answers = {"start_answers": [{"item": {"name": "home", "url": "http://app/"}, "status": 200, "content": ""}],
+               "end_answers": [{"item": {"name": "home", "url": "http://app/"}, "status": 503, "content": ""}]}
+    result = run_module("run_record", dict(run_dir=str(tmp_path), run_id="run-7", event="monitor", host="db1", details=answers))
+    assert [(c["round"], c["ok"]) for c in result["monitor"]["smoke_checks"]] == [("start", True), ("end", False)]
+    assert "smoke check home: end of the window: HTTP 503, expected 200" in result["failure"]
+    (phase,) = phases_of(RunRecord(str(tmp_path)).events())
+    assert phase["name"] == "monitor" and phase["duration_seconds"] is not None
