@@ -100,7 +100,8 @@ options:
     type: str
   run_dir:
     description: The run's folder, C(artifacts/<host>/<run_id>); its C(record.jsonl) gets this module's result, which the
-      run's report is built from. Nothing is written in check mode or without it.
+      run's report is built from, and, for O(state=present), the start of the run's C(backup) phase and its end once
+      the backup is proven. Nothing is written in check mode or without it.
     type: path
 attributes:
   check_mode:
@@ -230,14 +231,13 @@ plan:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.aws import s3
 from ansible.module_utils.safeindex.backup import take as backup
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
 from ansible.module_utils.safeindex.core.module import argument_spec, connected
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.engines import dumper_for
-from ansible.module_utils.safeindex.run.record import record_phase_result
+from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result
 
 ARGUMENT_SPEC = argument_spec(
     state=dict(type="str", choices=["present", "verified"], default="present"),
@@ -263,6 +263,9 @@ ARGUMENT_SPEC = argument_spec(
 
 def upload_to_s3(params, result):
     """Upload the dump's files and its manifest; keys <prefix>/<host>/<run_id>/<file>."""
+    # Only here: boto3 takes a while to import, and only a backup that goes to S3 needs it.
+    from ansible.module_utils.safeindex.aws import s3
+
     client = s3.s3_client(*aws_settings(params))
     folder = os.path.dirname(result["manifest_path"])
     base = "%s/%s" % (params["host_name"], params["run_id"])
@@ -291,6 +294,11 @@ def main():
         jobs=params["jobs"], verify=params["verify"], retention_days=params["retention_days"], space_factor=params["space_factor"],
         compress_level=params["compress_level"],
     )
+    # A backup of a run (state present, with run_dir) is the run's backup phase: its start and, once the dump is proven,
+    # its end go to the record (a backup that fails leaves the phase unfinished, as the report shows it).
+    phase = params["state"] == "present" and not module.check_mode
+    if phase:
+        record_phase(params["run_dir"], "phase_start", "backup", run_id=params["run_id"])
     with connected(module, "db_backup", dict(changed=False)) as dialect:
         dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
         allowed = dialect.features.backup_formats
@@ -312,6 +320,8 @@ def main():
             result["s3"] = upload_to_s3(params, result)
         result["retention_removed"] = backup.apply_retention(options)
         record_phase_result(params["run_dir"], "backup", result, module.check_mode)
+    if phase:
+        record_phase(params["run_dir"], "phase_end", "backup", run_id=params["run_id"])
     module.exit_json(changed=not result["reused"], **result)
 
 

@@ -15,6 +15,10 @@ description:
   - A sample that fails (the server went away) is kept with its error and the next one connects again. The module
     fails only when its options are wrong.
   - Reads only; never changed; supports check mode.
+  - With O(smoke_answers) (the smoke checks' answers at the window's start), judges them first (the same verdicts as
+    M(run_record) C(event=monitor)). When one failed, it takes one sample and returns at once, since a broken app
+    is not watched for the whole window.
+  - With O(run_dir), the start of the run's C(monitor) phase goes to its record, dated O(phase_started) when given.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -32,17 +36,25 @@ options:
   max_lock_waits:
     description: Warn when a sample counts more sessions waiting for a lock than this.
     type: int
+  smoke_answers:
+    description: A registered M(ansible.builtin.uri) loop's C(results) at the window's start, each with its smoke check
+      as C(item) (C(name), C(url), C(method), C(status), C(body)).
+    type: list
+    elements: dict
+  phase_started:
+    description: When the monitor phase began (epoch seconds), for the phase's start in the run record.
+    type: float
 attributes:
   check_mode:
     support: full
-    details: Reads only, so check mode runs it as usual.
+    details: Reads only, so check mode runs it as usual; the run record is not written in check mode.
   diff_mode:
     support: none
 extends_documentation_fragment:
   - safeindex_platform
   - ansible.builtin.action_common_attributes
   - safeindex_connection
-  - safeindex_run.run_id
+  - safeindex_run
 """
 
 EXAMPLES = r"""
@@ -107,19 +119,35 @@ duration_seconds:
   returned: always
   type: float
   sample: 1800.2
+smoke_checks:
+  description: The verdicts on O(smoke_answers), each with C(name), C(url), C(method), C(status), C(expected_status),
+    C(ok), C(round) (V(start)) and C(detail); empty without them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "login", "url": "https://app.example.com/login", "method": "GET", "status": 200, "expected_status": 200,
+            "ok": true, "round": "start", "detail": "start of the window: HTTP 200"}]
+smoke_failed:
+  description: Whether a smoke check failed at the window's start (the window then ended at once).
+  returned: always
+  type: bool
+  sample: false
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.monitor import health
+from ansible.module_utils.safeindex.monitor import health, smoke
+from ansible.module_utils.safeindex.run.record import record_phase
 
 ARGUMENT_SPEC = argument_spec(
     duration_seconds=dict(type="float", default=0),
     interval_seconds=dict(type="float", default=10),
     max_connections=dict(type="int"),
     max_lock_waits=dict(type="int"),
-    **run_options("run_id"),
+    smoke_answers=dict(type="list", elements="dict"),
+    phase_started=dict(type="float"),
+    **run_options(),
 )
 
 
@@ -127,14 +155,19 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     check_run_options(module)
+    # First, so the report shows the monitor phase also when the options are wrong.
+    record_phase(params["run_dir"], "phase_start", "monitor", module.check_mode, params["run_id"], params["phase_started"])
     if params["duration_seconds"] < 0 or params["interval_seconds"] <= 0:
         module.fail_json(msg="duration_seconds must be 0 or more, and interval_seconds more than 0")
+    verdicts = smoke.judge_round(params["smoke_answers"] or [], "start")
+    failed = smoke.any_failed(verdicts)
+    duration = 0 if failed else params["duration_seconds"]
     # health.watch opens the session itself and opens a new one after an error, so a dropped connection costs one sample.
-    samples, took = health.watch(lambda: connect(module, "db_health"), params["duration_seconds"], params["interval_seconds"])
+    samples, took = health.watch(lambda: connect(module, "db_health"), duration, params["interval_seconds"])
     result = health.summary(samples, params["max_connections"], params["max_lock_waits"])
     for warning in result["threshold_warnings"]:
         module.warn(warning)
-    module.exit_json(changed=False, samples=samples, duration_seconds=took, **result)
+    module.exit_json(changed=False, samples=samples, duration_seconds=took, smoke_checks=verdicts, smoke_failed=failed, **result)
 
 
 if __name__ == "__main__":

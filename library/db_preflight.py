@@ -26,6 +26,16 @@ description:
   - rehearsal, for O(environment_name=prod). The spec's fingerprint must have passed the staging rehearsal (a record in
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).
   - Changes nothing in the database; supports check mode. Fails, with one line per failed check, when any check fails.
+  - With O(probe_baseline), once every check passed, it times the spec's probe queries before the build on the same
+    connection, as M(db_verify) C(phase=before) does (the same code), and returns that as RV(probes_before); it fails
+    when a probe's SQL fails (the probe is broken, and verification could not prove anything with it).
+  - With O(before_notice), once the checks and the baseline passed, it writes the runbook's before notice from the plan
+    to C(<run_dir>/notice_before.txt) and posts it to the team's webhook, as M(run_notice) C(kind=before) does (the
+    same code), and returns it as RV(notice_before). In check mode the notice is returned, not written or posted.
+  - With O(start_run) (the first module of a migration run), the run record in O(run_dir) starts here. The run's
+    C(start) event (O(host), the engine, O(run_details)) and the start of the C(preflight) phase come first, and its end
+    comes after the checks and the baseline passed. When preflight refuses the run the phase is left unfinished,
+    as the report shows it.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -111,6 +121,60 @@ options:
     description: On prod, warn instead of failing when the spec was not rehearsed.
     type: bool
     default: false
+  start_run:
+    description: Start the run's record in O(run_dir) and record the C(preflight) phase (see above).
+    type: bool
+    default: false
+  host:
+    description: The inventory host the run is for, for the record's C(start) (O(start_run)).
+    type: str
+  run_details:
+    description: The run's settings for the record's C(start) (O(start_run)), for example C(backup_retention_days),
+      C(check_mode), C(index_spec_file), C(environment_name).
+    type: dict
+    default: {}
+  probe_baseline:
+    description: Time the spec's probe queries once the checks passed (see above).
+    type: bool
+    default: false
+  probe_runs:
+    description: How many times each probe runs for the baseline; its median time counts.
+    type: int
+    default: 5
+  probe_timeout:
+    description: Seconds one probe statement may run before the server stops it; V(0) for no limit.
+    type: float
+    default: 30
+  small_table_rows:
+    description: A table the catalog estimates at no more rows than this is small (see M(db_verify)).
+    type: int
+    default: 10000
+  before_notice:
+    description: Write and post the before notice (see above), with these settings of M(run_notice).
+    type: dict
+    suboptions:
+      monitor_duration_seconds:
+        description: How long the monitor phase watches the app, for the notice's expected duration.
+        type: int
+        default: 1800
+      blocking:
+        description: Whether the run may build with a blocking statement (the expected impact is then not none).
+        type: bool
+        default: false
+      maintenance_mode:
+        description: Whether the app goes into maintenance mode while the indexes build.
+        type: bool
+        default: false
+      timezone:
+        description: The time zone of the notice's times (an IANA name); UTC when unset.
+        type: str
+      webhook_url:
+        description: A Slack-compatible webhook to post the notice to; a credential, never printed or written.
+        type: str
+      webhook_timeout:
+        description: Seconds to wait for the webhook.
+        type: int
+        default: 10
 attributes:
   check_mode:
     support: partial
@@ -195,12 +259,26 @@ refused_by_lock:
   returned: always
   type: bool
   sample: false
+probes_before:
+  description: The probes' baseline, as M(db_verify) C(phase=before) returns it (C(probes), C(problems),
+    C(summary_lines), C(indexes), C(index_usage), C(index_usage_note)); pass its C(probes) to M(db_verify) as
+    C(baseline) after the build. Null without O(probe_baseline) or when a check failed.
+  returned: always
+  type: dict
+  sample: {"probes": [{"name": "login_by_username", "verdict": "small_table", "median_ms": 0.12}], "problems": [],
+           "summary_lines": ["probe login_by_username: 0.12 ms, small table user, read whole"]}
+notice_before:
+  description: The before notice, C(text), C(path) (the file written; null in check mode) and C(webhook) (C(configured),
+    C(posted), C(status), C(detail)); null without O(before_notice) or when preflight failed.
+  returned: always
+  type: dict
+  sample: {"text": "Scheduled Maintenance ...", "path": "/srv/safeindex/artifacts/prod_db/first-run/notice_before.txt",
+           "webhook": {"configured": false, "posted": null, "status": null, "detail": "no notify_webhook_url set"}}
 """
 
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.aws.client import aws_client
 from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, aws_settings
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
@@ -208,8 +286,9 @@ from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption, preflight
 from ansible.module_utils.safeindex.run import lock as runlock
-from ansible.module_utils.safeindex.run.record import record_phase_result
+from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, record_start
 from ansible.module_utils.safeindex.spec import plan as planning
+from ansible.module_utils.safeindex.verify import check as verification
 
 ARGUMENT_SPEC = argument_spec(
     min_server_version=dict(type="str"),
@@ -235,6 +314,21 @@ ARGUMENT_SPEC = argument_spec(
     environment_name=dict(type="str"),
     rehearsal_dir=dict(type="path"),
     skip_rehearsal_gate=dict(type="bool", default=False),
+    start_run=dict(type="bool", default=False),
+    host=dict(type="str"),
+    run_details=dict(type="dict", default={}),
+    probe_baseline=dict(type="bool", default=False),
+    probe_runs=dict(type="int", default=5),
+    probe_timeout=dict(type="float", default=30),
+    small_table_rows=dict(type="int", default=verification.DEFAULT_SMALL_TABLE_ROWS),
+    before_notice=dict(type="dict", options=dict(
+        monitor_duration_seconds=dict(type="int", default=1800),
+        blocking=dict(type="bool", default=False),
+        maintenance_mode=dict(type="bool", default=False),
+        timezone=dict(type="str"),
+        webhook_url=dict(type="str", no_log=True),
+        webhook_timeout=dict(type="int", default=10),
+    )),
 )
 
 
@@ -287,6 +381,9 @@ def database_checks(module, dialect, tables, summary):
                 to_build.append((spec.schema or schema, spec.definition(dialect.engine, spec.schema or schema)))
     cloudwatch = None
     if params["rds_instance_id"]:
+        # Only here: boto3 takes a while to import, and only an RDS host needs it.
+        from ansible.module_utils.safeindex.aws.client import aws_client
+
         cloudwatch = aws_client("cloudwatch", *aws_settings(params))
     g = preflight.guarded
     return [
@@ -303,10 +400,46 @@ def database_checks(module, dialect, tables, summary):
     ]
 
 
+def probe_baseline(module, dialect, loaded):
+    """The probes timed before the build (db_verify's phase before, on preflight's connection), recorded for the report;
+    (result, failure message or None)."""
+    params = module.params
+    options = verification.VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"],
+                                         small_table_rows=params["small_table_rows"], on_equivalent=params["on_equivalent"],
+                                         schema=params["schema"])
+    _fingerprint, indexes, probes = loaded
+    try:
+        result = verification.verify(dialect, indexes, probes, "before", options)
+    except SafeIndexError as exc:
+        verification.record_result(params["run_dir"], "before", {}, str(exc), module.check_mode)
+        return {"probes": [], "problems": [str(exc)]}, "could not time the spec's probes: %s" % exc
+    msg = verification.failure_message("before", result["problems"])
+    verification.record_result(params["run_dir"], "before", result, msg, module.check_mode)
+    return result, msg
+
+
+def before_notice(module, summary, database, engine):
+    """The runbook's before notice from the plan: written and posted (check mode: only returned); (notice, error)."""
+    params = module.params
+    # Only here: the notices' code is needed by a migration run's preflight, not by every preflight.
+    from ansible.module_utils.safeindex.report import deliver, notices
+
+    try:
+        notice, warning = deliver.before_notice(params["run_dir"], params["run_id"], params["host"], engine, database, summary,
+                                                params["before_notice"], module.check_mode)
+    except (notices.NoticeError, ValueError, OSError) as exc:
+        return None, "could not write the before notice: %s" % exc
+    if warning:
+        module.warn(warning)
+    return notice, None
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     check_run_options(module)
     params = module.params
+    if params["probe_runs"] < 1 or params["probe_timeout"] < 0 or params["small_table_rows"] < 0:
+        module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
     checks, engine, version, summary, holder, database = [], None, None, None, None, None
     loaded, fingerprint = None, None
     try:
@@ -314,6 +447,11 @@ def main():
     except SafeIndexError as exc:
         # Bad connection settings (a malformed database_url): the connection's failure, not the spec's.
         checks.append(preflight.row("connection", "fail", str(exc)))
+    if params["start_run"]:
+        # Before anything can fail: the report of a refused run is built from this record too.
+        who = {key: value for key, value in (("host", params["host"]), ("engine", engine)) if value}
+        record_start(params["run_dir"], params["run_id"], dict(params["run_details"], **who), module.check_mode)
+        record_phase(params["run_dir"], "phase_start", "preflight", module.check_mode)
     if engine:
         try:
             loaded = planning.load(params["spec_path"], engine)
@@ -327,8 +465,8 @@ def main():
             dialect = connect(module, "db_preflight")
         except SafeIndexError as exc:
             checks.insert(0, preflight.row("connection", "fail", str(exc)))
-    if dialect is not None:
-        try:
+    try:
+        if dialect is not None:
             version = dialect.server_version()
             database = dialect.params.describe()
             checks.insert(0, preflight.row("connection", "ok", "connected to %s" % database))
@@ -338,26 +476,39 @@ def main():
             tables = sorted({i.table for i in loaded[1]}) if loaded else []
             checks.extend(database_checks(module, dialect, tables, summary))
             lock_row, holder = run_lock(module, dialect)
-        finally:
+        else:
+            lock_row = preflight.row("run lock", "skip", "not connected")
+        checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],
+                                        params["ignore_maintenance_window"]))
+        checks.append(preflight.guarded("deployment", preflight.deployment, params["deployment_check"]))
+        checks.append(lock_row)
+        checks.append(preflight.guarded("rehearsal", preflight.rehearsal, params["environment_name"], fingerprint, engine,
+                                        params["rehearsal_dir"] or "", params["skip_rehearsal_gate"]))
+        failed = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "fail"]
+        warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
+        result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
+                      failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder, database=database,
+                      refused_by_lock=lock_row["result"] == "fail")
+        # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
+        record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
+        if failed:
+            module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), probes_before=None, notice_before=None, **result)
+        probes_before, probe_failure = None, None
+        if params["probe_baseline"]:
+            probes_before, probe_failure = probe_baseline(module, dialect, loaded)
+    finally:
+        if dialect is not None:
             dialect.close()
-    else:
-        lock_row = preflight.row("run lock", "skip", "not connected")
-    checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],
-                                    params["ignore_maintenance_window"]))
-    checks.append(preflight.guarded("deployment", preflight.deployment, params["deployment_check"]))
-    checks.append(lock_row)
-    checks.append(preflight.guarded("rehearsal", preflight.rehearsal, params["environment_name"], fingerprint, engine,
-                                    params["rehearsal_dir"] or "", params["skip_rehearsal_gate"]))
-    failed = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "fail"]
-    warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
-    result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
-                  failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder, database=database,
-                  refused_by_lock=lock_row["result"] == "fail")
-    # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
-    record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
-    if failed:
-        module.fail_json(msg="preflight refused the run:\n" + "\n".join(failed), **result)
-    module.exit_json(**result)
+    if probe_failure:
+        module.fail_json(msg=probe_failure, probes_before=probes_before, notice_before=None, **result)
+    notice = None
+    if params["before_notice"] is not None:
+        notice, notice_failure = before_notice(module, summary, database, engine)
+        if notice_failure:
+            module.fail_json(msg=notice_failure, probes_before=probes_before, notice_before=None, **result)
+    if params["start_run"]:
+        record_phase(params["run_dir"], "phase_end", "preflight", module.check_mode)
+    module.exit_json(probes_before=probes_before, notice_before=notice, **result)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ description:
     can never change data. The module only reads, so it runs as usual in check mode, and it never reports a change.
   - O(phase=before) (before the build) checks the probes only and fails only when a probe's SQL fails.
     O(phase=after) also checks the indexes and reads their usage counters, and fails listing every problem.
+  - With O(run_dir), the result goes to the run's record (V(after) as the C(verify) phase's, V(before) as the
+    probes' baseline); O(phase=after) also records the start and the end of the run's C(verify) phase, the end
+    also when verification fails. M(db_preflight) takes the same baseline in a migration run.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -157,9 +160,9 @@ from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connected, fail
 from ansible.module_utils.safeindex.core.run_options import run_options
-from ansible.module_utils.safeindex.run.record import record_phase_result
+from ansible.module_utils.safeindex.run.record import record_phase
 from ansible.module_utils.safeindex.spec import plan as planning
-from ansible.module_utils.safeindex.verify.check import DEFAULT_SMALL_TABLE_ROWS, VerifyOptions, verify
+from ansible.module_utils.safeindex.verify import check as verification
 
 ARGUMENT_SPEC = argument_spec(
     spec_path=dict(type="path", required=True),
@@ -167,20 +170,11 @@ ARGUMENT_SPEC = argument_spec(
     phase=dict(type="str", choices=["before", "after"], default="after"),
     probe_runs=dict(type="int", default=5),
     probe_timeout=dict(type="float", default=30),
-    small_table_rows=dict(type="int", default=DEFAULT_SMALL_TABLE_ROWS),
+    small_table_rows=dict(type="int", default=verification.DEFAULT_SMALL_TABLE_ROWS),
     baseline=dict(type="list", elements="dict"),
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
     **run_options("run_dir"),
 )
-
-
-def record_result(module, result, msg=None):
-    """The run's report reads verify from the record: `failed` lists the problems after the build (the error when it could
-    not verify), and says whether the probes failed before it."""
-    after = module.params["phase"] == "after"
-    problems = result.get("problems") or ([msg] if msg else [])
-    recorded = dict(result, failed=problems if after else msg is not None, **({"msg": msg} if msg else {}))
-    record_phase_result(module.params["run_dir"], "verify" if after else "probes_before", recorded, module.check_mode)
 
 
 def main():
@@ -188,25 +182,31 @@ def main():
     params = module.params
     if params["probe_runs"] < 1 or params["probe_timeout"] < 0 or params["small_table_rows"] < 0:
         module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
-    options = VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"], small_table_rows=params["small_table_rows"],
-                            on_equivalent=params["on_equivalent"], schema=params["schema"])
+    options = verification.VerifyOptions(runs=params["probe_runs"], timeout=params["probe_timeout"],
+                                         small_table_rows=params["small_table_rows"], on_equivalent=params["on_equivalent"],
+                                         schema=params["schema"])
+    phase, run_dir = params["phase"], params["run_dir"]
+    # After the build, verification is the run's verify phase: its start and end are in the record, also when it fails.
+    phase_name = "verify" if phase == "after" else None
+    if phase_name:
+        record_phase(run_dir, "phase_start", phase_name, module.check_mode)
     engine = None
     try:
-        engine = connection_params(params).engine
-        _fingerprint, indexes, probes = planning.load(params["spec_path"], engine)
-    except SafeIndexError as exc:
-        record_result(module, dict(engine=engine), str(exc))
-        fail(module, exc, changed=False, engine=engine)
-    with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:
-        result = verify(dialect, indexes, probes, params["phase"], options, params["baseline"])
-    if result["problems"]:
-        if params["phase"] == "before":
-            msg = "a probe of the spec is broken (its SQL fails on the server):\n" + "\n".join("- " + f for f in result["problems"])
-        else:
-            msg = "verification failed:\n" + "\n".join("- " + f for f in result["problems"])
-        record_result(module, dict(result, engine=engine), msg)
+        try:
+            engine = connection_params(params).engine
+            _fingerprint, indexes, probes = planning.load(params["spec_path"], engine)
+        except SafeIndexError as exc:
+            verification.record_result(run_dir, phase, dict(engine=engine), str(exc), module.check_mode)
+            fail(module, exc, changed=False, engine=engine)
+        with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:
+            result = verification.verify(dialect, indexes, probes, phase, options, params["baseline"])
+        msg = verification.failure_message(phase, result["problems"])
+        verification.record_result(run_dir, phase, dict(result, engine=engine), msg, module.check_mode)
+    finally:
+        if phase_name:
+            record_phase(run_dir, "phase_end", phase_name, module.check_mode)
+    if msg:
         module.fail_json(msg=msg, changed=False, engine=engine, **result)
-    record_result(module, dict(result, engine=engine))
     module.exit_json(changed=False, engine=engine, **result)
 
 

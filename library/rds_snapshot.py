@@ -82,7 +82,9 @@ options:
     type: list
     elements: str
   run_dir:
-    description: The run's folder; each change of status or percent while waiting is appended to its C(record.jsonl).
+    description: The run's folder; each change of status or percent while waiting is appended to its C(record.jsonl),
+      and, for O(state=present), the result and the start of the run's C(snapshot) phase and its end once the
+      snapshot is available. Nothing is written in check mode.
     type: path
 attributes:
   check_mode:
@@ -190,7 +192,7 @@ from ansible.module_utils.safeindex.core.aws_options import AWS_ARGUMENT_SPEC, a
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.run.record import record_phase_result, recorder
+from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, recorder
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "restored"], default="present"),
@@ -304,6 +306,11 @@ def main():
     params = module.params
     check_run_options(module)
     started = time.monotonic()
+    # A snapshot of a run (state present, with run_dir) is the run's snapshot phase: its start and, once the snapshot is
+    # available, its end go to the record (one that fails or times out leaves the phase unfinished).
+    phase = params["state"] == "present"
+    if phase:
+        record_phase(params["run_dir"], "phase_start", "snapshot", module.check_mode, params["run_id"])
     try:
         client = aws_client("rds", *aws_settings(params))
         snapshots = rds.snapshots_for(client, params["instance_id"], params["cluster_id"], params["aws_region"])
@@ -320,8 +327,9 @@ def main():
             record_phase_result(params["run_dir"], "snapshot", failed, module.check_mode)
         fail(module, exc, changed=False, duration_seconds=round(time.monotonic() - started, 3))
     result["duration_seconds"] = round(time.monotonic() - started, 3)
-    if params["state"] == "present":
+    if phase:
         record_phase_result(params["run_dir"], "snapshot", result, module.check_mode)
+        record_phase(params["run_dir"], "phase_end", "snapshot", module.check_mode, params["run_id"])
     module.exit_json(**result)
 
 

@@ -61,6 +61,10 @@ options:
   port:
     description: Port of the restored copy, for V(database_url).
     type: int
+  holder_file:
+    description: For V(finish), the run lock's holder file (see M(db_lock)); once the report is written (or could not
+      be), the lock is let go, as M(db_lock) C(state=released) does, in the same process.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -170,6 +174,11 @@ report_path:
   returned: when event is finish
   type: str
   sample: /srv/safeindex/artifacts/prod_db/first-run/rollback-indexes-20260102T080000Z/report.json
+released:
+  description: Whether a run lock was held (O(holder_file)) and let go; false when nothing was held.
+  returned: when event is finish
+  type: bool
+  sample: true
 """
 
 import os
@@ -183,6 +192,7 @@ from ansible.module_utils.safeindex.core.run_id import derived_run_id
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
 from ansible.module_utils.safeindex.rollback import target
+from ansible.module_utils.safeindex.run import lock as runlock
 
 ARGUMENT_SPEC = argument_spec(
     event=dict(type="str", choices=["find", "database_url", "finish"], default="finish"),
@@ -197,6 +207,7 @@ ARGUMENT_SPEC = argument_spec(
     backup_dir=dict(type="path"),
     endpoint=dict(type="str"),
     port=dict(type="int"),
+    holder_file=dict(type="path"),
 )
 
 
@@ -236,13 +247,15 @@ def database_url(module):
 
 
 def finish(module):
+    """The rollback's report, then the run lock let go (also when the report could not be written)."""
     params = module.params
-    report = build_rollback_report(params["outcome"], params["run_id"], params["host"], params["engine"])
-    lines = list(report.get("summary_lines") or [])
-    if module.check_mode:
-        module.exit_json(changed=False, summary_lines=lines, report_path=None)
-    path = write_rollback_report(params["rollback_dir"], report)
-    module.exit_json(changed=False, summary_lines=lines, report_path=os.path.abspath(path))
+    try:
+        report = build_rollback_report(params["outcome"], params["run_id"], params["host"], params["engine"])
+        lines = list(report.get("summary_lines") or [])
+        path = None if module.check_mode else os.path.abspath(write_rollback_report(params["rollback_dir"], report))
+    finally:
+        released = runlock.release(params["holder_file"]) if params["holder_file"] else False
+    module.exit_json(changed=False, summary_lines=lines, report_path=path, released=released)
 
 
 def main():

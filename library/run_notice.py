@@ -122,15 +122,9 @@ webhook:
   sample: {"configured": true, "posted": true, "status": 200, "detail": "the webhook answered 200"}
 """
 
-import json
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.core.files import write_private
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.report import notices
-from ansible.module_utils.safeindex.report.build import add_notice
-from ansible.module_utils.safeindex.run.record import RunRecord
+from ansible.module_utils.safeindex.report import deliver, notices
 
 ARGUMENT_SPEC = dict(
     **run_options(required=("run_id", "run_dir")),
@@ -147,7 +141,6 @@ ARGUMENT_SPEC = dict(
     webhook_url=dict(type="str", no_log=True),
     webhook_timeout=dict(type="int", default=10),
 )
-NOT_POSTED = {"configured": False, "posted": None, "status": None, "detail": "check mode: not posted"}
 
 
 def render(module):
@@ -158,10 +151,7 @@ def render(module):
             total=params["total_indexes"], monitor_seconds=params["monitor_duration_seconds"],
             starts_at=notices.local_time(params["timezone"]), database=params["database"], blocking=params["blocking"],
             maintenance_mode=params["maintenance_mode"])
-    with open(os.path.join(params["run_dir"], "report.json")) as handle:
-        report = json.load(handle)
-    # The report knows where preflight connected (from the run record): the after notice names that database.
-    return notices.render_after(report, params["timezone"], params["database"] or report.get("database"))
+    return deliver.render_after(params["run_dir"], params["timezone"], params["database"])
 
 
 def main():
@@ -170,24 +160,18 @@ def main():
     params = module.params
     kind = params["kind"]
     if module.check_mode and kind == "after":
-        module.exit_json(changed=False, text=None, path=None, webhook=NOT_POSTED)
+        module.exit_json(changed=False, text=None, path=None, webhook=deliver.NOT_POSTED)
     try:
         text = render(module)
     except (notices.NoticeError, OSError, ValueError) as exc:
         module.fail_json(msg="could not write the %s notice: %s" % (kind, exc))
     if module.check_mode:
-        module.exit_json(changed=False, text=text, path=None, webhook=NOT_POSTED)
-
-    path = os.path.join(params["run_dir"], notices.NOTICE_FILES[kind])
-    write_private(path, text)
-    webhook = notices.post(params["webhook_url"], text, params["webhook_timeout"])
-    outcome = {"file": os.path.basename(path), "webhook": webhook}
-    RunRecord(params["run_dir"]).append("notice", run_id=params["run_id"], kind=kind, **outcome)
-    if kind == "after":
-        add_notice(params["run_dir"], kind, outcome)
-    if webhook["configured"] and not webhook["posted"]:
-        module.warn("the %s notice did not reach the team's webhook (%s); it is in %s" % (kind, webhook["detail"], path))
-    module.exit_json(changed=False, text=text, path=path, webhook=webhook)
+        module.exit_json(changed=False, text=text, path=None, webhook=deliver.NOT_POSTED)
+    delivered = deliver.deliver(params["run_dir"], params["run_id"], kind, text, params["webhook_url"], params["webhook_timeout"])
+    warning = deliver.missed_webhook(kind, delivered)
+    if warning:
+        module.warn(warning)
+    module.exit_json(changed=False, text=text, **delivered)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ description:
   - In check mode nothing is written, so there is no record; O(event=finish) returns the summary of the plan from
     O(expected_indexes) and O(index_results).
   - O(event=smoke) judges one round of smoke checks (the answers of M(ansible.builtin.uri)) and returns the verdicts.
+    O(event=monitor) judges the rounds' answers itself (C(details.start_answers), C(details.end_answers)), so a
+    migration run needs no O(event=smoke) call; it then records the end of the run's C(monitor) phase.
+  - After O(event=finish) wrote the report, O(after_notice) writes the runbook's after notice and posts it, as
+    M(run_notice) C(kind=after) does, and O(holder_file) lets the run lock go, as M(db_lock) C(state=released) does;
+    in that order, in one process. The lock is let go also when the report or the notice could not be written (the
+    module then fails, saying why).
   - The run id must be 1-64 letters, digits, C(.), C(_) or C(-), starting with a letter or digit; the module fails otherwise.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
@@ -65,7 +71,9 @@ options:
     description:
       - More facts for the record, for V(start) (the run's settings, for example C(backup_retention_days)).
       - For V(smoke), C(answers) (a registered M(ansible.builtin.uri) loop's C(results), each with its check as C(item)).
-      - For V(monitor), C(smoke_checks) (the verdicts V(smoke) returned), C(scanned) (a registered M(log_scan) loop's
+      - For V(monitor), C(smoke_checks) (verdicts judged before, for example by V(smoke)), C(start_answers) and
+        C(end_answers) (the registered M(ansible.builtin.uri) loops' C(results) at the window's start and end, judged
+        here and added to C(smoke_checks)), C(scanned) (a registered M(log_scan) loop's
         C(results), each with its host as C(item)), C(log_paths) (each app host's C(app_error_log)), C(health) (from
         M(db_health)), C(cloudwatch) (from M(rds_metrics)), C(started) (epoch seconds) and C(inventories).
     type: dict
@@ -75,6 +83,28 @@ options:
     type: str
   rehearsal_dir:
     description: Where rehearsal records go (read by the rehearsal gate of prod runs).
+    type: path
+  after_notice:
+    description: For V(finish), write the after notice from the report just written and post it to O(webhook_url)
+      (not in check mode).
+    type: bool
+    default: false
+  database:
+    description: For O(after_notice), the database as people read it; the one the report names when unset.
+    type: str
+  timezone:
+    description: For O(after_notice), the time zone of the notice's times (an IANA name); UTC when unset.
+    type: str
+  webhook_url:
+    description: For O(after_notice), a Slack-compatible webhook to post the notice to; a credential, never printed.
+    type: str
+  webhook_timeout:
+    description: For O(after_notice), seconds to wait for the webhook.
+    type: int
+    default: 10
+  holder_file:
+    description: For V(finish), the run lock's holder file (see M(db_preflight)); the lock is let go after the report
+      and the notice.
     type: path
 attributes:
   check_mode:
@@ -140,6 +170,18 @@ report_path:
   returned: when event is finish
   type: str
   sample: "/srv/safeindex/artifacts/prod_db/first-run/report.json"
+notice_after:
+  description: The after notice, C(text), C(path) (the file written) and C(webhook) (C(configured), C(posted),
+    C(status), C(detail)); null without O(after_notice) or in check mode.
+  returned: when event is finish
+  type: dict
+  sample: {"text": "Maintenance Complete ...", "path": "/srv/safeindex/artifacts/prod_db/first-run/notice_after.txt",
+           "webhook": {"configured": false, "posted": null, "status": null, "detail": "no notify_webhook_url set"}}
+released:
+  description: Whether a run lock was held and let go (O(holder_file)); false when nothing was held.
+  returned: when event is finish
+  type: bool
+  sample: true
 rehearsal_record:
   description: The rehearsal record written, on a successful staging run.
   returned: when event is finish
@@ -179,10 +221,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.run_id import check_run_id
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.monitor import smoke
+from ansible.module_utils.safeindex.report import deliver, notices
 from ansible.module_utils.safeindex.report.build import summarize, summary_lines
 from ansible.module_utils.safeindex.report.from_record import report_from_record
+from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.preflight import write_rehearsal_record
-from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result
+from ansible.module_utils.safeindex.run.record import RunRecord, record_phase, record_phase_result
 
 ARGUMENT_SPEC = dict(
     **run_options(required=("run_id", "run_dir")),
@@ -197,6 +241,12 @@ ARGUMENT_SPEC = dict(
     details=dict(type="dict", default={}),
     environment_name=dict(type="str"),
     rehearsal_dir=dict(type="path"),
+    after_notice=dict(type="bool", default=False),
+    database=dict(type="str"),
+    timezone=dict(type="str"),
+    webhook_url=dict(type="str", no_log=True),
+    webhook_timeout=dict(type="int", default=10),
+    holder_file=dict(type="path"),
 )
 
 
@@ -210,34 +260,77 @@ def judge_smoke(module):
 def judge_monitor(module):
     """What monitoring found, judged and recorded for the report; the failure message when it fails the run."""
     params, details = module.params, module.params["details"]
+    verdicts = (list(details.get("smoke_checks") or []) + smoke.judge_round(details.get("start_answers") or [], "start")
+                + smoke.judge_round(details.get("end_answers") or [], "end"))
     logs = smoke.error_logs(details.get("scanned") or [], details.get("log_paths") or {})
     started = details.get("started")
     duration = time.time() - float(started) if started is not None else 0.0
     command = smoke.rollback_command(details.get("inventories") or [], params["run_id"], params["host"])
-    result = smoke.monitor_result(details.get("smoke_checks") or [], logs, details.get("health"), details.get("cloudwatch"),
-                                  duration, command)
+    result = smoke.monitor_result(verdicts, logs, details.get("health"), details.get("cloudwatch"), duration, command)
     record_phase_result(params["run_dir"], "monitor", result, module.check_mode)
+    record_phase(params["run_dir"], "phase_end", "monitor", module.check_mode, params["run_id"])
     module.exit_json(changed=False, monitor=result, failure=smoke.failure_message(result, params["host"], params["run_id"]))
 
 
 def finish(module):
+    """The report, then the after notice, then the run lock let go: the lock also when the report or the notice fails."""
+    params = module.params
+    result, failure = {}, None
+    try:
+        result = write_report(module)
+        result["notice_after"] = after_notice(module) if params["after_notice"] and not module.check_mode else None
+    except ReportFailed as exc:
+        failure = str(exc)
+    finally:  # whatever went wrong before, the lock is not kept
+        result["released"] = release_lock(module)
+    if failure:
+        module.fail_json(msg=failure, changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+class ReportFailed(Exception):
+    """The report or the after notice could not be written."""
+
+
+def write_report(module):
     params = module.params
     if module.check_mode:
         # Nothing is recorded in check mode: the plan's summary comes from the plan itself.
         summary = summarize(params["index_results"], params["expected_indexes"], True)
         lines = summary_lines(summary, params["host"], params["run_id"], True)
-        module.exit_json(changed=False, summary=summary, summary_lines=lines, report=None, report_path=None)
+        return dict(summary=summary, summary_lines=lines, report=None, report_path=None)
     record = RunRecord(params["run_dir"])
     report, summary = report_from_record(params["run_dir"], params["status"], params["error"])
     if report is None:
-        module.fail_json(msg="no start of run %s in %s: nothing to report" % (params["run_id"], record.path))
+        raise ReportFailed("no start of run %s in %s: nothing to report" % (params["run_id"], record.path))
     record.append("finish", status=params["status"], summary=summary)
     rehearsal = None
     fingerprint = report.get("spec_fingerprint")
     if params["environment_name"] == "staging" and params["status"] == "success" and params["rehearsal_dir"] and fingerprint:
         rehearsal = write_rehearsal_record(params["rehearsal_dir"], report, fingerprint)
-    module.exit_json(changed=False, summary=summary, summary_lines=report["summary_lines"], report=report,
-                     report_path=os.path.abspath(os.path.join(params["run_dir"], "report.json")), rehearsal_record=rehearsal)
+    return dict(summary=summary, summary_lines=report["summary_lines"], report=report,
+                report_path=os.path.abspath(os.path.join(params["run_dir"], "report.json")), rehearsal_record=rehearsal)
+
+
+def after_notice(module):
+    """The runbook's after notice from the report just written: written, posted, and added to the report."""
+    params = module.params
+    try:
+        text = deliver.render_after(params["run_dir"], params["timezone"], params["database"])
+        delivered = deliver.deliver(params["run_dir"], params["run_id"], "after", text, params["webhook_url"],
+                                    params["webhook_timeout"])
+    except (notices.NoticeError, OSError, ValueError) as exc:
+        raise ReportFailed("could not write the after notice: %s" % exc) from None
+    warning = deliver.missed_webhook("after", delivered)
+    if warning:
+        module.warn(warning)
+    return dict(delivered, text=text)
+
+
+def release_lock(module):
+    """Let the run lock go (its holder process unlocks on its way out); False when nothing was held."""
+    holder_file = module.params["holder_file"]
+    return runlock.release(holder_file) if holder_file else False
 
 
 def main():

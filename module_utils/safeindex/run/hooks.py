@@ -12,8 +12,6 @@ import urllib.error
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
-from ansible.module_utils.urls import ConnectionError as UrlConnectionError
-from ansible.module_utils.urls import open_url
 
 
 class HookError(SafeIndexError):
@@ -60,6 +58,11 @@ def run(hook: str | dict, timeout: float = 60) -> dict:
     method = hook.get("method", "POST" if data is not None else "GET").upper()
     expected = hook.get("status")
     expected = [int(s) for s in (expected if isinstance(expected, list) else [expected])] if expected else None
+    # Only here: ansible.module_utils.urls (and the TLS stack it loads) is a fair part of a module's start-up, and most
+    # modules that import this file never call a URL.
+    from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+    from ansible.module_utils.urls import open_url
+
     try:
         # Ansible's open_url: its proxy and certificate handling, like every other module's HTTP call.
         with open_url(hook["url"], data=data, headers=hook.get("headers") or {}, method=method, timeout=timeout) as response:

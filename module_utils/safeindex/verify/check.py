@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ansible.module_utils.safeindex.build.indexer import plan_present, resolve
 from ansible.module_utils.safeindex.core.errors import ServerRefused, SpecError, StatementTimeout
 from ansible.module_utils.safeindex.engines.interface.explain import describe
+from ansible.module_utils.safeindex.run.record import record_phase_result
 from ansible.module_utils.safeindex.spec.definition import differences
 
 # A table the catalog estimates at no more rows than this is "small": a full scan of it is a few hundred
@@ -195,3 +196,23 @@ def summary_lines(checked, results, usage_note=None) -> list:
     if usage_note:
         lines.append("index usage counters %s" % usage_note)
     return lines
+
+
+def failure_message(phase, problems):
+    """Why the module fails on these problems; None when there is none. Before the build a problem is a probe whose
+    SQL fails: the spec's probe is broken, and verify could not prove anything with it."""
+    if not problems:
+        return None
+    if phase == "before":
+        return "a probe of the spec is broken (its SQL fails on the server):\n" + "\n".join("- " + f for f in problems)
+    return "verification failed:\n" + "\n".join("- " + f for f in problems)
+
+
+def record_result(run_dir, phase, result, msg=None, check_mode=False):
+    """The run's report reads verify from the record (phase after as `verify`, before as `probes_before`): `failed`
+    lists the problems after the build (the error when it could not verify), and says whether the probes failed
+    before it."""
+    after = phase == "after"
+    problems = result.get("problems") or ([msg] if msg else [])
+    recorded = dict(result, failed=problems if after else msg is not None, **({"msg": msg} if msg else {}))
+    record_phase_result(run_dir, "verify" if after else "probes_before", recorded, check_mode)
