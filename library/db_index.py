@@ -373,9 +373,10 @@ def parsed_entries(entries, engine):
     return parsed
 
 
-def run_batch(module, entries, options):
+def run_batch(module, entries, options, lines=True):
     """The indexes built in order in one call; returns (engine name, BatchOutcome). Each index's result goes to the run
-    record as it ends, and its line to the progress callback."""
+    record as it ends and, with `lines`, a line as each build starts and each index ends to the progress callback (one
+    index alone has its task's own result line for that)."""
     params = module.params
     try:
         engine = connection_params(params).engine
@@ -391,7 +392,7 @@ def run_batch(module, entries, options):
         record_phase_result(params["run_dir"], "index", entry, module.check_mode)
 
     batch = Batch(lambda: connect(module, "db_index"), options, module.check_mode, record, report,
-                  announce=lambda name, text: announce(options.progress_file, name, "index", text))
+                  announce=lambda name, text: announce(options.progress_file if lines else None, name, "index", text))
     return engine, batch.run(parsed)
 
 
@@ -421,7 +422,7 @@ def main_batch(module, options):
 def main_single(module, options):
     """One present index: a batch of one, returned as its entry alone (the return of db_index before batches)."""
     entry = {key: module.params[key] for key in INDEX_KEYS}
-    engine, outcome = run_batch(module, [entry], options)
+    engine, outcome = run_batch(module, [entry], options, lines=False)
     result = dict(outcome.results[0]) if outcome.results else failure(IndexResult(name=entry["name"]),
                                                                         SafeIndexError(outcome.message()))
     result["engine"] = engine
