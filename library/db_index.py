@@ -423,8 +423,10 @@ def main_single(module, options):
     """One present index: a batch of one, returned as its entry alone (the return of db_index before batches)."""
     entry = {key: module.params[key] for key in INDEX_KEYS}
     engine, outcome = run_batch(module, [entry], options, lines=False)
-    result = dict(outcome.results[0]) if outcome.results else failure(IndexResult(name=entry["name"]),
-                                                                        SafeIndexError(outcome.message()))
+    if outcome.results:
+        result = dict(outcome.results[0])
+    else:  # interrupted before the index was reached
+        result = failure(IndexResult(name=entry["name"]), SafeIndexError(outcome.message()))
     result["engine"] = engine
     if module._diff and outcome.diffs:
         result["diff"] = outcome.diffs[0]
