@@ -1,6 +1,8 @@
 """db_index with a list of indexes (the index phase in one call), on real servers: what an operator checks afterwards."""
 
 import json
+import threading
+import time
 
 import pytest
 from ansible.module_utils.safeindex.report.from_record import report_inputs
@@ -168,3 +170,38 @@ def test_a_connection_that_cannot_be_made_fails_every_index_and_records_each(db,
     assert "not-the-password-123" not in json.dumps(result)
     recorded = phase_results(RunRecord(str(run_dir)).events(), "index")
     assert [(r["name"], r["action"], r["failed"]) for r in recorded] == [(e["name"], "failed", True) for e in entries]
+
+
+def test_a_build_whose_connection_is_killed_fails_alone_and_the_next_index_is_built_on_a_new_one(pg_db, run_module):
+    from tests.integration.test_db_index_postgres import INSERT_MESSAGE, OpenTransaction
+
+    entries = [dict(name="idx_message_conversation_timestamp", table="message",
+                    columns=[{"name": "conversation_id"}, {"name": "timestamp"}], unique=False, method="btree"),
+               dict(name="idx_user_username", table="user", columns=[{"name": "username"}], unique=False, method="btree")]
+    killed = []
+
+    def kill_the_waiting_build():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not killed:
+            rows = query(pg_db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                                " AND query LIKE 'CREATE INDEX CONCURRENTLY%%idx_message_conversation_timestamp%%'")
+            for (pid,) in rows:
+                query(pg_db, "SELECT pg_terminate_backend(%s)", (pid,))
+                killed.append(pid)
+            time.sleep(0.05)
+
+    # The app's write, younger than the lock timeout: the build starts, then waits for it until it is killed.
+    writer = OpenTransaction(pg_db, INSERT_MESSAGE)
+    killer = threading.Thread(target=kill_the_waiting_build)
+    killer.start()
+    try:
+        result = run_module("db_index", batch_args(pg_db, entries, lock_timeout=10, lock_retries=0))
+    finally:
+        killer.join()
+        writer.close()
+    assert killed, "the build never waited"
+    assert result["_rc"] == 1 and result["failed_indexes"] == ["idx_message_conversation_timestamp"]
+    first, second = result["results"]
+    assert "lost the connection to" in first["msg"] and "the next run drops and rebuilds it" in first["msg"]
+    assert second["action"] == "created" and pg_index(pg_db, "idx_user_username")["valid"]
+    assert second["sql"][0] == "SET lock_timeout = '10000ms'"  # a new session, set up again
