@@ -10,6 +10,8 @@ description:
     runs; this plugin tails that file and prints the new lines beside the usual output.
   - 'For example C([sandbox_postgres] idx_message_timestamp: building index: scanning table, 42% of blocks), followed by
     the seconds the work has run.'
+  - C(db_index) with a list of indexes also prints a line as each build starts and as each index ends, as it happens
+    (the lines written in the task's last second come right after its result).
   - Work that ends within a few seconds prints nothing; the first line comes after about 3 seconds, then one about
     every 5 seconds (at once when the work moves on to the next index). A watcher's own error shows with C(-v).
   - For each task it sets C(SAFEINDEX_PROGRESS_FILE) to a file of its own in a private temporary folder, just before
@@ -70,8 +72,14 @@ class ProgressTail:
         return records
 
     def due(self, records, now):
-        """[(verbosity, text)] to print now: the latest state, once the work has run a while, at most every few seconds."""
-        shown = [(1, self.format(r, r["error"])) for r in records if r.get("error")]
+        """[(verbosity, text)] to print now: every announcement (an index of a batch starts or ends) as it comes; of the
+        samples since the last one, the latest, once the work has run a while, at most every few seconds."""
+        shown = [(1, self.format(r, r["error"])) if r.get("error") else (0, self.announced(r))
+                 for r in records if r.get("error") or r.get("announce")]
+        announced = [n for n, r in enumerate(records) if r.get("announce")]
+        if announced:
+            records = records[announced[-1] + 1:]  # a sample written before an announcement is stale
+            self.shown_subject, self.shown_at = None, None
         latest = next((r for r in reversed(records) if not r.get("error")), None)
         if latest is None or latest.get("elapsed", 0) < self.first_after:
             return shown
@@ -83,6 +91,14 @@ class ProgressTail:
 
     def poll(self, now):
         return self.due(self.read(), now)
+
+    def flush(self):
+        """Once the task has ended: the announcements (and errors) it wrote after the last poll; its samples are stale."""
+        return [(1, self.format(r, r["error"])) if r.get("error") else (0, self.announced(r))
+                for r in self.read() if r.get("error") or r.get("announce")]
+
+    def announced(self, record):
+        return "  [%s] %s: %s" % (self.host, record.get("subject") or "?", record.get("text") or "")
 
     def format(self, record, text):
         return "  [%s] %s: %s (%ds)" % (self.host, record.get("subject") or "?", text, int(record.get("elapsed") or 0))
@@ -139,6 +155,14 @@ class CallbackModule(CallbackBase):
         with self._lock:
             tail = self._tails.pop((host.get_name(), task._uuid), None)
         if tail is not None:
+            try:
+                for verbosity, text in tail.flush():
+                    if verbosity:
+                        self._display.v(text)
+                    else:
+                        self._display.display(text)
+            except Exception as exc:  # a progress line must never disturb the run
+                self._display.vvv("safeindex_progress: %s" % exc)
             try:
                 os.unlink(tail.path)
             except OSError:

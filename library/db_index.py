@@ -3,9 +3,10 @@
 
 DOCUMENTATION = r"""
 module: db_index
-short_description: Create or drop one index online, idempotent by definition
+short_description: Create or drop indexes online, idempotent by definition
 description:
-  - Brings one index of a live PostgreSQL, MySQL or MariaDB database to the wanted state without blocking writes.
+  - Brings one index of a live PostgreSQL, MySQL or MariaDB database to the wanted state without blocking writes; or, with
+    O(indexes), a whole list of indexes in order, in one call (a run's index phase).
   - PostgreSQL builds with C(CREATE INDEX CONCURRENTLY) on an autocommit connection and drops with C(DROP INDEX CONCURRENTLY).
   - Idempotent by definition, not by name. The table, the columns (order and direction), uniqueness, method, predicate and
     include list are compared with the catalog. An equal index is left alone. An index of the same name with another
@@ -17,15 +18,58 @@ description:
   - After a build the index is checked valid, commented with the run id (the ownership marker that rollback uses) and its
     table analyzed.
   - In check mode the module returns the exact SQL it would run and changes nothing.
+  - With O(indexes) the list is built in order over one connection. The catalog of every table of the list is read once,
+    up front; each build is decided again from the live catalog just before it runs. A table is analyzed once, after its
+    last build. A line is shown as each build starts and as each index ends (with the C(safeindex_progress) callback). A
+    failure in one index does not stop the others; the call fails at the end naming each failed index and its cause. A lost
+    connection is opened again for the next index. Ctrl-C stops the list once the interrupted statement is cancelled.
+    With O(run_dir) the call writes the C(indexes) phase's start and end into the run record itself.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
   name:
-    description: Name of the index.
+    description: Name of the index. Required unless O(indexes) is given.
     type: str
-    required: true
+  indexes:
+    description:
+      - A list of present indexes to build in order, in one call, each with the keys of the single index options.
+      - Mutually exclusive with O(name), O(table), O(schema), O(columns), O(where), O(include); O(state) must be V(present).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the index.
+        type: str
+        required: true
+      table:
+        description: Table of the index.
+        type: str
+        required: true
+      schema:
+        description: Schema of the table and index (PostgreSQL only).
+        type: str
+      columns:
+        description: Key columns in order, as for O(columns).
+        type: list
+        elements: raw
+        required: true
+      unique:
+        description: Build a unique index.
+        type: bool
+        default: false
+      where:
+        description: Predicate of a partial index (PostgreSQL only).
+        type: str
+      method:
+        description: Index access method.
+        type: str
+        default: btree
+      include:
+        description: Non-key columns stored in the index (PostgreSQL C(INCLUDE)).
+        type: list
+        elements: str
   table:
-    description: Table of the index. Required when O(state=present).
+    description: Table of the index. Required when O(state=present) and O(indexes) is not given.
     type: str
   schema:
     description: Schema of the table and index (PostgreSQL only). Defaults to the connection's current schema.
@@ -35,7 +79,7 @@ options:
       - Key columns in order. Each is a name with optional prefix length, order and NULLS order, as text
         (V(created_at DESC), V(body(100))) or as a mapping with keys C(name), C(order) (V(asc)/V(desc)),
         C(nulls) (V(first)/V(last), PostgreSQL) and C(length) (prefix length, MySQL).
-      - Required when O(state=present).
+      - Required when O(state=present) and O(indexes) is not given.
     type: list
     elements: raw
   unique:
@@ -100,6 +144,7 @@ options:
     description:
       - The run directory (C(artifacts/<host>/<run_id>)) whose C(record.jsonl) gets an entry for each change, written as it
         happens so that a killed run still tells what it built. Nothing is written in check mode.
+      - With O(indexes), also the C(phase_start) and C(phase_end) of the run's C(indexes) phase, around the list.
     type: path
 attributes:
   check_mode:
@@ -107,7 +152,7 @@ attributes:
     details: Changes nothing and returns the exact SQL it would run, in order.
   diff_mode:
     support: full
-    details: The index definition in the catalog before and the one wanted after.
+    details: The index definition in the catalog before and the one wanted after; with O(indexes), one per index that changes.
 extends_documentation_fragment:
   - safeindex_platform
   - ansible.builtin.action_common_attributes
@@ -144,6 +189,21 @@ EXAMPLES = r"""
     maintenance_work_mem: 512MB
     run_id: "{{ run_id }}"
 
+- name: Build a list of indexes in order, in one call (the index phase of a run)
+  db_index:
+    database_url: "{{ database_url }}"
+    indexes:
+      - name: idx_conversation_user_created
+        table: conversation
+        columns: [user_id, created_at DESC]
+      - name: idx_session_token
+        table: session
+        columns: [token]
+        unique: true
+    run_id: "{{ run_id }}"
+    run_dir: "{{ run_dir }}"
+  register: indexes_results
+
 - name: Drop an index online
   db_index:
     database_url: "{{ database_url }}"
@@ -152,21 +212,43 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description:
+    - With O(indexes), one entry per index in the order given, with the keys a call for that index alone returns
+      (name, action, changed, sql, definition, existing_definition, equivalent_to, attempts, duration_seconds, size_bytes,
+      blockers, skipped_steps, engine), and C(failed) and C(msg) for an index that failed.
+    - A table's ANALYZE runs once, after its last build, and is listed in the C(sql) of that index.
+  returned: when O(indexes) is given
+  type: list
+  elements: dict
+  sample: [{"name": "idx_session_token", "action": "exists", "changed": false, "sql": [], "attempts": 0,
+            "duration_seconds": 0.0, "size_bytes": 16384, "skipped_steps": [], "engine": "postgresql"}]
+failed_indexes:
+  description: Names of the indexes of O(indexes) that failed.
+  returned: when O(indexes) is given
+  type: list
+  elements: str
+  sample: ["idx_session_token"]
+engine:
+  description: The database engine.
+  returned: always
+  type: str
+  sample: postgresql
 name:
   description: Name of the index.
-  returned: always
+  returned: when O(indexes) is not given
   type: str
   sample: "idx_conversation_user_created"
 action:
   description:
     - What was done (or, in check mode, would be done). V(created), V(exists), V(rebuilt_invalid),
       V(skipped_equivalent), V(dropped), V(absent) or, on failure, V(failed).
-  returned: always
+  returned: when O(indexes) is not given
   type: str
   sample: created
 sql:
   description: The statements run (or, in check mode, that would run), in order, exactly as sent.
-  returned: always
+  returned: when O(indexes) is not given
   type: list
   elements: str
   sample: ['SET lock_timeout = ''5000ms''', 'CREATE INDEX CONCURRENTLY "idx_user_role" ON "public"."user" USING btree ("role")']
@@ -187,12 +269,12 @@ equivalent_to:
   sample: "conversation_user_id_created_at_idx"
 attempts:
   description: Attempts it took to get the locks.
-  returned: always
+  returned: when O(indexes) is not given
   type: int
   sample: 1
 duration_seconds:
   description: Wall time of the module's work on this index.
-  returned: always
+  returned: when O(indexes) is not given
   type: float
   sample: 41.7
 size_bytes:
@@ -208,22 +290,40 @@ blockers:
   sample: [{"pid": 4100, "state": "idle in transaction", "age_seconds": 620.5, "query": "SELECT ... FOR UPDATE", "locks": ["RowShareLock"]}]
 skipped_steps:
   description: Steps after the build that did not run (comment, analyze); the index itself is in place.
-  returned: always
+  returned: when O(indexes) is not given
   type: list
   elements: str
   sample: ["ANALYZE \"public\".\"conversation\" did not run: canceling statement due to lock timeout"]
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFailed, ensure_absent, ensure_present
-from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC
-from ansible.module_utils.safeindex.core.module import argument_spec, connected, fail
+from ansible.module_utils.safeindex.build.batch import Batch, diff, failure
+from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFailed, IndexResult, ensure_absent
+from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC, announce
+from ansible.module_utils.safeindex.core.connection import connection_params
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.run.record import record_phase_result, recorder
+from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result, recorder
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
+INDEX_KEYS = ("name", "table", "schema", "columns", "unique", "where", "method", "include")
+PHASE = "indexes"  # the run record's name of the index phase (report timeline, interruption message)
+
 ARGUMENT_SPEC = argument_spec(
-    name=dict(type="str", required=True),
+    name=dict(type="str"),
+    indexes=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True),
+        table=dict(type="str", required=True),
+        schema=dict(type="str"),
+        columns=dict(type="list", elements="raw", required=True),
+        unique=dict(type="bool", default=False),
+        where=dict(type="str"),
+        method=dict(type="str", default="btree"),
+        include=dict(type="list", elements="str"),
+    )),
     table=dict(type="str"),
     schema=dict(type="str"),
     columns=dict(type="list", elements="raw"),
@@ -262,64 +362,134 @@ def build_options(params):
     )
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
-        required_if=[("state", "present", ("table", "columns", "run_id"))],
-    )
+def parsed_entries(entries, engine):
+    """[(name, IndexSpec or the SpecError of an entry that does not parse)], in order."""
+    parsed = []
+    for entry in entries:
+        try:
+            parsed.append((entry.get("name"), parse_index({k: v for k, v in entry.items() if v is not None}, engine)))
+        except SafeIndexError as exc:
+            parsed.append((entry.get("name"), exc))
+    return parsed
+
+
+def run_batch(module, entries, options, lines=True):
+    """The indexes built in order in one call; returns (engine name, BatchOutcome). Each index's result goes to the run
+    record as it ends and, with `lines`, a line as each build starts and each index ends to the progress callback (one
+    index alone has its task's own result line for that)."""
     params = module.params
-    check_run_options(module)
-    result = dict(name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0, skipped_steps=[])
     try:
-        options = build_options(params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), **result)
-    # A failure before the build's own outcome (connecting, a spec the catalog cannot take) reports action=failed.
+        engine = connection_params(params).engine
+        parsed = parsed_entries(entries, engine)
+    except SafeIndexError as exc:  # connection settings that cannot work: every index fails with their message
+        engine, parsed = None, [(entry.get("name"), exc) for entry in entries]
+    record = recorder(params["run_dir"], module.check_mode)
+
+    def report(entry):
+        entry["engine"] = engine
+        for step in entry.get("skipped_steps") or []:
+            module.warn(step)
+        record_phase_result(params["run_dir"], "index", entry, module.check_mode)
+
+    batch = Batch(lambda: connect(module, "db_index"), options, module.check_mode, record, report,
+                  announce=lambda name, text: announce(options.progress_file if lines else None, name, "index", text))
+    return engine, batch.run(parsed)
+
+
+def phase_event(module, event):
+    """The index phase's start or end in the run record, as run_record writes it (the report's timeline reads it)."""
+    if module.check_mode or not module.params["run_dir"]:
+        return
+    RunRecord(module.params["run_dir"]).append(event, run_id=module.params["run_id"], phase=PHASE, monotonic=time.monotonic())
+
+
+def main_batch(module, options):
+    phase_event(module, "phase_start")
+    engine, outcome = run_batch(module, module.params["indexes"], options)
+    result = dict(changed=outcome.changed, results=outcome.results, failed_indexes=[r["name"] for r in outcome.failed],
+                  engine=engine)
+    if module._diff and outcome.diffs:
+        result["diff"] = outcome.diffs
+    if outcome.interrupted:
+        # No phase end: the run lock's holder records the interruption and names the phase it cut short.
+        module.fail_json(msg=outcome.message(), **result)
+    phase_event(module, "phase_end")
+    if outcome.failed:
+        module.fail_json(msg=outcome.message(), **result)
+    module.exit_json(**result)
+
+
+def main_single(module, options):
+    """One present index: a batch of one, returned as its entry alone (the return of db_index before batches)."""
+    entry = {key: module.params[key] for key in INDEX_KEYS}
+    engine, outcome = run_batch(module, [entry], options, lines=False)
+    if outcome.results:
+        result = dict(outcome.results[0])
+    else:  # interrupted before the index was reached
+        result = failure(IndexResult(name=entry["name"]), SafeIndexError(outcome.message()))
+    result["engine"] = engine
+    if module._diff and outcome.diffs:
+        result["diff"] = outcome.diffs[0]
+    if result.get("failed") or outcome.interrupted:
+        result.pop("failed", None)
+        module.fail_json(**dict(result, msg=result.get("msg") or outcome.message()))
+    module.exit_json(**result)
+
+
+def main_absent(module, options):
+    params = module.params
+    result = dict(name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0, skipped_steps=[])
     failed = dict(result, action="failed")
 
     def record_failure(exc, known=None):
-        """The report counts a failed index from the run record: every failure is recorded, connecting included."""
         record_phase_result(params["run_dir"], "index", dict(known or failed, failed=True, msg=str(exc)), module.check_mode)
 
     with connected(module, "db_index", failed, on_failure=record_failure) as dialect:
         engine = dialect.engine
         record = recorder(params["run_dir"], module.check_mode)
         try:
-            if params["state"] == "absent":
-                spec = index_reference(params["name"], dialect.engine, params["table"], params["schema"])
-                outcome = ensure_absent(dialect, spec, options, module.check_mode, record)
-            else:
-                entry = {key: params[key] for key in ("name", "table", "schema", "columns", "unique", "where", "method", "include")}
-                spec = parse_index({k: v for k, v in entry.items() if v is not None}, dialect.engine)
-                outcome = ensure_present(dialect, spec, options, module.check_mode, record)
+            spec = index_reference(params["name"], dialect.engine, params["table"], params["schema"])
+            outcome = ensure_absent(dialect, spec, options, module.check_mode, record)
         except IndexFailed as exc:
             result.update(exc.result.as_dict())
             if module._diff:
-                result["diff"] = _diff(exc.result)
+                result["diff"] = diff(result)
             record_failure(exc, result)
             fail(module, exc, **result)
     result.update(outcome.as_dict())
     result["engine"] = engine
-    for step in outcome.skipped_steps:
-        module.warn(step)
     if module._diff and outcome.changed:
-        result["diff"] = _diff(outcome)
+        result["diff"] = diff(result)
     record_phase_result(params["run_dir"], "index", result, module.check_mode)
     module.exit_json(**result)
 
 
-def _diff(outcome):
-    before = outcome.existing_definition or ""
-    if outcome.action == "rebuilt_invalid":
-        before += "  -- INVALID (left by a failed concurrent build)"
-    after = "" if outcome.action in ("dropped",) else (outcome.definition or "")
-    return dict(
-        before=before + "\n" if before else "",
-        after=after + "\n" if after else "",
-        before_header="%s (catalog)" % outcome.name,
-        after_header="%s (spec)" % outcome.name,
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_one_of=[("name", "indexes")],
+        mutually_exclusive=[("indexes", key) for key in ("name", "table", "schema", "columns", "where", "include")],
+        required_if=[("state", "present", ("run_id",))],
     )
+    params = module.params
+    check_run_options(module)
+    if params["indexes"] is not None and params["state"] != "present":
+        module.fail_json(msg="indexes builds a list of present indexes; state=absent drops one index, given by name")
+    missing = [key for key in ("table", "columns") if params[key] is None]
+    if params["indexes"] is None and params["state"] == "present" and missing:
+        module.fail_json(msg="state is present but all of the following are missing: %s" % ", ".join(missing))
+    try:
+        options = build_options(params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0,
+                         skipped_steps=[])
+    if params["indexes"] is not None:
+        main_batch(module, options)
+    elif params["state"] == "absent":
+        main_absent(module, options)
+    else:
+        main_single(module, options)
 
 
 if __name__ == "__main__":

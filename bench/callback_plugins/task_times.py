@@ -51,7 +51,10 @@ class CallbackModule(CallbackBase):
             return
         entry["seconds"] = time.monotonic() - self._started[result._task._uuid]
         if ran and entry["action"] not in CONTROLLER_ACTIONS:
-            entry["modules"] += len(result._result.get("results", [])) or 1
+            # A loop runs one process per item; a module that returns a `results` list of its own (db_index with
+            # `indexes:`) is one process.
+            items = result._result.get("results", []) if result._task.loop else []
+            entry["modules"] += len(items) or 1
 
     def v2_runner_on_ok(self, result) -> None:
         self._finished(result, True)

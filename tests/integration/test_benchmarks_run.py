@@ -57,7 +57,7 @@ def test_overhead_benchmark_runs(tmp_path):
         assert {"preflight", "backup", "indexes", "verify", "monitor"} <= set(migrate["phases"])
         assert migrate["indexes"] == 20 and migrate["created"] == 20
         assert row["fixed_cost_per_index"]["index_phase_minus_floor_seconds"] is not None
-        assert set(row["ratios"]) == {"migrate_wall", "migrate_wall_without_backup", "index_phase"}
+        assert set(row["ratios"]) == {"migrate_wall", "migrate_wall_without_backup", "index_phase", "index_phase_with_startup"}
     assert "index phase / floor" in completed.stdout and "Ansible start-up" in completed.stdout
 
 
@@ -98,3 +98,15 @@ def test_rerun_benchmark_runs(tmp_path):
         assert 0 < row["rerun_module_processes"] < row["rerun_tasks"]
         assert row["target"]["wall"] in ("met", "missed") and row["target"]["cpu"] in ("met", "missed")
     assert "rerun wall" in completed.stdout and "Slowest tasks" in completed.stdout
+
+
+def test_index_check_benchmark_runs(tmp_path):
+    completed, row = quick_benchmark_results("bench/index_check.py", tmp_path / "index_check.json")
+    assert row["indexes"] == 20 and row["ours_seconds"] > 0 and row["ours_runs"]
+    # Without a registry the baseline cannot be installed: then it says so, and never reads as met.
+    if row["theirs_seconds"] is None:
+        assert row["verdict"] == "missed: baseline not installable" and "missed: baseline not installable" in completed.stdout
+    else:
+        assert row["ratio"] == round(row["ours_seconds"] / row["theirs_seconds"], 3)
+        assert row["verdict"] == ("met" if row["ratio"] <= row["target"] else "missed")
+    assert "ours / theirs" in completed.stdout and "target <= 0.25" in completed.stdout

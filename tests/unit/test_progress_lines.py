@@ -123,3 +123,34 @@ def test_without_a_progress_file_nothing_is_watched(tmp_path):
     with watching(None, "idx_a", "index", sample=lambda _: {}) as watcher:
         assert watcher is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_announcement_of_a_batch_shows_at_once_and_older_samples_are_dropped(tmp_path):
+    from ansible.module_utils.safeindex.build.progress import announce
+
+    tail = ProgressTail("db1", str(tmp_path / "p.jsonl"))
+    append(tail.path, subject="idx_a", text="building index: sorting live tuples", elapsed=9.0)
+    announce(tail.path, "idx_a", "index", "created in 9.3 s, 2.0 MB")
+    announce(tail.path, "idx_b", "index", "exists")
+    assert tail.poll(now=10) == [(0, "  [db1] idx_a: created in 9.3 s, 2.0 MB"), (0, "  [db1] idx_b: exists")]
+    # The samples of the next build show as before.
+    append(tail.path, subject="idx_c", text="building index: scanning table, 5% of blocks", elapsed=3.2)
+    assert tail.poll(now=11) == [(0, "  [db1] idx_c: building index: scanning table, 5% of blocks (3s)")]
+
+
+def test_what_a_task_wrote_in_its_last_moments_is_shown_when_it_ends(tmp_path):
+    from ansible.module_utils.safeindex.build.progress import announce
+
+    tail = ProgressTail("db1", str(tmp_path / "p.jsonl"))
+    announce(tail.path, "idx_a", "index", "exists")
+    append(tail.path, subject="idx_b", text="building index", elapsed=3.5)
+    announce(tail.path, "idx_b", "index", "created in 3.6 s")
+    assert tail.flush() == [(0, "  [db1] idx_a: exists"), (0, "  [db1] idx_b: created in 3.6 s")]
+    assert tail.flush() == []
+
+
+def test_no_progress_file_no_announcement(tmp_path):
+    from ansible.module_utils.safeindex.build.progress import announce
+
+    announce(None, "idx_a", "index", "exists")
+    announce(str(tmp_path / "missing" / "p.jsonl"), "idx_a", "index", "exists")  # unwritable: no error

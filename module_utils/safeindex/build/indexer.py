@@ -84,16 +84,52 @@ def plan_present(wanted, existing, table_indexes, on_equivalent) -> Plan:
 class IndexFailed(SafeIndexError):
     """An index could not be brought to its state; carries the result so far."""
 
-    def __init__(self, message, result):
+    def __init__(self, message, result, lost_connection=False):
         super().__init__(message)
         result.action = "failed"
         self.result = result
+        self.lost_connection = lost_connection  # the session is gone: a batch opens a new one for the next index
 
 
-def resolve(engine, spec) -> tuple:
+class LiveCatalog:
+    """The catalog as it is right now: every question is a query (one index on its own, and just before a build)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def columns(self, schema, table):
+        return self.engine.table_columns(schema, table)
+
+    def index_named(self, spec, schema):
+        return self.engine.find_index(spec, schema)
+
+    def table_indexes(self, schema, table):
+        return self.engine.table_indexes(schema, table)
+
+
+class SnapshotCatalog:
+    """The catalog as one read before a batch found it (engines' catalog_snapshot), one snapshot per schema."""
+
+    def __init__(self, snapshots):
+        self.snapshots = snapshots  # {schema: CatalogSnapshot}
+
+    def columns(self, schema, table):
+        return self.snapshots[schema].columns.get(table)
+
+    def index_named(self, spec, schema):
+        snapshot = self.snapshots[schema]
+        if spec.name in snapshot.problems:
+            raise SpecError(snapshot.problems[spec.name])
+        return snapshot.named.get(spec.name)
+
+    def table_indexes(self, schema, table):
+        return self.snapshots[schema].indexes.get(table) or []
+
+
+def resolve(engine, spec, catalog=None) -> tuple:
     """The schema and the canonical wanted definition; SpecError for unknown tables or columns."""
     schema = spec.schema or engine.default_schema()
-    columns = engine.table_columns(schema, spec.table)
+    columns = (catalog or LiveCatalog(engine)).columns(schema, spec.table)
     target = "%s.%s" % (schema, spec.table) if schema else spec.table
     if columns is None:
         raise SpecError("%s: table %s does not exist" % (spec.name, target))
@@ -104,13 +140,43 @@ def resolve(engine, spec) -> tuple:
     return schema, engine.canonical_definition(spec, schema)
 
 
-def ensure_present(engine, spec, options, check_mode=False, record=lambda event, **data: None) -> IndexResult:
-    """Bring one index to the spec's definition. Returns IndexResult; raises IndexFailed or SpecError."""
-    started = time.monotonic()
+@dataclass
+class Decision:
+    """What one present index needs, decided from the catalog before anything runs."""
+
+    spec: object
+    schema: str
+    wanted: object                   # the canonical IndexDefinition
+    plan: Plan
+    result: IndexResult
+    started: float
+
+    @property
+    def builds(self) -> bool:
+        return self.plan.action in ("create", "rebuild_invalid")
+
+
+def decide(engine, spec, options, catalog=None, started=None) -> Decision:
+    """Plan one present index from the catalog (live, or a batch's snapshot); IndexFailed for a conflict or a build in
+    progress, SpecError for a spec the database cannot take."""
+    catalog = catalog or LiveCatalog(engine)
+    started = time.monotonic() if started is None else started
     result = IndexResult(name=spec.name)
-    schema, wanted = resolve(engine, spec)
+    schema, wanted = resolve(engine, spec, catalog)
     result.definition = engine.render_definition(spec.name, wanted)
-    existing = engine.find_index(spec, schema)
+    return _decide_with(engine, spec, options, catalog, schema, wanted, result, started)
+
+
+def redecide(engine, decision, options) -> Decision:
+    """The same index decided again from the live catalog, just before its build: the snapshot may be minutes old, and an
+    index built earlier in the batch may now be this one's equal."""
+    fresh = IndexResult(name=decision.spec.name, definition=decision.result.definition)
+    return _decide_with(engine, decision.spec, options, LiveCatalog(engine), decision.schema, decision.wanted, fresh,
+                        decision.started)
+
+
+def _decide_with(engine, spec, options, catalog, schema, wanted, result, started) -> Decision:
+    existing = catalog.index_named(spec, schema)
     if existing is not None:
         result.existing_definition = engine.render_definition(existing.name, existing.definition)
         if not existing.valid:
@@ -120,8 +186,7 @@ def ensure_present(engine, spec, options, check_mode=False, record=lambda event,
                     "%s is being built right now by session %s; wait for that build or cancel it, then re-run" % (spec.name, builder),
                     result,
                 )
-    plan = plan_present(wanted, existing, engine.table_indexes(schema, spec.table), options.on_equivalent)
-
+    plan = plan_present(wanted, existing, catalog.table_indexes(schema, spec.table), options.on_equivalent)
     if plan.action == "conflict":
         raise IndexFailed(
             "%s exists with another definition; refusing to touch it.\n  existing: %s\n  spec:     %s\n  differs in: %s"
@@ -133,20 +198,35 @@ def ensure_present(engine, spec, options, check_mode=False, record=lambda event,
         result.equivalent_to = plan.equivalent_to
         result.size_bytes = existing.size_bytes if existing else None
         result.duration_seconds = round(time.monotonic() - started, 3)
-        return result
+    else:
+        result.action = "created" if plan.action == "create" else "rebuilt_invalid"
+        result.changed = True
+    return Decision(spec=spec, schema=schema, wanted=wanted, plan=plan, result=result, started=started)
 
+
+def analyze_statements(engine, decision, options) -> list:
+    """The post-build statements that a batch runs once per table, after its last build (ANALYZE), not per index."""
+    return [s for s in engine.post_build_statements(decision.spec.name, decision.wanted, options.run_id) if s.purpose == "analyze"]
+
+
+def carry_out(engine, decision, options, check_mode=False, record=lambda event, **data: None, session=True,
+              deferred=("analyze",)) -> IndexResult:
+    """Build a decided index: the exact SQL in check mode, else drop an INVALID leftover, build with lock retries, prove
+    it valid, mark it. `session`: run the session settings first (once per connection). Post-build statements whose
+    purpose is in `deferred` are left to the caller (a batch analyzes each table once). Raises IndexFailed."""
+    spec, schema, wanted, result = decision.spec, decision.schema, decision.wanted, decision.result
+    if not decision.builds:
+        return result
     create = engine.create_statement(spec.name, wanted, options.run_id, online=options.online, timeout=options.statement_timeout)
     drop = engine.drop_statement(spec.name, wanted, online=options.online)
-    session = engine.session_statements(options)
-    post_build = engine.post_build_statements(spec.name, wanted, options.run_id)
-    planned = ([drop] if plan.action == "rebuild_invalid" else []) + session + [create] + post_build
+    settings = engine.session_statements(options) if session else []
+    post_build = [s for s in engine.post_build_statements(spec.name, wanted, options.run_id) if s.purpose not in deferred]
+    planned = ([drop] if decision.plan.action == "rebuild_invalid" else []) + settings + [create] + post_build
     result.sql = [text for s in planned for text in engine.render(s)]
-    result.action = "created" if plan.action == "create" else "rebuilt_invalid"
-    result.changed = True
     if check_mode:
         return result
 
-    for statement in session:
+    for statement in settings:
         engine.execute(statement)
     record("index_build_started", name=spec.name, table=spec.table, action=result.action)
 
@@ -170,21 +250,34 @@ def ensure_present(engine, spec, options, check_mode=False, record=lambda event,
     except DatabaseUnavailable as exc:
         # Nothing can be cleaned up over a lost connection: say what may be left and what heals it.
         raise IndexFailed("%s: %s. A build cut off midway may leave an INVALID index %s behind: the next run drops and"
-                          " rebuilds it" % (spec.name, exc, spec.name), result) from None
+                          " rebuilds it" % (spec.name, exc, spec.name), result, lost_connection=True) from None
 
     built = engine.find_index(spec, schema)
     if built is None or not built.valid:
         leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
         raise IndexFailed("%s: the build finished but the index is not valid. %s" % (spec.name, leftover or ""), result)
     for statement in post_build:
-        try:
-            with_lock_retries(engine, schema, spec.table, options, lambda s=statement: engine.execute(s), result, check_stalls=False)
-        except SafeIndexError as exc:
-            # The index is built and valid; a missing comment or statistics must not undo that.
-            result.skipped_steps.append("%s after the build did not run: %s" % (statement.purpose, exc))
+        run_after_build(engine, schema, spec.table, options, statement, result)
     result.size_bytes = built.size_bytes
-    result.duration_seconds = round(time.monotonic() - started, 3)
+    result.duration_seconds = round(time.monotonic() - decision.started, 3)
     record("index", **result.as_dict())
+    return result
+
+
+def run_after_build(engine, schema, table, options, statement, result) -> None:
+    """A step after a build (comment, analyze), with lock retries; a failure is noted, never undoes the built index."""
+    try:
+        with_lock_retries(engine, schema, table, options, lambda: engine.execute(statement), result, check_stalls=False)
+    except SafeIndexError as exc:
+        result.skipped_steps.append("%s after the build did not run: %s" % (statement.purpose, exc))
+
+
+def ensure_present(engine, spec, options, check_mode=False, record=lambda event, **data: None) -> IndexResult:
+    """Bring one index to the spec's definition. Returns IndexResult; raises IndexFailed or SpecError."""
+    decision = decide(engine, spec, options)
+    result = carry_out(engine, decision, options, check_mode, record, deferred=())
+    if decision.builds and not check_mode:
+        result.duration_seconds = round(time.monotonic() - decision.started, 3)
     return result
 
 

@@ -98,6 +98,16 @@ def watching(path: str | None, subject: str, kind: str, sample: Callable[[Any], 
         watcher.stop()
 
 
+def announce(path: str | None, subject: str, kind: str, text: str) -> None:
+    """A line the callback prints as soon as it reads it (an index of a batch starts or ends), not a sample of long work.
+    Without a progress file, or when it cannot be written, nothing: a line shown must never stop the work."""
+    if not path:
+        return
+    line = {"subject": subject, "kind": kind, "text": text, "announce": True, "elapsed": 0, "at": time.time()}
+    with contextlib.suppress(OSError):
+        append_private(path, json.dumps(line, sort_keys=True, default=str))
+
+
 def watch_build(dialect: Any, subject: str, path: str | None) -> contextlib.AbstractContextManager:
     """Watch an index build that is about to run on `dialect`'s connection, from a second connection."""
     if not path:

@@ -4,12 +4,40 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ansible.module_utils.safeindex.core.errors import SafeIndexError
+
 if TYPE_CHECKING:  # for the annotations only: base imports this module
     from ansible.module_utils.safeindex.engines.base import CatalogIndex
     from ansible.module_utils.safeindex.spec.definition import IndexDefinition
 
 
+class CatalogSnapshot:
+    """What a batch of index builds needs of the catalog, read once before the first of them (build/batch.py).
+
+    columns: {table: [column names], or None when the table does not exist}; indexes: {table: [CatalogIndex]};
+    named: {spec name: the CatalogIndex holding that name, or None}; problems: {spec name: why its name cannot be an
+    index (taken by another kind of relation)}.
+    """
+
+    def __init__(self, columns: dict, indexes: dict, named: dict, problems: dict | None = None):
+        self.columns, self.indexes, self.named, self.problems = columns, indexes, named, dict(problems or {})
+
+
 class Catalog:
+    def catalog_snapshot(self, schema: str, specs) -> CatalogSnapshot:
+        """The tables, their indexes and the spec's index names, for every spec of one schema; an engine reads them in as
+        few queries as it can (this default asks table by table)."""
+        tables = sorted({spec.table for spec in specs})
+        columns = {table: self.table_columns(schema, table) for table in tables}
+        indexes = {table: self.table_indexes(schema, table) if columns[table] is not None else [] for table in tables}
+        named, problems = {}, {}
+        for spec in specs:
+            try:
+                named[spec.name] = self.find_index(spec, schema)
+            except SafeIndexError as exc:
+                problems[spec.name] = str(exc)
+        return CatalogSnapshot(columns, indexes, named, problems)
+
     def table_columns(self, schema: str, table: str) -> list | None:
         """Column names of a table, or None when the table does not exist."""
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible.module_utils.safeindex.core.errors import OptionError, ServerRefused, SpecError
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, ownership_marker
-from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
+from ansible.module_utils.safeindex.engines.interface.catalog import Catalog, CatalogSnapshot
 from ansible.module_utils.safeindex.engines.mysql.connection import quote
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
@@ -16,6 +16,14 @@ FIXED_WIDTHS = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "bigint":
 
 
 class MysqlCatalog(Catalog):
+    def catalog_snapshot(self, schema: str, specs) -> CatalogSnapshot:
+        """Each spec table read once; an index name belongs to its table, compared without case as the server does."""
+        tables = sorted({spec.table for spec in specs})
+        columns = {table: self.table_columns(schema, table) for table in tables}
+        indexes = {table: self.table_indexes(schema, table) if columns[table] is not None else [] for table in tables}
+        named = {spec.name: next((i for i in indexes[spec.table] if i.name.lower() == spec.name.lower()), None) for spec in specs}
+        return CatalogSnapshot(columns, indexes, named)
+
     def _column_types(self, schema, table):
         return dict(self._rows(
             "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS"

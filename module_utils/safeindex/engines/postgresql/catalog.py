@@ -10,7 +10,7 @@ except ImportError:  # reported by the module as a missing requirement
 
 from ansible.module_utils.safeindex.core.errors import LockTimeout, ServerRefused, SpecError
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, ownership_marker
-from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
+from ansible.module_utils.safeindex.engines.interface.catalog import Catalog, CatalogSnapshot
 from ansible.module_utils.safeindex.engines.postgresql.connection import LOCK_NOT_AVAILABLE, first_line
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
@@ -41,6 +41,36 @@ LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('
 
 
 class PostgresCatalog(Catalog):
+    def catalog_snapshot(self, schema: str, specs) -> CatalogSnapshot:
+        """Three queries for the whole batch: the tables' columns, what holds each spec name, and every index that is on
+        a spec table or holds a spec name (index names are unique per schema, not per table)."""
+        tables = sorted({spec.table for spec in specs})
+        names = [spec.name for spec in specs]
+        found = dict(self._rows(
+            "SELECT c.relname, COALESCE(array_agg(a.attname ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}')"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'm') GROUP BY c.relname",
+            (schema, tables),
+        ))
+        columns = {table: list(found[table]) if table in found else None for table in tables}
+        kinds = dict(self._rows(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s)",
+            (schema, names),
+        ))
+        indexes = {table: [] for table in tables}
+        by_name = {}
+        for index in self._read_indexes("WHERE n.nspname = %s AND (t.relname = ANY(%s) OR ic.relname = ANY(%s)) ORDER BY ic.relname",
+                                        (schema, tables, names)):
+            by_name[index.name] = index
+            if index.definition.table in indexes:
+                indexes[index.definition.table].append(index)
+        problems = {name: "the name %s.%s is taken by another kind of relation (relkind %s), not an index" % (schema, name, kind)
+                    for name, kind in kinds.items() if kind not in ("i", "I")}
+        named = {name: by_name.get(name) for name in names if name not in problems}
+        return CatalogSnapshot(columns, indexes, named, problems)
+
     def table_columns(self, schema: str, table: str) -> list | None:
         rows = self._rows(
             "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
