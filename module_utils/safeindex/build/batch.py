@@ -1,0 +1,275 @@
+"""A batch of present indexes, built in order in one module call: the index phase of a run, or one index on its own.
+
+Why one call: each module process costs about 0.4 s of start-up before any database work, so a loop of 20 calls spends
+8 s to find 20 indexes in place. The batch opens one connection (autocommit, which PostgreSQL's CONCURRENTLY needs; a
+progress watcher opens its own only once a build has run a while), reads the catalog of every spec table once, decides
+every index from that read, and then builds in spec order. Each planned build is decided again from the live catalog just
+before it runs (the read may be minutes old by then). A table is ANALYZEd once, after its last build, not once per index.
+
+What a user sees stays per index: a line as a build starts and one as each index ends (progress.announce), its result
+(action, sql, attempts, duration, size, error) in the return value and in the run record as it finishes. A failure of one
+index does not stop the others; a lost connection is opened again for the next index. Ctrl-C stops the batch after the
+statement it interrupted has been cancelled and cleaned up: nothing more is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible.module_utils.safeindex.build.indexer import (
+    IndexFailed,
+    IndexResult,
+    LiveCatalog,
+    SnapshotCatalog,
+    analyze_statements,
+    carry_out,
+    decide,
+    redecide,
+    run_after_build,
+)
+from ansible.module_utils.safeindex.build.progress import human_bytes
+from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, SafeIndexError
+
+
+@dataclass
+class BatchOutcome:
+    results: list = field(default_factory=list)   # one dict per index, in spec order, as a single db_index call returns it
+    diffs: list = field(default_factory=list)     # before/after of each index that changes (or conflicts)
+    interrupted: bool = False                      # Ctrl-C: the rest of the batch was not attempted
+
+    @property
+    def failed(self) -> list:
+        return [r for r in self.results if r.get("failed")]
+
+    @property
+    def changed(self) -> bool:
+        return any(r.get("changed") for r in self.results)
+
+    def message(self) -> str:
+        """The call's own error: every failed index and its cause (a playbook's rescue shows it as the run's error)."""
+        causes = [r["msg"] if r["msg"].startswith(r["name"]) else "%s: %s" % (r["name"], r["msg"]) for r in self.failed]
+        text = "%d of %d indexes failed: %s" % (len(causes), len(self.results), "; ".join(causes)) if causes else ""
+        if self.interrupted:
+            text = "interrupted (Ctrl-C) after %d indexes; the rest were not attempted%s" % (
+                len(self.results), ". " + text if text else "")
+        return text
+
+
+def failure(result: IndexResult, error: Exception) -> dict:
+    """A failed index as a single db_index call reports it: what was known so far, failed, the message and its details."""
+    entry = result.as_dict()
+    entry["action"] = "failed"
+    details = dict(getattr(error, "details", {}) or {})
+    details.pop("msg", None)
+    entry.update(details, failed=True, msg=str(error))
+    return entry
+
+
+def index_line(entry: dict, check_mode: bool = False) -> str:
+    """The line shown as an index ends: `created in 4.2 s, 28.0 MB`, `exists`, `failed: <cause>`."""
+    action = entry.get("action")
+    if entry.get("failed"):
+        return "failed: %s" % (str(entry.get("msg") or "").strip().splitlines() or ["?"])[0]
+    if check_mode and action in ("created", "rebuilt_invalid"):
+        return "would be %s (check mode)" % ("created" if action == "created" else "rebuilt from its INVALID leftover")
+    if action == "skipped_equivalent":
+        return "skipped: an equal index exists as %s" % entry.get("equivalent_to")
+    if action in ("created", "rebuilt_invalid"):
+        size = human_bytes(entry["size_bytes"]) if entry.get("size_bytes") else None
+        return "%s in %.1f s%s" % ("created" if action == "created" else "rebuilt from its INVALID leftover",
+                                   entry.get("duration_seconds") or 0, ", " + size if size else "")
+    return action or "?"
+
+
+def start_line(decision) -> str:
+    what = "building" if decision.plan.action == "create" else "dropping its INVALID leftover and building"
+    return "%s on %s" % (what, decision.spec.table)
+
+
+@contextlib.contextmanager
+def noticing_interrupts() -> Iterator[dict]:
+    """{'interrupted': bool}, set on SIGINT. The PostgreSQL engine turns Ctrl-C into a cancel of the running statement
+    (which then fails as any failed build), so the batch must be told to stop rather than go on with the next index."""
+    state = {"interrupted": False}
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # not the main thread: no handler can be installed, Ctrl-C ends the work as before
+        yield state
+        return
+
+    def handler(signum, frame):
+        state["interrupted"] = True
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Batch:
+    """Builds a list of present indexes in order. `open_engine()` opens a session (again after a lost connection);
+    `report(entry)` receives each index's result as it ends; `announce(name, text)` shows a line (progress.announce)."""
+
+    def __init__(self, open_engine: Callable[[], Any], options, check_mode: bool = False,
+                 record: Callable[..., None] = lambda event, **data: None,
+                 report: Callable[[dict], None] = lambda entry: None,
+                 announce: Callable[[str, str], None] = lambda name, text: None):
+        self.open_engine, self.options, self.check_mode = open_engine, options, check_mode
+        self.record, self.report, self.announce = record, report, announce
+        self.engine = None
+        self.session_set = False  # the session settings run once per connection, before its first build
+
+    def run(self, entries: list) -> BatchOutcome:
+        """`entries`: (name, IndexSpec) or (name, SpecError) for an entry that did not parse, in spec order."""
+        outcome = BatchOutcome()
+        with noticing_interrupts() as state:
+            try:
+                self._run(entries, outcome, state)
+            except KeyboardInterrupt:
+                outcome.interrupted = True
+            finally:
+                self._close()
+        outcome.interrupted = outcome.interrupted or state["interrupted"]
+        return outcome
+
+    def _run(self, entries, outcome, state):
+        try:
+            self.engine = self.open_engine()
+        except SafeIndexError as exc:
+            for name, _item in entries:
+                self._emit(outcome, failure(IndexResult(name=name), exc))
+            return
+        decided = self._decide_all(entries)
+        last_build = {}
+        for position, (_name, item) in enumerate(decided):
+            if not isinstance(item, Exception) and item.builds:
+                last_build[(item.schema, item.spec.table)] = position
+        built_tables = set()
+        for position, (name, item) in enumerate(decided):
+            if state["interrupted"]:
+                return
+            if isinstance(item, Exception):
+                self._emit(outcome, failure(getattr(item, "result", None) or IndexResult(name=name), item), diff_of=item)
+                continue
+            entry = self._build(item, built_tables)
+            table = (item.schema, item.spec.table)
+            if last_build.get(table) == position and (table in built_tables or self.check_mode) and not state["interrupted"]:
+                self._analyze(item, entry)
+            self._emit(outcome, entry, diff_of=item)
+
+    def _decide_all(self, entries) -> list:
+        """Every index decided from one read of the catalog: [(name, Decision or the error that stops it)]."""
+        specs = [item for _name, item in entries if not isinstance(item, Exception)]
+        catalog = LiveCatalog(self.engine)
+        try:
+            schemas = {}
+            for spec in specs:
+                schemas.setdefault(spec.schema or self.engine.default_schema(), []).append(spec)
+            catalog = SnapshotCatalog({schema: self.engine.catalog_snapshot(schema, group) for schema, group in schemas.items()})
+        except SafeIndexError:
+            pass  # each index then asks the live catalog, and meets the error as its own
+        decided = []
+        for name, item in entries:
+            if isinstance(item, Exception):
+                decided.append((name, item))
+                continue
+            try:
+                decided.append((name, decide(self.engine, item, self.options, catalog)))
+            except SafeIndexError as exc:
+                decided.append((name, exc))
+        return decided
+
+    def _build(self, decision, built_tables) -> dict:
+        """One index: a result that needs no work as it is; a build decided again live, then carried out."""
+        if not decision.builds:
+            return decision.result.as_dict()
+        decision.started = time.monotonic()  # its own time, not the builds before it since the plan was made
+        try:
+            if self.engine is None:
+                self.engine = self.open_engine()
+                self.session_set = False
+            if not self.check_mode:
+                decision = redecide(self.engine, decision, self.options)
+                if not decision.builds:
+                    return decision.result.as_dict()
+                self.announce(decision.spec.name, start_line(decision))
+            result = carry_out(self.engine, decision, self.options, self.check_mode, self.record, session=not self.session_set)
+            self.session_set = True
+            if not self.check_mode:
+                built_tables.add((decision.schema, decision.spec.table))
+            return result.as_dict()
+        except IndexFailed as exc:
+            if exc.lost_connection:
+                self._close()
+            return failure(exc.result, exc)
+        except DatabaseUnavailable as exc:
+            self._close()
+            return failure(decision.result, exc)
+        except SafeIndexError as exc:
+            return failure(decision.result, exc)
+
+    def _analyze(self, decision, entry) -> None:
+        """The table's statistics, once, after its last build of the batch; listed with the index it followed."""
+        if self.engine is None:  # the connection went with this index's build: the table's earlier builds still count
+            try:
+                self.engine, self.session_set = self.open_engine(), False
+            except SafeIndexError as exc:
+                entry["skipped_steps"] = list(entry.get("skipped_steps") or []) + [
+                    "analyze of %s after its last build did not run: %s" % (decision.spec.table, exc)]
+                return
+        for statement in analyze_statements(self.engine, decision, self.options):
+            entry["sql"] = list(entry.get("sql") or []) + self.engine.render(statement)
+            if self.check_mode:
+                continue
+            if not self.session_set:  # a new connection since the builds: the short lock timeout first
+                try:
+                    for setting in self.engine.session_statements(self.options):
+                        entry["sql"].insert(len(entry["sql"]) - 1, self.engine.render(setting)[0])
+                        self.engine.execute(setting)
+                    self.session_set = True
+                except SafeIndexError as exc:
+                    entry["skipped_steps"] = list(entry.get("skipped_steps") or []) + [
+                        "analyze of %s after its last build did not run: %s" % (decision.spec.table, exc)]
+                    continue
+            result = IndexResult(name=decision.spec.name)
+            run_after_build(self.engine, decision.schema, decision.spec.table, self.options, statement, result)
+            entry["skipped_steps"] = list(entry.get("skipped_steps") or []) + result.skipped_steps
+        if not self.check_mode and not entry.get("failed"):
+            entry["duration_seconds"] = round(time.monotonic() - decision.started, 3)
+
+    def _emit(self, outcome, entry, diff_of=None) -> None:
+        outcome.results.append(entry)
+        if entry.get("changed") or isinstance(diff_of, IndexFailed):
+            outcome.diffs.append(diff(entry))
+        self.report(entry)
+        self.announce(entry["name"], index_line(entry, self.check_mode))
+
+    def _close(self):
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                self.engine.close()
+            self.engine = None
+
+
+def diff(entry: dict) -> dict:
+    """Ansible's before/after of one index: the catalog's definition and the spec's."""
+    before = entry.get("existing_definition") or ""
+    if entry.get("action") == "rebuilt_invalid":
+        before += "  -- INVALID (left by a failed concurrent build)"
+    after = "" if entry.get("action") == "dropped" else (entry.get("definition") or "")
+    return dict(
+        before=before + "\n" if before else "",
+        after=after + "\n" if after else "",
+        before_header="%s (catalog)" % entry["name"],
+        after_header="%s (spec)" % entry["name"],
+    )
