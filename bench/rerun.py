@@ -57,7 +57,8 @@ def profiled_run(playbook: str, inventory: Path, times_file: Path, *extra: str) 
             else:
                 os.environ[name] = value
     profile = json.loads(times_file.read_text())
-    recap = re.search(r"changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", completed.stdout)
+    # The host's own line of the recap (the inventory check's play may add localhost's before it).
+    recap = re.search(r"^%s\s*:.*?changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % HOST, completed.stdout, re.M)
     return {
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),

@@ -19,6 +19,9 @@ description:
     M(run_record) C(event=monitor)). When one failed, it takes one sample and returns at once, since a broken app
     is not watched for the whole window.
   - With O(run_dir), the start of the run's C(monitor) phase goes to its record, dated O(phase_started) when given.
+  - With O(end_phase=true), for a window that nothing else watches after the sampling (no smoke check at its end,
+    no error log, no CloudWatch), it also judges what the window found and records it with the end of the phase,
+    as M(run_record) C(event=monitor) does, and returns C(monitor) and C(failure).
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -44,6 +47,17 @@ options:
   phase_started:
     description: When the monitor phase began (epoch seconds), for the phase's start in the run record.
     type: float
+  end_phase:
+    description: Judge the window and record the end of the monitor phase here (see above).
+    type: bool
+    default: false
+  host:
+    description: The inventory host, for the rollback command of a failure; required with O(end_phase=true).
+    type: str
+  inventories:
+    description: The inventory sources of the run (C(ansible_inventory_sources)), for the rollback command.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -132,12 +146,24 @@ smoke_failed:
   returned: always
   type: bool
   sample: false
+monitor:
+  description: What monitoring found, as the report keeps it (duration_seconds, smoke_checks, error_logs, health,
+    cloudwatch, failed, rollback_command).
+  returned: when end_phase is true
+  type: dict
+  sample: {"duration_seconds": 300.1, "smoke_checks": [], "error_logs": [], "health": null, "cloudwatch": null,
+           "failed": [], "rollback_command": "ansible-playbook rollback.yml -i prod -e run_id=20260105T020000Z-1a2b --limit app_db"}
+failure:
+  description: The run's failure message on what monitoring found, with the rollback command; null when it found nothing.
+  returned: when end_phase is true
+  type: str
+  sample: "Monitoring of db1 after run 20261124T220000Z-1a2b found problems: ..."
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.monitor import health, smoke
+from ansible.module_utils.safeindex.monitor import health, smoke, window
 from ansible.module_utils.safeindex.run.record import record_phase
 
 ARGUMENT_SPEC = argument_spec(
@@ -147,12 +173,16 @@ ARGUMENT_SPEC = argument_spec(
     max_lock_waits=dict(type="int"),
     smoke_answers=dict(type="list", elements="dict"),
     phase_started=dict(type="float"),
+    end_phase=dict(type="bool", default=False),
+    host=dict(type="str"),
+    inventories=dict(type="list", elements="str"),
     **run_options(),
 )
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           required_if=[("end_phase", True, ("host",))])
     params = module.params
     check_run_options(module)
     # First, so the report shows the monitor phase also when the options are wrong.
@@ -167,7 +197,13 @@ def main():
     result = health.summary(samples, params["max_connections"], params["max_lock_waits"])
     for warning in result["threshold_warnings"]:
         module.warn(warning)
-    module.exit_json(changed=False, samples=samples, duration_seconds=took, smoke_checks=verdicts, smoke_failed=failed, **result)
+    found = dict(samples=samples, duration_seconds=took, smoke_checks=verdicts, smoke_failed=failed, **result)
+    if params["end_phase"]:
+        details = {"started": params["phase_started"], "smoke_checks": verdicts, "health": found,
+                   "inventories": params["inventories"] or []}
+        found["monitor"], found["failure"] = window.judge_window(params["run_dir"], params["run_id"], params["host"],
+                                                                 details, module.check_mode)
+    module.exit_json(changed=False, **found)
 
 
 if __name__ == "__main__":

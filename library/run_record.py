@@ -220,13 +220,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.run_id import check_run_id
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.monitor import smoke
+from ansible.module_utils.safeindex.monitor import smoke, window
 from ansible.module_utils.safeindex.report import deliver, notices
 from ansible.module_utils.safeindex.report.build import summarize, summary_lines
 from ansible.module_utils.safeindex.report.from_record import report_from_record
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.preflight import write_rehearsal_record
-from ansible.module_utils.safeindex.run.record import RunRecord, record_phase, record_phase_result
+from ansible.module_utils.safeindex.run.record import RunRecord
 
 ARGUMENT_SPEC = dict(
     **run_options(required=("run_id", "run_dir")),
@@ -259,17 +259,10 @@ def judge_smoke(module):
 
 def judge_monitor(module):
     """What monitoring found, judged and recorded for the report; the failure message when it fails the run."""
-    params, details = module.params, module.params["details"]
-    verdicts = (list(details.get("smoke_checks") or []) + smoke.judge_round(details.get("start_answers") or [], "start")
-                + smoke.judge_round(details.get("end_answers") or [], "end"))
-    logs = smoke.error_logs(details.get("scanned") or [], details.get("log_paths") or {})
-    started = details.get("started")
-    duration = time.time() - float(started) if started is not None else 0.0
-    command = smoke.rollback_command(details.get("inventories") or [], params["run_id"], params["host"])
-    result = smoke.monitor_result(verdicts, logs, details.get("health"), details.get("cloudwatch"), duration, command)
-    record_phase_result(params["run_dir"], "monitor", result, module.check_mode)
-    record_phase(params["run_dir"], "phase_end", "monitor", module.check_mode, params["run_id"])
-    module.exit_json(changed=False, monitor=result, failure=smoke.failure_message(result, params["host"], params["run_id"]))
+    params = module.params
+    result, failure = window.judge_window(params["run_dir"], params["run_id"], params["host"], params["details"],
+                                          module.check_mode)
+    module.exit_json(changed=False, monitor=result, failure=failure)
 
 
 def finish(module):

@@ -157,3 +157,28 @@ def test_the_monitor_judgement_judges_both_rounds_and_ends_the_phase(run_module,
     assert "smoke check home: end of the window: HTTP 503, expected 200" in result["failure"]
     (phase,) = phases_of(RunRecord(str(tmp_path)).events())
     assert phase["name"] == "monitor" and phase["duration_seconds"] is not None
+
+
+def test_db_health_ending_the_phase_judges_the_window_as_the_monitor_judgement_would(run_module, tmp_path):
+    import time
+
+    result = run_module("db_health", dict(database_url=NOWHERE, connect_timeout=1, duration_seconds=0, interval_seconds=1,
+                                          phase_started=time.time() - 2, end_phase=True, host="db1",
+                                          inventories=["inventories/prod"], run_id="run-7", run_dir=str(tmp_path)))
+    assert result["_rc"] == 0 and result["failure"] is None
+    found = result["monitor"]
+    assert found["smoke_checks"] == [] and found["error_logs"] == [] and found["failed"] == []
+    assert found["health"]["samples"] == result["samples"] and found["duration_seconds"] >= 2
+    assert found["rollback_command"] == "ansible-playbook rollback.yml -i inventories/prod -e run_id=run-7 --limit db1"
+    events = RunRecord(str(tmp_path)).events()
+    assert [e["event"] for e in events] == ["phase_start", "result", "phase_end"]
+    assert events[1]["phase"] == "monitor" and len(events[1]["result"]["health"]["samples"]) == len(result["samples"]) == 1
+    (phase,) = phases_of(events)
+    assert phase["name"] == "monitor" and phase["duration_seconds"] >= 2
+
+
+def test_db_health_ending_the_phase_needs_the_host(run_module, tmp_path):
+    result = run_module("db_health", dict(database_url=NOWHERE, end_phase=True, run_id="run-7", run_dir=str(tmp_path)))
+    assert result["_rc"] == 1 and "host" in result["msg"]
+    # Refused before the window: no monitor result recorded.
+    assert "result" not in [e["event"] for e in RunRecord(str(tmp_path)).events()]
