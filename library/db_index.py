@@ -33,7 +33,10 @@ options:
   indexes:
     description:
       - A list of present indexes to build in order, in one call, each with the keys of the single index options.
-      - Mutually exclusive with O(name), O(table), O(schema), O(columns), O(where), O(include); O(state) must be V(present).
+      - With O(state=absent), a list of indexes to drop online in order over one connection (C(name), C(table),
+        C(schema) of each; a rollback's drops). A failed drop does not stop the others; the call fails at the end
+        naming each.
+      - Mutually exclusive with O(name), O(table), O(schema), O(columns), O(where), O(include).
     type: list
     elements: dict
     suboptions:
@@ -49,10 +52,9 @@ options:
         description: Schema of the table and index (PostgreSQL only).
         type: str
       columns:
-        description: Key columns in order, as for O(columns).
+        description: Key columns in order, as for O(columns). Required when O(state=present).
         type: list
         elements: raw
-        required: true
       unique:
         description: Build a unique index.
         type: bool
@@ -209,6 +211,14 @@ EXAMPLES = r"""
     database_url: "{{ database_url }}"
     name: idx_user_role
     state: absent
+
+- name: Drop several indexes online, in one call
+  db_index:
+    database_url: "{{ database_url }}"
+    state: absent
+    indexes:
+      - {name: idx_user_role, table: user}
+      - {name: idx_session_token, table: session}
 """
 
 RETURN = r"""
@@ -224,7 +234,7 @@ results:
   sample: [{"name": "idx_session_token", "action": "exists", "changed": false, "sql": [], "attempts": 0,
             "duration_seconds": 0.0, "size_bytes": 16384, "skipped_steps": [], "engine": "postgresql"}]
 failed_indexes:
-  description: Names of the indexes of O(indexes) that failed.
+  description: Names of the indexes of O(indexes) that failed (were not built, or with O(state=absent) not dropped).
   returned: when O(indexes) is given
   type: list
   elements: str
@@ -318,7 +328,7 @@ ARGUMENT_SPEC = argument_spec(
         name=dict(type="str", required=True),
         table=dict(type="str", required=True),
         schema=dict(type="str"),
-        columns=dict(type="list", elements="raw", required=True),
+        columns=dict(type="list", elements="raw"),
         unique=dict(type="bool", default=False),
         where=dict(type="str"),
         method=dict(type="str", default="btree"),
@@ -464,6 +474,45 @@ def main_absent(module, options):
     module.exit_json(**result)
 
 
+def drop_one(module, dialect, entry, options, record) -> dict:
+    """One index of the list dropped online: its result as a single state=absent call returns it, failed or not."""
+    try:
+        spec = index_reference(entry["name"], dialect.engine, entry["table"], entry["schema"])
+        item = ensure_absent(dialect, spec, options, module.check_mode, record).as_dict()
+    except IndexFailed as exc:
+        item = failure(exc.result, exc)
+    except SafeIndexError as exc:
+        item = failure(IndexResult(name=entry["name"]), exc)
+    item["engine"] = dialect.engine
+    if module._diff and item.get("changed"):
+        item["diff"] = diff(item)
+    record_phase_result(module.params["run_dir"], "index", item, module.check_mode)
+    return item
+
+
+def main_absent_batch(module, options):
+    """The listed indexes dropped in order over one connection (a rollback's drops), each recorded as it ends."""
+    params = module.params
+    result = dict(changed=False, results=[], failed_indexes=[])
+    missing = [entry.get("name") or "?" for entry in params["indexes"] if not entry.get("table")]
+    if missing:
+        module.fail_json(msg="state=absent needs each index's table: %s" % ", ".join(missing), **result)
+    with connected(module, "db_index", result) as dialect:
+        record = recorder(params["run_dir"], module.check_mode)
+        for entry in params["indexes"]:
+            result["results"].append(drop_one(module, dialect, entry, options, record))
+        result["engine"] = dialect.engine
+    failed = [item for item in result["results"] if item.get("failed")]
+    result["changed"] = any(item.get("changed") for item in result["results"])
+    result["failed_indexes"] = [item["name"] for item in failed]
+    if module._diff:
+        result["diff"] = [item.pop("diff") for item in result["results"] if "diff" in item]
+    if failed:
+        causes = [item["msg"] if item["msg"].startswith(item["name"]) else "%s: %s" % (item["name"], item["msg"]) for item in failed]
+        module.fail_json(msg="%d of %d drops failed: %s" % (len(failed), len(result["results"]), "; ".join(causes)), **result)
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -474,8 +523,6 @@ def main():
     )
     params = module.params
     check_run_options(module)
-    if params["indexes"] is not None and params["state"] != "present":
-        module.fail_json(msg="indexes builds a list of present indexes; state=absent drops one index, given by name")
     missing = [key for key in ("table", "columns") if params[key] is None]
     if params["indexes"] is None and params["state"] == "present" and missing:
         module.fail_json(msg="state is present but all of the following are missing: %s" % ", ".join(missing))
@@ -484,7 +531,9 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc), name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0,
                          skipped_steps=[])
-    if params["indexes"] is not None:
+    if params["indexes"] is not None and params["state"] == "absent":
+        main_absent_batch(module, options)
+    elif params["indexes"] is not None:
         main_batch(module, options)
     elif params["state"] == "absent":
         main_absent(module, options)

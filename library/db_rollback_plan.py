@@ -73,6 +73,12 @@ to_drop:
   type: list
   elements: dict
   sample: [{"name": "idx_message_timestamp", "table": "message", "schema": "public", "why": "built by the run (record and marker)"}]
+drop_indexes:
+  description: O(to_drop) as M(db_index)'s O(db_index#module:indexes) option takes it with C(state=absent) (name, table, schema).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "idx_message_timestamp", "table": "message", "schema": "public"}]
 kept:
   description: Indexes the run touched or found but that stay (name, why).
   returned: always
@@ -119,7 +125,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     check_run_options(module)
     run_id = module.params["run_id"]
-    result = dict(changed=False, run_id=run_id, found=False, to_drop=[], kept=[], already_gone=[], source=None, marked_runs=[])
+    result = dict(changed=False, run_id=run_id, found=False, to_drop=[], drop_indexes=[], kept=[], already_gone=[], source=None,
+                  marked_runs=[])
     with connected(module, "db_rollback_plan", result) as dialect:
         runs = marked_runs(dialect)
         result["marked_runs"] = sorted(runs)
@@ -140,6 +147,7 @@ def main():
         result.update(plan_rollback(dialect, run_id, events, report_indexes, owned), found=True)
         result["summary_line"] = summary_line(
             "indexes", run_id, module.params["host"] or dialect.params.describe(), result, len(result["to_drop"]), module.check_mode)
+    result["drop_indexes"] = [{key: index[key] for key in ("name", "table", "schema")} for index in result["to_drop"]]
     module.exit_json(**result)
 
 

@@ -205,3 +205,28 @@ def test_a_build_whose_connection_is_killed_fails_alone_and_the_next_index_is_bu
     assert "lost the connection to" in first["msg"] and "the next run drops and rebuilds it" in first["msg"]
     assert second["action"] == "created" and pg_index(pg_db, "idx_user_username")["valid"]
     assert second["sql"][0] == "SET lock_timeout = '10000ms'"  # a new session, set up again
+
+
+def test_a_list_dropped_in_one_call_drops_each_online_and_a_bad_entry_fails_alone(db, run_module, tmp_path):
+    entries = spec_entries(db)[:3]
+    built = run_module("db_index", batch_args(db, entries))
+    assert built["_rc"] == 0 and all(all_in_catalog(db, entries).values())
+    drops = [{"name": e["name"], "table": e["table"]} for e in entries]
+    drops.insert(1, {"name": "idx nowhere", "table": "message"})  # not a name db_index accepts: refused, alone
+    drops.append({"name": entries[0]["name"], "table": entries[0]["table"]})  # already gone by then: nothing to do
+
+    planned = run_module("db_index", dict(connection_args(db), indexes=drops, state="absent"), check_mode=True)
+    assert planned["_rc"] == 1 and all(all_in_catalog(db, entries).values())  # check mode dropped nothing
+    assert [r["action"] for r in planned["results"]] == ["dropped", "failed", "dropped", "dropped", "dropped"]
+    online = "DROP INDEX CONCURRENTLY" if db.engine == "postgresql" else "ALGORITHM=INPLACE, LOCK=NONE"
+    assert all(any(online in s for s in r["sql"]) for r in planned["results"] if r["action"] == "dropped")
+
+    run_dir = tmp_path / "rollback"
+    run_dir.mkdir()
+    result = run_module("db_index", dict(connection_args(db), indexes=drops, state="absent", run_dir=str(run_dir)))
+    assert result["_rc"] == 1 and result["changed"] and result["failed_indexes"] == ["idx nowhere"]
+    assert result["msg"].startswith("1 of 5 drops failed: idx nowhere")
+    assert [r["action"] for r in result["results"]] == ["dropped", "failed", "dropped", "dropped", "absent"]
+    assert not any(all_in_catalog(db, entries).values())
+    # Each drop is in the record as it ended, as a loop of single calls left them (rollback's report reads them).
+    assert [r["name"] for r in phase_results(RunRecord(str(run_dir)).events(), "index")] == [d["name"] for d in drops]
