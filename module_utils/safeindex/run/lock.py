@@ -145,6 +145,10 @@ def _parent_of(pid):
         return 1
 
 
+class _Stopped(Exception):
+    """Raised by the holder's signal handler to end an interruptible idle wait."""
+
+
 def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None):  # pragma: no cover - runs in the holder
     # Ansible reads the module's stdout until it closes: the holder must not keep it open.
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -152,9 +156,15 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
         os.dup2(devnull, fd)
     os.closerange(3, answer_fd)
     os.closerange(answer_fd + 1, 1024)
-    stop = []
+    stop, idling = [], []
+
+    def on_signal(*_):
+        stop.append(True)
+        if idling:
+            raise _Stopped  # out of the idle wait at once: the release waits for us
+
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stop.append(True))
+        signal.signal(signum, on_signal)
 
     def answer(message):
         os.write(answer_fd, json.dumps(message).encode("utf-8"))
@@ -180,7 +190,14 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
         last_ping = time.monotonic()
         while not stop and is_alive(owner_pid):
             try:
-                dialect.idle(POLL_SECONDS)
+                try:
+                    if dialect.idle_interruptible:
+                        idling.append(True)
+                    dialect.idle(POLL_SECONDS)
+                except _Stopped:
+                    break
+                finally:
+                    idling.clear()
                 if time.monotonic() - last_ping > PING_SECONDS:
                     dialect.ping()
                     last_ping = time.monotonic()

@@ -6,6 +6,10 @@ import time
 
 
 class Sessions:
+    # Whether idle() may be cut short by a signal: a client-side sleep may; a wait inside the server may not (the session
+    # would stay busy there, and its lock held, after the holder has gone).
+    idle_interruptible = True
+
     def sessions_in_the_way(self, schema: str, table: str, min_age_seconds: float, for_drop: bool = False) -> list:
         """Sessions whose open transactions would make our DDL wait on this table (oldest first)."""
         raise NotImplementedError

@@ -85,6 +85,8 @@ class MysqlSessions(Sessions):
         return {"session": session, "application": named.group(1) if named else None,
                 "client": host, "user": user, "since": named.group(2) if named else None}
 
+    idle_interruptible = False
+
     def idle(self, seconds: float) -> None:
         # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
         label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)
