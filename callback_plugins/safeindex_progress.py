@@ -140,14 +140,18 @@ class CallbackModule(CallbackBase):
         while not self._stopped.wait(POLL_SECONDS):
             with self._lock:
                 for tail in list(self._tails.values()):
-                    try:
-                        for verbosity, text in tail.poll(time.monotonic()):
-                            if verbosity:
-                                self._display.v(text)
-                            else:
-                                self._display.display(text)
-                    except Exception as exc:  # a progress line must never disturb the run
-                        self._display.vvv("safeindex_progress: %s" % exc)
+                    self._show(lambda tail=tail: tail.poll(time.monotonic()))
+
+    def _show(self, lines):
+        """Display the (verbosity, text) lines `lines()` returns; a progress line must never disturb the run."""
+        try:
+            for verbosity, text in lines():
+                if verbosity:
+                    self._display.v(text)
+                else:
+                    self._display.display(text)
+        except Exception as exc:
+            self._display.vvv("safeindex_progress: %s" % exc)
 
     def _task_ended(self, result):
         host = getattr(result, "host", None) or result._host
@@ -155,14 +159,7 @@ class CallbackModule(CallbackBase):
         with self._lock:
             tail = self._tails.pop((host.get_name(), task._uuid), None)
         if tail is not None:
-            try:
-                for verbosity, text in tail.flush():
-                    if verbosity:
-                        self._display.v(text)
-                    else:
-                        self._display.display(text)
-            except Exception as exc:  # a progress line must never disturb the run
-                self._display.vvv("safeindex_progress: %s" % exc)
+            self._show(tail.flush)
             try:
                 os.unlink(tail.path)
             except OSError:
