@@ -74,7 +74,7 @@ to_drop:
   elements: dict
   sample: [{"name": "idx_message_timestamp", "table": "message", "schema": "public", "why": "built by the run (record and marker)"}]
 drop_indexes:
-  description: O(to_drop) as M(db_index)'s O(db_index#module:indexes) option takes it with C(state=absent) (name, table, schema).
+  description: RV(to_drop) in the form M(db_index) takes as its C(indexes) option with C(state=absent) (name, table, schema).
   returned: always
   type: list
   elements: dict
