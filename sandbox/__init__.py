@@ -80,9 +80,11 @@ def running(
     seed: int = 42,
     progress: Callable[[str], None] = print_progress,
     tls: bool = False,
+    pg_major: int | None = None,
 ) -> Iterator[SandboxDB]:
     """A fresh server of that engine on a free loopback port, with the sample app; removed on exit.
 
+    pg_major: the PostgreSQL major of a postgresql server (15, 17, 18; default: the system's own).
     tls=True: the server has a certificate of its own CA (SandboxDB.ca_file) and takes the app user over TCP only with TLS.
 
     The server lives in a new temporary folder under `root` (default /tmp: short enough for unix
@@ -93,7 +95,7 @@ def running(
     try:
         # The PostgreSQL server may run as the postgres system user, which must be able to enter the folder.
         os.chmod(folder, 0o711)
-        server = make_server(engine, folder / "server", tls=tls)
+        server = make_server(engine, folder / "server", tls=tls, pg_major=pg_major)
         server.start()
         password = secrets.token_urlsafe(24)
         prepare_app_database(server, APP_DATABASE, APP_USER, password, messages, seed, progress)

@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", parents=[common], help="start the servers and fill them with sample data")
     up.add_argument("--messages", type=int, default=200_000, help="size of the sample data (default: %(default)s)")
     up.add_argument("--seed", type=int, default=42, help="random seed of the sample data (default: %(default)s)")
+    up.add_argument("--pg-major", type=int, metavar="N",
+                    help="PostgreSQL major of the postgresql hosts: 15, 17 or 18 (default: the system's own, 15 on Debian 12)")
     up.set_defaults(action=up_host)
     down = commands.add_parser("down", parents=[common], help="stop the servers and remove their folders")
     down.set_defaults(action=down_host)
@@ -77,7 +79,12 @@ def up_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> None:
             f"{host.name}: {folder} holds a {state.get('engine')} server but the inventory says {host.engine}; "
             "run `python -m sandbox down` first"
         )
-    server = make_server(host.engine, folder, host.port)
+    if state and args.pg_major and state.get("pg_major") not in (None, args.pg_major):
+        raise SandboxError(
+            f"{host.name}: {folder} holds a PostgreSQL {state.get('pg_major')} server, not {args.pg_major}; "
+            "run `python -m sandbox down` first"
+        )
+    server = make_server(host.engine, folder, host.port, pg_major=args.pg_major or (state or {}).get("pg_major"))
     if server.is_running():
         if state and state.get("port") != host.port:
             raise SandboxError(
@@ -150,7 +157,7 @@ def read_state(folder: Path) -> dict | None:
 def _server_in(folder: Path, state: dict | None, host: DatabaseHost) -> DatabaseServer:
     """The server a folder holds, as state.json describes it (the inventory may have changed since)."""
     state = state or {}
-    return make_server(state.get("engine", host.engine), folder, state.get("port", host.port))
+    return make_server(state.get("engine", host.engine), folder, state.get("port", host.port), pg_major=state.get("pg_major"))
 
 
 def _ensure_password(path: Path) -> str:
@@ -171,6 +178,7 @@ def _write_state(folder: Path, host: DatabaseHost, server: DatabaseServer, versi
         "host": host.name,
         "engine": host.engine,
         "version": version,
+        "pg_major": getattr(server, "major", None),
         "pid": server.pid,
         "address": server.host,
         "port": server.port,

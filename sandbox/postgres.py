@@ -3,7 +3,6 @@
 import grp
 import os
 import pwd
-import shutil
 import signal
 import stat
 import subprocess
@@ -14,10 +13,12 @@ import psycopg2
 from psycopg2 import sql
 
 from sandbox.errors import SandboxError
+from sandbox.module_utils import pg_builds as builds
 from sandbox.processes import run_command
 from sandbox.server_base import DatabaseServer
 
 SUPERUSER = "postgres"
+SERVER_PROGRAMS = ("initdb", "postgres", "pg_ctl")
 # initdb and postgres refuse to run as root; as root we run them as this system user.
 SYSTEM_USER = "postgres"
 
@@ -32,19 +33,31 @@ host    all       all       127.0.0.1/32  scram-sha-256
 """
 
 
-def postgres_bin_dir() -> Path:
-    """The bin folder of the newest PostgreSQL installed (Debian layout), else the one on PATH."""
-    candidates = [path for path in Path("/usr/lib/postgresql").glob("*/bin") if (path / "postgres").exists()]
-    if candidates:
-        return max(candidates, key=lambda path: _version_key(path.parent.name))
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).parent
-    raise SandboxError("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin and no initdb on PATH")
+def installed_majors() -> list[int]:
+    """The PostgreSQL majors that can run a server here (initdb, postgres and pg_ctl), newest first."""
+    return sorted({b.major for b in builds.installed_builds("postgres") if b.has(*SERVER_PROGRAMS)}, reverse=True)
 
 
-def _version_key(name: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in name.split(".") if part.isdigit())
+def default_major() -> int:
+    """The system's own PostgreSQL (the newest Debian build), else the newest build found: `make demo` and the
+    integration suite run on it; `--pg-major` picks another."""
+    found = [b for b in builds.installed_builds("postgres") if b.has(*SERVER_PROGRAMS)]
+    system = [b for b in found if b.source.startswith("Debian")]
+    if not (system or found):
+        raise SandboxError("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin, no PostgreSQL package in the"
+                           " virtualenv (make setup) and no initdb on PATH")
+    return (system or found)[0].major
+
+
+def postgres_bin_dir(major: int | None = None) -> Path:
+    """The bin folder of the PostgreSQL build of that major (default_major() when None)."""
+    major = major or default_major()
+    build = builds.build_of_major(major, *SERVER_PROGRAMS)
+    if build is None:
+        installed = ", ".join(str(m) for m in installed_majors()) or "none"
+        raise SandboxError(f"PostgreSQL {major} is not installed here (majors found: {installed}; `make setup`"
+                           " installs 17 and 18 from requirements-postgres.txt)")
+    return Path(build.bin_dir)
 
 
 def _conf_value(value: object) -> str:
@@ -69,6 +82,11 @@ class PostgresServer(DatabaseServer):
     pid_file_name = "postmaster.pid"
     driver_errors = (psycopg2.OperationalError,)
 
+    def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None, tls: bool = False,
+                 major: int | None = None):
+        super().__init__(root, port, settings, tls)
+        self.major = major or default_major()
+
     @property
     def socket_name(self) -> str:
         return f".s.PGSQL.{self.port}"
@@ -78,7 +96,7 @@ class PostgresServer(DatabaseServer):
         return os.geteuid() == 0
 
     def _command(self, program: str, *args: str) -> list[str]:
-        command = [str(postgres_bin_dir() / program), *args]
+        command = [str(postgres_bin_dir(self.major) / program), *args]
         if self._as_root:
             return ["runuser", "-u", SYSTEM_USER, "--", *command]
         return command

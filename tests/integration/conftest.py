@@ -1,5 +1,6 @@
 """Real servers for the integration tests: one sandbox per engine per session, a fresh database per test."""
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -28,13 +29,40 @@ def quiet(_line):
 
 @pytest.fixture(scope="session")
 def pg_sandbox():
+    """The PostgreSQL server of the default major (the system's own)."""
     with sandbox.running("postgresql", messages=TEST_MESSAGES, progress=quiet) as db:
         yield db
+
+
+@pytest.fixture(scope="session")
+def pg_sandboxes():
+    """Servers of other PostgreSQL majors, started on first use and kept for the session: {major: SandboxDB}."""
+    with contextlib.ExitStack() as stack:
+        started = {}
+
+        def of_major(major):
+            if major not in started:
+                started[major] = stack.enter_context(
+                    sandbox.running("postgresql", messages=TEST_MESSAGES, progress=quiet, pg_major=major))
+            return started[major]
+
+        yield of_major
 
 
 @pytest.fixture
 def pg_db(pg_sandbox):
     """A database of its own for one test: a copy of the loaded sample app (CREATE DATABASE ... TEMPLATE)."""
+    yield from _database_copy(pg_sandbox)
+
+
+@pytest.fixture
+def pg_major_db(request, pg_sandboxes):
+    """pg_db on a server of the major the test is parametrized with: `@pytest.mark.parametrize("pg_major_db", [17,
+    18], indirect=True)`."""
+    yield from _database_copy(pg_sandboxes(request.param))
+
+
+def _database_copy(pg_sandbox):
     name = "test_%d_%d" % (os.getpid(), next(_database_numbers))
     admin = pg_sandbox.server.admin_connect()
     try:
