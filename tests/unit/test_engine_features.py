@@ -84,9 +84,70 @@ def test_version_numbers_are_read_from_the_servers_own_string(text, expected):
     assert version_tuple(text) == expected
 
 
-def test_postgresql_has_one_flavour():
+def test_postgresql_has_one_flavour_and_keeps_the_engines_facts_on_every_major():
     features = features_for("postgresql")
-    assert features.for_server("15.4 (Debian 15.4-1)") is features
+    for version in ("12.17", "15.4 (Debian 15.4-1)", "17.10", "18.6"):
+        server = features.for_server(version)
+        assert server.flavour == "postgresql" and server.name == "postgresql"
+        assert (server.max_identifier_length, server.index_methods, server.online_build_phrase) == (
+            features.max_identifier_length, features.index_methods, features.online_build_phrase)
+        assert (server.statement_timeout_setting, server.ddl_timeout) == ("statement_timeout", True)
+
+
+# Each measured on real servers of 15, 17 and 18 (tests/integration/test_pg17.py, test_pg18.py assert them there).
+@pytest.mark.parametrize("version, flush, transaction_timeout, checksums", [
+    ("12.17", None, False, False),
+    ("14.11 (Ubuntu 14.11-1.pgdg22.04+1)", None, False, False),
+    ("15.18 (Debian 15.18-0+deb12u1)", "pg_stat_force_next_flush", False, False),
+    ("16.4", "pg_stat_force_next_flush", False, False),
+    ("17.10", "pg_stat_force_next_flush", True, False),
+    ("18.6", "pg_stat_force_next_flush", True, True),
+    ("19devel", "pg_stat_force_next_flush", True, True),
+])
+def test_postgresql_facts_follow_the_servers_major(version, flush, transaction_timeout, checksums):
+    features = features_for("postgresql").for_server(version)
+    assert features.stats_flush_function == flush  # pg_stat_force_next_flush() came with PostgreSQL 15
+    assert features.transaction_timeout is transaction_timeout  # the setting came with 17
+    assert features.data_checksums_by_default is checksums  # initdb turns them on by default from 18
+
+
+@pytest.mark.parametrize("server, client, refused", [
+    ("15.18 (Debian 15.18-0+deb12u1)", "pg_restore (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", False),
+    ("15.18 (Debian 15.18-0+deb12u1)", "pg_restore (PostgreSQL) 16.4", False),
+    ("15.18 (Debian 15.18-0+deb12u1)", "pg_restore (PostgreSQL) 17.10", True),
+    ("16.4", "18.6", True),
+    ("17.10", "pg_restore (PostgreSQL) 18.6", False),
+    ("18.6", "pg_restore (PostgreSQL) 18.6", False),
+])
+def test_a_restore_client_from_17_on_cannot_restore_into_a_server_before_17(server, client, refused):
+    # pg_restore 17 and 18 send SET transaction_timeout = 0 first, whatever the server; 15 and 16 refuse the name.
+    problem = features_for("postgresql").for_server(server).restore_problem(client)
+    assert (problem is not None) is refused
+    if refused:
+        assert "SET transaction_timeout = 0" in problem and "before PostgreSQL 17" in problem
+
+
+class FlushRecorder:
+    """Stands in for a PostgreSQL session's _rows in index_usage: records statements, answers the usage query."""
+
+    def __init__(self):
+        self.statements = []
+
+    def __call__(self, query, params=None):
+        self.statements.append(query)
+        return [("idx_a", 3)] if "pg_stat_user_indexes" in query else [(None,)]
+
+
+@pytest.mark.parametrize("version, flushed", [("15.18", True), ("18.6", True), ("14.11", False)])
+def test_index_usage_asks_the_server_to_flush_its_counts_only_where_it_can(version, flushed):
+    from ansible.module_utils.safeindex.engines.postgresql.dialect import PostgresEngine
+
+    engine = PostgresEngine.__new__(PostgresEngine)
+    engine._server_features = features_for("postgresql").for_server(version)
+    engine._rows = FlushRecorder()
+    assert engine.index_usage("public", [("t", "idx_a"), ("t", "idx_b")]) == {"idx_a": 3, "idx_b": None}
+    assert ("SELECT pg_stat_force_next_flush()" in engine._rows.statements) is flushed
+    assert len(engine._rows.statements) == (2 if flushed else 1)
 
 
 @pytest.mark.parametrize("version, flavour, setting, unit, ddl_timeout, descending", [

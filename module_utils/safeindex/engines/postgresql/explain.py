@@ -55,12 +55,15 @@ class PostgresExplain(PostgresPlanReading, Explain):
             return time.perf_counter() - started
 
     def index_usage(self, schema: str, indexes) -> dict | None:
-        # This session's counts reach the shared statistics only when it goes idle; PostgreSQL 15 can be told to
-        # flush them at the next idle moment, which comes right after this autocommit statement.
-        try:
-            self._rows("SELECT pg_stat_force_next_flush()")
-        except ServerRefused:
-            pass  # before 15: the counts arrive within about half a second
+        # This session's counts reach the shared statistics only when it goes idle; from PostgreSQL 15 it can be told
+        # to flush them at the next idle moment, which comes right after this autocommit statement. Before 15 the
+        # counts arrive within about half a second by themselves.
+        flush = self.features.stats_flush_function
+        if flush:
+            try:
+                self._rows("SELECT %s()" % flush)  # a function name from the engine's features, not input
+            except ServerRefused:
+                pass  # a role denied EXECUTE on it: the counts still arrive within about half a second
         names = [name for _table, name in indexes]
         found = dict(self._rows(
             "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE schemaname = %s AND indexrelname = ANY(%s)",
