@@ -94,7 +94,7 @@ def test_postgresql_has_one_flavour_and_keeps_the_engines_facts_on_every_major()
         assert (server.statement_timeout_setting, server.ddl_timeout) == ("statement_timeout", True)
 
 
-# Each measured on real servers of 15, 17 and 18 (tests/integration/test_pg17.py, test_pg18.py assert them there).
+# Each measured on real servers of 15, 17 and 18 (the version suite, tests/integration/pg_majors.py, asserts them there).
 @pytest.mark.parametrize("version, flush, transaction_timeout, checksums", [
     ("12.17", None, False, False),
     ("14.11 (Ubuntu 14.11-1.pgdg22.04+1)", None, False, False),
@@ -109,22 +109,6 @@ def test_postgresql_facts_follow_the_servers_major(version, flush, transaction_t
     assert features.stats_flush_function == flush  # pg_stat_force_next_flush() came with PostgreSQL 15
     assert features.transaction_timeout is transaction_timeout  # the setting came with 17
     assert features.data_checksums_by_default is checksums  # initdb turns them on by default from 18
-
-
-@pytest.mark.parametrize("server, client, refused", [
-    ("15.18 (Debian 15.18-0+deb12u1)", "pg_restore (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", False),
-    ("15.18 (Debian 15.18-0+deb12u1)", "pg_restore (PostgreSQL) 16.4", False),
-    ("15.18 (Debian 15.18-0+deb12u1)", "pg_restore (PostgreSQL) 17.10", True),
-    ("16.4", "18.6", True),
-    ("17.10", "pg_restore (PostgreSQL) 18.6", False),
-    ("18.6", "pg_restore (PostgreSQL) 18.6", False),
-])
-def test_a_restore_client_from_17_on_cannot_restore_into_a_server_before_17(server, client, refused):
-    # pg_restore 17 and 18 send SET transaction_timeout = 0 first, whatever the server; 15 and 16 refuse the name.
-    problem = features_for("postgresql").for_server(server).restore_problem(client)
-    assert (problem is not None) is refused
-    if refused:
-        assert "SET transaction_timeout = 0" in problem and "before PostgreSQL 17" in problem
 
 
 class FlushRecorder:

@@ -1,6 +1,6 @@
 """PostgreSQL's capabilities and limits; for_server() gives a major version's own (what differs between 15, 17 and 18).
 
-Measured on real servers of 15, 17 and 18 (tests/integration/test_pg17.py, test_pg18.py): the catalog columns this
+Measured on real servers of 15, 17 and 18 (the version suite, tests/integration/test_pg1[578].py): the catalog columns this
 engine reads (pg_index, pg_stat_activity, pg_locks, pg_stat_progress_create_index, pg_stat_replication) and the text
 of pg_get_indexdef are the same on all three; what differs is below.
 """
@@ -9,16 +9,14 @@ from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.engines.features import Features, version_tuple
 
-# pg_dump and pg_restore of these majors write `SET transaction_timeout = 0;` at the head of every restore, whatever
-# the server's version, and a server that does not know the setting refuses it (so --exit-on-error stops there).
-CLIENT_SETS_TRANSACTION_TIMEOUT_SINCE = 17
-
 
 @dataclass(frozen=True)
 class PostgresFeatures(Features):
     # What differs between majors (for_server() gives the server's own; the engine's defaults are the newest major's):
     stats_flush_function: str = "pg_stat_force_next_flush"  # asks the session's counters to reach pg_stat_* now (15+)
-    transaction_timeout: bool = True       # the server knows the setting transaction_timeout (17+)
+    # The server knows the setting transaction_timeout (17+). pg_restore 17 and 18 send `SET transaction_timeout = 0`
+    # first whatever the server, so their restores fail on a server without it (measured: 17.10 and 18.6 into 15.18).
+    transaction_timeout: bool = True
     data_checksums_by_default: bool = True  # initdb turns data checksums on unless told otherwise (18+)
 
     def for_server(self, server_version: str) -> Features:
@@ -29,15 +27,6 @@ class PostgresFeatures(Features):
             transaction_timeout=major >= 17,
             data_checksums_by_default=major >= 18,
         )
-
-    def restore_problem(self, client_version: str) -> str | None:
-        """Why a pg_restore of `client_version` ('pg_restore (PostgreSQL) 18.6' or '18.6') cannot restore into this
-        server, or None when it can."""
-        client_major = version_tuple(client_version.split(")", 1)[-1])[0]
-        if client_major >= CLIENT_SETS_TRANSACTION_TIMEOUT_SINCE and not self.transaction_timeout:
-            return ("pg_restore %d sends SET transaction_timeout = 0, which a server before PostgreSQL 17 refuses: restore"
-                    " with a PostgreSQL client of a major from the dump's server's to 16" % client_major)
-        return None
 
 
 FEATURES = PostgresFeatures(
