@@ -132,6 +132,7 @@ def the_users_commands_end_to_end(db, tmp_path, major):
     assert second.returncode == 0, output(second)
     assert play_recap(second.stdout)["changed"] == "0"
     assert "Indexes created: 0" in second.stdout and "Already existed: 20" in second.stdout
+    assert "no backup needed" in second.stdout  # nothing to build, nothing to back up
     assert catalog(db) == built
 
     # rollback.yml, mode indexes: exactly the catalog from before the run (the healed leftover was the run's build).
