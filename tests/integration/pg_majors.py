@@ -13,6 +13,8 @@ import json
 import ansible.module_utils.safeindex.engines.postgresql.builds as builds
 import yaml
 from ansible.module_utils.safeindex.backup.restore import default_target
+from ansible.module_utils.safeindex.core.connection import ConnectionParams
+from ansible.module_utils.safeindex.engines import open_engine
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 
 from sandbox.sample_app import TABLES
@@ -85,11 +87,27 @@ def the_servers_own_facts(db, major):
     return version
 
 
+def build_progress(db, backend_id):
+    """What the engine reads of a build in progress, from a session of its own."""
+    engine = open_engine(ConnectionParams(engine="postgresql", host=db.host, port=db.port, database=db.name, user=db.user,
+                                          password=db.password))
+    try:
+        return engine.build_progress(backend_id)
+    finally:
+        engine.close()
+
+
 def the_users_commands_end_to_end(db, tmp_path, major):
     version = the_servers_own_facts(db, major)
     before = catalog(db)
     assert not any(name in DEFINITIONS for _table, name in before)
-    cancelled_concurrent_build(db, 'CREATE INDEX CONCURRENTLY %s ON message (conversation_id, "timestamp")' % LEFTOVER)
+    # The leftover: a concurrent build cancelled while it waits for a writer; meanwhile the engine reads its progress
+    # (pg_stat_progress_create_index) as a run's progress lines would.
+    seen = {}
+    cancelled_concurrent_build(db, 'CREATE INDEX CONCURRENTLY %s ON message (conversation_id, "timestamp")' % LEFTOVER,
+                               while_waiting=lambda builder, writer: seen.update(build_progress(db, builder), writer=writer))
+    assert seen["phase"] == "waiting for writers before build", seen
+    assert seen["waiting"] == "0 of 1 sessions done, now pid %d" % seen["writer"], seen
     assert pg_invalid_indexes(db) == [LEFTOVER]
 
     # The client a user gets: the server's own major first (pg_restore 17 and 18 cannot restore into 15:

@@ -114,8 +114,9 @@ def test_an_equal_partial_index_written_differently_is_the_same_index(pg_db, run
     assert other["failed"] and "where:" in other["msg"]
 
 
-def cancelled_concurrent_build(db, statement):
-    """Leave what a failed CREATE INDEX CONCURRENTLY leaves: the build waits for a writer and is cancelled."""
+def cancelled_concurrent_build(db, statement, while_waiting=None):
+    """Leave what a failed CREATE INDEX CONCURRENTLY leaves: the build waits for a writer and is cancelled.
+    `while_waiting(builder_pid, writer_pid)` runs while the build waits, before the cancel."""
     writer = OpenTransaction(db, INSERT_MESSAGE)
     builder = db.connect()
     with builder.cursor() as cur:
@@ -139,6 +140,8 @@ def cancelled_concurrent_build(db, statement):
             if waiting and waiting[0][0] == "Lock":
                 break
             time.sleep(0.05)
+        if while_waiting:
+            while_waiting(builder_pid, writer.pid)
         query(db, "SELECT pg_cancel_backend(%s)", (builder_pid,))
         thread.join(20)
     finally:
