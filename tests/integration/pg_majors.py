@@ -87,12 +87,15 @@ def the_servers_own_facts(db, major):
     return version
 
 
-def build_progress(db, backend_id):
-    """What the engine reads of a build in progress, from a session of its own."""
+def what_the_engine_sees(db, builder, writer):
+    """What the engine reads, from a session of its own, while a concurrent build waits for a writer: the build's
+    progress (pg_stat_progress_create_index), the sessions in its way and the lock waits (pg_stat_activity, pg_locks)."""
     engine = open_engine(ConnectionParams(engine="postgresql", host=db.host, port=db.port, database=db.name, user=db.user,
                                           password=db.password))
     try:
-        return engine.build_progress(backend_id)
+        return {"writer": writer, "progress": engine.build_progress(builder),
+                "in_the_way": engine.sessions_in_the_way("public", "message", 0),
+                "lock_waits": {wait["pid"]: wait["blocked_by"] for wait in engine.lock_waits()}}
     finally:
         engine.close()
 
@@ -102,12 +105,17 @@ def the_users_commands_end_to_end(db, tmp_path, major):
     before = catalog(db)
     assert not any(name in DEFINITIONS for _table, name in before)
     # The leftover: a concurrent build cancelled while it waits for a writer; meanwhile the engine reads its progress
-    # (pg_stat_progress_create_index) as a run's progress lines would.
+    # and the sessions in its way as a run would.
     seen = {}
     cancelled_concurrent_build(db, 'CREATE INDEX CONCURRENTLY %s ON message (conversation_id, "timestamp")' % LEFTOVER,
-                               while_waiting=lambda builder, writer: seen.update(build_progress(db, builder), writer=writer))
-    assert seen["phase"] == "waiting for writers before build", seen
-    assert seen["waiting"] == "0 of 1 sessions done, now pid %d" % seen["writer"], seen
+                               while_waiting=lambda builder, writer: seen.update(what_the_engine_sees(db, builder, writer),
+                                                                                 builder=builder))
+    assert seen["progress"]["phase"] == "waiting for writers before build", seen
+    assert seen["progress"]["waiting"] == "0 of 1 sessions done, now pid %d" % seen["writer"], seen
+    # In the way of another build on the table: the writer, and the waiting build itself.
+    assert {s["pid"]: s["locks"] for s in seen["in_the_way"]} == {
+        seen["writer"]: "RowExclusiveLock", seen["builder"]: "ShareUpdateExclusiveLock"}, seen
+    assert seen["lock_waits"] == {seen["builder"]: [seen["writer"]]}, seen
     assert pg_invalid_indexes(db) == [LEFTOVER]
 
     # The client a user gets: the server's own major first (pg_restore 17 and 18 cannot restore into 15:
