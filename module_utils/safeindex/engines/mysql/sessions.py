@@ -6,6 +6,7 @@ import hashlib
 import re
 
 from ansible.module_utils.safeindex.core.errors import ServerRefused
+from ansible.module_utils.safeindex.engines.base import ownership_marker
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 
 APPLICATION_IN_QUERY = re.compile(r"/\* (safeindex[^*]*?)(?: since=(\S+))? \*/")
@@ -106,6 +107,21 @@ class MysqlSessions(Sessions):
         )
         return [{"pid": pid, "waiting_seconds": float(age or 0), "query": query or "", "blocked_by": [], "lock": lock}
                 for pid, age, query, lock in rows]
+
+    def cancel_run_statements(self, run_id: str) -> list:
+        # The run's DDL carries its ownership marker in the index comment (statements.py); KILL QUERY ends the
+        # statement, not the session.
+        sessions = [row[0] for row in self._rows(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query'"
+            " AND LOCATE(%s, INFO) > 0", (ownership_marker(run_id),))]
+        stopped = []
+        for session in sessions:
+            try:
+                self._rows("KILL QUERY %s", (int(session),))
+                stopped.append(session)
+            except ServerRefused:  # it ended meanwhile
+                continue
+        return stopped
 
 
 def _session_state(command, state, in_transaction):
