@@ -9,6 +9,8 @@ from ansible.module_utils.safeindex.core.errors import ServerRefused
 from ansible.module_utils.safeindex.engines.base import ownership_marker
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 
+# information_schema.PROCESSLIST on both flavours: MySQL deprecated it in 8.0.35 and keeps it in 8.4, and its
+# replacement (performance_schema.processlist) is empty where performance_schema is off: it would hide sessions.
 APPLICATION_IN_QUERY = re.compile(r"/\* (safeindex[^*]*?)(?: since=(\S+))? \*/")
 
 SESSIONS_IN_THE_WAY = """
