@@ -1,8 +1,9 @@
 """What a backup that proves itself costs, against the runbook's plain dump to a file.
 
-    python bench/backup_overhead.py [--messages 1000000] [--engine postgresql|mysql|both] [--repeat 3]
+    python bench/backup_overhead.py [--messages 1000000] [--engine postgresql|mysql|both] [--repeat 3] [--pg-major 15 18]
 
-For each engine: a sandbox database of the sample app, then (on the same data) the runbook's
+For each engine (PostgreSQL of each --pg-major, side by side): a sandbox database of the sample app, then (on the same
+data) the runbook's
 `pg_dump > file.sql` (or `mysqldump > file.sql`), and db_backup's engine at each verification
 level (compression level 1, the default), and once more at checksum level with compression 6.
 Prints a table, writes JSON (bench/results/backup_overhead.json by default).
@@ -24,10 +25,10 @@ import sandbox
 LEVELS = ("checksum", "list", "restore")
 
 
-def plain_dump(db, target):
-    """The runbook's step: the client's default output redirected to a file."""
+def plain_dump(db, target, bin_dir=None):
+    """The runbook's step: the client's default output redirected to a file (pg_dump of `bin_dir` when given)."""
     if db.engine == "postgresql":
-        argv = ["pg_dump", "-h", db.host, "-p", str(db.port), "-U", db.user, "-d", db.name]
+        argv = [os.path.join(bin_dir, "pg_dump") if bin_dir else "pg_dump", "-h", db.host, "-p", str(db.port), "-U", db.user, "-d", db.name]
         env = dict(os.environ, PGPASSWORD=db.password)
     else:
         argv = ["mysqldump", "-h", db.host, "-P", str(db.port), "-u", db.user, db.name]
@@ -45,12 +46,17 @@ def timed(action, repeat):
     return statistics.median(times)
 
 
-def measure(engine, messages, repeat, workdir):
-    with sandbox.running(engine, messages=messages, progress=harness.quiet) as db:
+def measure(engine, messages, repeat, workdir, pg_major=None):
+    bin_dir = harness.client_bin_dir(engine, pg_major)
+    with sandbox.running(engine, messages=messages, progress=harness.quiet, pg_major=pg_major) as db:
         dialect = harness.open_engine(db)
-        dumper = dumper_for(dialect.params)
-        row = {"engine": engine, "messages": messages, "database_bytes": dialect.database_size()}
-        row["plain_seconds"] = timed(lambda: plain_dump(db, os.path.join(workdir, "plain.sql")), repeat)
+        dumper = dumper_for(dialect.params, bin_dir)
+        row = {"engine": engine, "server": harness.server_label(engine, pg_major), "pg_major": pg_major,
+               "server_version": dialect.server_version(), "client": dumper.describe_client(), "messages": messages,
+               "database_bytes": dialect.database_size()}
+        # A folder per server: a backup of the same run id found there is taken as done (a rerun), not measured again.
+        backups = os.path.join(workdir, "backups", row["server"].replace(" ", "-"))
+        row["plain_seconds"] = timed(lambda: plain_dump(db, os.path.join(workdir, "plain.sql"), bin_dir), repeat)
         row["plain_bytes"] = os.path.getsize(os.path.join(workdir, "plain.sql"))
         for level, compress in [(level, 1) for level in LEVELS] + [("checksum", 6)]:
             runs = iter(range(repeat))
@@ -58,7 +64,7 @@ def measure(engine, messages, repeat, workdir):
 
             def verified_backup(level=level, compress=compress, runs=runs, key=key):
                 options = backup.BackupOptions(run_id="bench-%s-%d" % (key, next(runs)), host_name=engine, retention_days=0,
-                                               backup_dir=os.path.join(workdir, "backups"), verify=level, compress_level=compress)
+                                               backup_dir=backups, verify=level, compress_level=compress)
                 row["%s_bytes" % key] = backup.take(dialect, dumper, options)["size_bytes"]
 
             row["%s_seconds" % key] = timed(verified_backup, repeat)
@@ -74,27 +80,31 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is kept")
     parser.add_argument("--quick", action="store_true", help="a tiny size and one run: proves the benchmark still works")
     parser.add_argument("--output", default=str(harness.default_output("backup_overhead")))
+    harness.add_pg_major_argument(parser)
     args = parser.parse_args()
     if args.quick:
         args.messages, args.repeat = 2000, 1
-    engines = ["postgresql", "mysql"] if args.engine == "both" else [args.engine]
+    servers = harness.servers_to_measure(args.engine, args.pg_majors)
     rows = []
     with tempfile.TemporaryDirectory(prefix="safeindex-bench-") as workdir:
-        for engine in engines:
-            harness.say("%s: %d messages..." % (engine, args.messages))
-            rows.append(measure(engine, args.messages, args.repeat, workdir))
+        for engine, pg_major in servers:
+            harness.say("%s: %d messages..." % (harness.server_label(engine, pg_major), args.messages))
+            rows.append(measure(engine, args.messages, args.repeat, workdir, pg_major))
     print("seconds (ratio to the plain dump); sizes in MB")
-    print("%-10s %7s %14s %16s %16s %16s %18s" % ("engine", "db", "plain dump", "checksum", "list", "restore", "checksum, gzip 6"))
+    print("%-13s %7s %14s %16s %16s %16s %18s" % ("server", "db", "plain dump", "checksum", "list", "restore", "checksum, gzip 6"))
     for row in rows:
         def cell(key, row=row):
             return "%6.2f (x%.2f)" % (row[key + "_seconds"], row[key + "_ratio"])
 
-        print("%-10s %7.1f %7.2f %6.1fMB %16s %16s %16s %18s" % (
-            row["engine"], row["database_bytes"] / 1e6, row["plain_seconds"], row["plain_bytes"] / 1e6,
+        print("%-13s %7.1f %7.2f %6.1fMB %16s %16s %16s %18s" % (
+            row["server"], row["database_bytes"] / 1e6, row["plain_seconds"], row["plain_bytes"] / 1e6,
             cell("checksum"), cell("list"), cell("restore"), cell("checksum_compress6")))
-        print("%-10s %7s %16s %16s %16s %16s %18s" % (
+        print("%-13s %7s %16s %16s %16s %16s %18s" % (
             "", "", "", "%.1fMB" % (row["checksum_bytes"] / 1e6), "", "", "%.1fMB" % (row["checksum_compress6_bytes"] / 1e6)))
-    harness.write_json(args.output, "backup_overhead", {"messages": args.messages, "repeat": args.repeat}, rows)
+    for row in rows:
+        print("%s: server %s, dumped with %s" % (row["server"], row["server_version"], row["client"]))
+    harness.write_json(args.output, "backup_overhead", {"messages": args.messages, "repeat": args.repeat,
+                                                         "pg_majors": sorted({m for _e, m in servers if m})}, rows)
 
 
 if __name__ == "__main__":

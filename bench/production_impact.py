@@ -1,10 +1,10 @@
 """What adding the 20 indexes does to the app's traffic: the runbook's plain builds against migrate.yml.
 
-    python bench/production_impact.py [--messages 2000000] [--engine postgresql|mysql|both] [--quick]
+    python bench/production_impact.py [--messages 2000000] [--engine postgresql|mysql|both] [--pg-major 15 18] [--quick]
 
-For each engine, one sandbox database of the sample app and a steady workload of the app's writes (a message and
-its conversation's updated_at, in one transaction) and reads (a page of messages), from several client threads at
-a fixed pace (bench/workload.py). Three phases on the same database, in order:
+For each engine (PostgreSQL of each --pg-major, side by side), one sandbox database of the sample app and a steady
+workload of the app's writes (a message and its conversation's updated_at, in one transaction) and reads (a page of
+messages), from several client threads at a fixed pace (bench/workload.py). Three phases on the same database, in order:
 
   baseline  the workload alone;
   runbook   the runbook's plain CREATE INDEX statements for the spec's indexes, one after another;
@@ -38,15 +38,17 @@ TIMELINE_BUCKET_SECONDS = 0.1
 
 def main():
     args = parse_arguments()
-    engines = ["postgresql", "mysql"] if args.engine == "both" else [args.engine]
+    servers = harness.servers_to_measure(args.engine, args.pg_majors)
     shape = workload.WorkloadShape(args.writers, args.readers, args.write_rate, args.read_rate)
     results, samples = [], {}
-    for engine in engines:
-        harness.say("%s: %d messages..." % (engine, args.messages))
-        result, samples[engine] = measure_engine(engine, args, shape)
+    for engine, pg_major in servers:
+        label = harness.server_label(engine, pg_major)
+        harness.say("%s: %d messages..." % (label, args.messages))
+        result, samples[label] = measure_engine(engine, args, shape, pg_major)
         results.append(result)
     print_results(results, shape)
-    parameters = {"messages": args.messages, "baseline_seconds": args.baseline_seconds, "settle_seconds": args.settle_seconds,
+    parameters = {"messages": args.messages, "pg_majors": sorted({m for _e, m in servers if m}),
+                  "baseline_seconds": args.baseline_seconds, "settle_seconds": args.settle_seconds,
                   "writers": shape.writers, "readers": shape.readers, "writes_per_second_per_writer": shape.writes_per_second,
                   "reads_per_second_per_reader": shape.reads_per_second, "quick": args.quick}
     output = harness.write_json(args.output, BENCHMARK, parameters, results)
@@ -66,24 +68,26 @@ def parse_arguments():
                         help="workload alone before and after the DDL of the runbook and migrate phases")
     parser.add_argument("--quick", action="store_true", help="a tiny database and short phases: proves the benchmark still works")
     parser.add_argument("--output", default=str(harness.default_output(BENCHMARK)))
+    harness.add_pg_major_argument(parser)
     args = parser.parse_args()
     if args.quick:
         args.messages, args.baseline_seconds, args.settle_seconds = 5000, 2.0, 0.5
     return args
 
 
-def measure_engine(engine, args, shape):
-    """The three phases on one fresh sandbox database: (result, {phase: write samples}) of the engine."""
-    with sandbox.running(engine, messages=args.messages, progress=harness.quiet) as db, \
+def measure_engine(engine, args, shape, pg_major=None):
+    """The three phases on one fresh sandbox database: (result, {phase: write samples}) of the server."""
+    label, bin_dir = harness.server_label(engine, pg_major), harness.client_bin_dir(engine, pg_major)
+    with sandbox.running(engine, messages=args.messages, progress=harness.quiet, pg_major=pg_major) as db, \
             tempfile.TemporaryDirectory(prefix="safeindex-bench-impact-") as workdir:
         phases, samples = [], {}
-        harness.say("%s: baseline, %.0f s of workload alone" % (engine, args.baseline_seconds))
+        harness.say("%s: baseline, %.0f s of workload alone" % (label, args.baseline_seconds))
         with workload.Workload(db, shape) as load:
             time.sleep(args.baseline_seconds)
         phases.append(summarise("baseline", load))
         samples["baseline"] = load.samples.writes
 
-        harness.say("%s: runbook, the plain CREATE INDEX statements under the workload" % engine)
+        harness.say("%s: runbook, the plain CREATE INDEX statements under the workload" % label)
         plain_statements = spec_plain_statements(db)
         with workload.Workload(db, shape) as load:
             time.sleep(args.settle_seconds)
@@ -97,9 +101,10 @@ def measure_engine(engine, args, shape):
         finally:
             dialect.close()
 
-        harness.say("%s: migrate, ansible-playbook migrate.yml under the workload" % engine)
+        harness.say("%s: migrate, ansible-playbook migrate.yml under the workload" % label)
         # Monitoring watches the app afterwards for minutes in production; the benchmark measures the migration itself.
-        inventory = harness.write_inventory(Path(workdir) / "inventory", {engine: db}, monitor_duration_seconds=0)
+        client = {"backup_client_bin_dir": bin_dir} if bin_dir else {}
+        inventory = harness.write_inventory(Path(workdir) / "inventory", {engine: db}, monitor_duration_seconds=0, **client)
         with workload.Workload(db, shape) as load:
             time.sleep(args.settle_seconds)
             playbook_started = load.elapsed()
@@ -111,7 +116,8 @@ def measure_engine(engine, args, shape):
         samples["migrate"] = load.samples.writes
 
         add_baseline_ratios(phases)
-        result = {"engine": engine, "messages": args.messages, "database_bytes": database_bytes(db), "phases": phases,
+        result = {"engine": engine, "server": label, "pg_major": pg_major, "server_version": server_version(db),
+                  "backup_client_bin_dir": bin_dir, "messages": args.messages, "database_bytes": database_bytes(db), "phases": phases,
                   "workload_rows_in_table": workload.count_workload_rows(db),
                   "writes_committed": sum(phase["writes"] for phase in phases)}
         result["target"] = target_verdict(phases)
@@ -157,6 +163,14 @@ def spec_indexes_present(db):
             found = dialect.find_index(index, schema)
             present += bool(found is not None and found.valid)
         return present
+    finally:
+        dialect.close()
+
+
+def server_version(db):
+    dialect = harness.open_engine(db)
+    try:
+        return dialect.server_version()
     finally:
         dialect.close()
 
@@ -259,12 +273,12 @@ def target_verdict(phases):
 
 
 def print_results(results, shape):
-    headers = ["engine", "phase", "window s", "writes/s", "reads/s", "% of baseline (w / r)", "p50 ms", "p99 ms",
+    headers = ["server", "phase", "window s", "writes/s", "reads/s", "% of baseline (w / r)", "p50 ms", "p99 ms",
                "max ms", "longest stall ms", "errors"]
     rows = []
     for result in results:
         for phase in result["phases"]:
-            rows.append([result["engine"], phase["name"], "%.1f" % phase["window_seconds"], "%.1f" % phase["writes_per_second"],
+            rows.append([result["server"], phase["name"], "%.1f" % phase["window_seconds"], "%.1f" % phase["writes_per_second"],
                          "%.1f" % phase["reads_per_second"], "%s / %s" % (percent(phase["writes_ratio"]), percent(phase["reads_ratio"])),
                          phase["write_p50_ms"], phase["write_p99_ms"], phase["write_max_ms"], phase["longest_write_stall_ms"],
                          phase["errors"]])
@@ -278,7 +292,7 @@ def print_results(results, shape):
         slowest = max(runbook["statements"], key=lambda statement: statement["seconds"])
         print("%s, %d messages: target %s (migrate.yml: writes %s and reads %s of the baseline, longest write stall %s ms;"
               " target >= %d %% and <= %d ms). Runbook: longest write stall %s ms; its slowest plain build, %s, took %.0f ms."
-              % (result["engine"], result["messages"], target["verdict"], percent(migrate["writes_ratio"]),
+              % (result["server"], result["messages"], target["verdict"], percent(migrate["writes_ratio"]),
                  percent(migrate["reads_ratio"]), migrate["longest_write_stall_ms"], TARGET_THROUGHPUT_RATIO * 100,
                  TARGET_STALL_MS, runbook["longest_write_stall_ms"], slowest["index"], slowest["seconds"] * 1000))
     print(flush=True)
@@ -295,7 +309,7 @@ def plot(results, samples, path):
     for row, result in zip(axes, results, strict=True):
         phases = {phase["name"]: phase for phase in result["phases"]}
         for axis, name, label in ((row[0], "runbook", "plain CREATE INDEX"), (row[1], "migrate", "migrate.yml")):
-            phase, writes = phases[name], samples[result["engine"]][name]
+            phase, writes = phases[name], samples[result["server"]][name]
             if name != "baseline":
                 axis.axvspan(*phase["window"], color="tab:orange", alpha=0.12, label="%s running" % label)
             axis.scatter([start for start, _ in writes], [max(latency * 1000, 0.01) for _, latency in writes], s=2,
@@ -303,7 +317,7 @@ def plot(results, samples, path):
             axis.axhline(TARGET_STALL_MS, color="tab:red", linestyle="--", linewidth=1, label="%d ms" % TARGET_STALL_MS)
             axis.set_yscale("log")
             axis.set_title("%s, %s: longest write stall %.0f ms, writes %s of baseline"
-                           % (result["engine"], label, phase["longest_write_stall_ms"], percent(phase["writes_ratio"])), fontsize=10)
+                           % (result["server"], label, phase["longest_write_stall_ms"], percent(phase["writes_ratio"])), fontsize=10)
             axis.set_xlabel("seconds since the phase started")
             axis.grid(True, which="major", alpha=0.3)
         row[0].set_ylabel("write latency, ms (log)")

@@ -306,6 +306,7 @@ skipped_steps:
   sample: ["ANALYZE \"public\".\"conversation\" did not run: canceling statement due to lock timeout"]
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -316,6 +317,7 @@ from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
+from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result, recorder
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
@@ -401,8 +403,10 @@ def run_batch(module, entries, options, lines=True):
             module.warn(step)
         record_phase_result(params["run_dir"], "index", entry, module.check_mode)
 
+    holder_file = os.path.join(params["run_dir"], runlock.RUN_LOCK_FILE) if params["run_dir"] else None
     batch = Batch(lambda: connect(module, "db_index"), options, module.check_mode, record, report,
-                  announce=lambda name, text: announce(options.progress_file if lines else None, name, "index", text))
+                  announce=lambda name, text: announce(options.progress_file if lines else None, name, "index", text),
+                  run_is_over=runlock.run_is_over(holder_file))
     return engine, batch.run(parsed)
 
 

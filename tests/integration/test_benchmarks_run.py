@@ -11,21 +11,29 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def quick_benchmark_results(script, output):
+def quick_benchmark_results(script, output, *extra):
     completed = subprocess.run(
-        [sys.executable, script, "--quick", "--output", str(output)],
+        [sys.executable, script, "--quick", "--output", str(output), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     return completed, json.loads(output.read_text())["results"]
 
 
-def test_backup_overhead_benchmark_runs(tmp_path):
-    completed, results = quick_benchmark_results("bench/backup_overhead.py", tmp_path / "backup_overhead.json")
-    assert [r["engine"] for r in results] == ["postgresql", "mysql"]
+def test_backup_overhead_benchmark_runs_with_postgresql_18_next_to_15(tmp_path):
+    # production_impact's quick run below covers the default major (no --pg-major).
+    completed, results = quick_benchmark_results("bench/backup_overhead.py", tmp_path / "backup_overhead.json",
+                                                 "--pg-major", "15", "18")
+    assert [r["engine"] for r in results] == ["postgresql", "postgresql", "mysql"]
+    assert [(r["server"], r["pg_major"]) for r in results] == [("postgresql 15", 15), ("postgresql 18", 18), ("mysql", None)]
     for row in results:
         assert row["plain_seconds"] > 0 and row["restore_ratio"] > 0 and row["plain_bytes"] > 0
+        assert all(row["%s_seconds" % level] > 0 and row["%s_bytes" % level] > 0 for level in ("checksum", "list", "restore"))
+    for row, major in zip(results, (15, 18), strict=False):
+        # Each server dumped by a pg_dump of its own major (an older one refuses a newer server).
+        assert row["server_version"].startswith("%d." % major) and "pg_dump (PostgreSQL) %d." % major in row["client"]
     assert "restore" in completed.stdout
+    assert "postgresql 15" in completed.stdout and "postgresql 18" in completed.stdout
 
 
 def test_production_impact_benchmark_runs(tmp_path):

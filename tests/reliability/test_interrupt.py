@@ -5,6 +5,7 @@ run lock's holder records the interruption and writes the report before it lets 
 takes the app out of maintenance mode, and the build that was running is cancelled on the server, not left headless.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -136,3 +137,82 @@ def test_ctrl_c_during_a_build_releases_the_lock_ends_maintenance_and_records_th
     folders = (inventory / "artifacts", inventory / "backups")
     assert_no_secret(db.password, out, err, rerun.stdout, rerun.stderr, folders=folders)
     assert_private(*folders)
+
+
+KILLED_RUN_ID = "killed-run"
+LATER_INDEX = "idx_message_model"  # after the interrupted build in the spec: must never be started
+KILL_SPEC = {"indexes": SPEC["indexes"] + [{"name": LATER_INDEX, "table": "message", "columns": ["model"]}]}
+
+
+def descendants(pid):
+    """The processes below `pid` (its Ansible workers and their module processes), while it still runs."""
+    children, found = {}, []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open("/proc/%s/stat" % stat) as handle:
+                    children.setdefault(int(handle.read().rsplit(")", 1)[1].split()[1]), []).append(int(stat))
+            except (OSError, IndexError, ValueError):
+                continue
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def test_ansible_playbook_killed_during_a_build_cancels_it_on_the_server_and_starts_nothing_more(db, tmp_path):
+    """SIGKILL of ansible-playbook (an AWX job killed, a runner out of memory): no signal reaches the module, which
+    would go on building. The run lock's holder sees its playbook gone, cancels the run's build on the server, records
+    the interruption and lets go; the batch starts no further index."""
+    marks = tmp_path / "maintenance-marks"
+    spec = tmp_path / "indexes.yml"
+    spec.write_text(yaml.safe_dump(KILL_SPEC))
+    inventory = write_inventory(tmp_path / "inventory", db, indexes_lock_timeout=120,
+                                maintenance_on="sh -c 'echo on >> %s'" % marks, maintenance_off="sh -c 'echo off >> %s'" % marks)
+    run_dir = inventory / "artifacts" / HOST / KILLED_RUN_ID
+    app_write = db.connect(autocommit=False)
+    playbook, below = None, []
+    try:
+        with app_write.cursor() as cur:
+            cur.execute("UPDATE message SET content = content WHERE id = (SELECT min(id) FROM message)" if db.engine == "postgresql"
+                        else "UPDATE message SET content = content ORDER BY id LIMIT 1")
+        with (tmp_path / "stdout.txt").open("w") as out:
+            playbook = subprocess.Popen(
+                [ansible_command("ansible-playbook"), "migrate.yml", "-i", str(inventory), "-e", "index_spec_file=%s" % spec,
+                 "-e", "run_id=%s" % KILLED_RUN_ID],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), start_new_session=True,
+            )
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not builds_of_run(db, KILLED_RUN_ID, waiting=True):
+            assert playbook.poll() is None and time.monotonic() < deadline, (
+                "the build never started:\n" + (tmp_path / "stdout.txt").read_text()[-3000:])
+            time.sleep(0.05)
+        below = descendants(playbook.pid)
+        playbook.kill()  # SIGKILL to ansible-playbook alone: its workers live in sessions of their own
+        playbook.wait(60)
+
+        eventually(lambda: not builds_of_run(db, KILLED_RUN_ID), "the build of a killed playbook went on, headless")
+        eventually(lambda: not run_lock_held(db), "the run lock outlived the killed playbook")
+        eventually(lambda: marks.read_text().split() == ["on", "off"], "maintenance_off did not run after the kill")
+        eventually(lambda: (run_dir / "report.json").exists(), "no report for the killed run")
+        report = json.loads((run_dir / "report.json").read_text())
+        assert report["status"] == "interrupted" and INTERRUPTED_INDEX in report["error"]
+    finally:
+        app_write.rollback()
+        app_write.close()
+        try:
+            # The module, no longer held up by the app's write, ends its batch: it must start nothing more.
+            eventually(lambda: not sessions_of_run(db, KILLED_RUN_ID), "a session of the killed run stayed on the server", 60)
+        finally:
+            for pid in below:  # the orphaned worker of our own playbook, should it still wait for its dead parent
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    names = {row[0] for row in query(db, "SELECT indexname FROM pg_indexes WHERE tablename = 'message'")} \
+        if db.engine == "postgresql" else {row[0] for row in query(db, "SELECT DISTINCT INDEX_NAME FROM"
+                                           " information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'message'")}
+    assert LATER_INDEX not in names, "the batch went on after its playbook was killed"
+    assert INTERRUPTED_INDEX not in names or db.engine == "postgresql"  # PostgreSQL may keep an INVALID leftover
+    if db.engine == "postgresql" and INTERRUPTED_INDEX in names:
+        assert not query(db, "SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", (INTERRUPTED_INDEX,))[0][0]

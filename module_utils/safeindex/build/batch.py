@@ -118,14 +118,17 @@ def noticing_interrupts() -> Iterator[dict]:
 
 class Batch:
     """Builds a list of present indexes in order. `open_engine()` opens a session (again after a lost connection);
-    `report(entry)` receives each index's result as it ends; `announce(name, text)` shows a line (progress.announce)."""
+    `report(entry)` receives each index's result as it ends; `announce(name, text)` shows a line (progress.announce);
+    `run_is_over()` says the run this batch serves has ended (its lock holder is gone): nothing more is started."""
 
     def __init__(self, open_engine: Callable[[], Any], options, check_mode: bool = False,
                  record: Callable[..., None] = lambda event, **data: None,
                  report: Callable[[dict], None] = lambda entry: None,
-                 announce: Callable[[str, str], None] = lambda name, text: None):
+                 announce: Callable[[str, str], None] = lambda name, text: None,
+                 run_is_over: Callable[[], bool] = lambda: False):
         self.open_engine, self.options, self.check_mode = open_engine, options, check_mode
         self.record, self.report, self.announce = record, report, announce
+        self.run_is_over = run_is_over
         self.engine = None
         self.session_set = False  # the session settings run once per connection, before its first build
 
@@ -156,6 +159,8 @@ class Batch:
                 last_build[(item.schema, item.spec.table)] = position
         built_tables = set()
         for position, (name, item) in enumerate(decided):
+            if not state["interrupted"] and self.run_is_over():
+                state["interrupted"] = True  # the playbook ended and its run lock with it: no Ctrl-C reached us
             if state["interrupted"]:
                 return
             if isinstance(item, Exception):

@@ -35,6 +35,12 @@ class Features:
     ddl_timeout: bool = True           # whether a DDL statement's run time can be limited
     descending_indexes: bool = True    # DESC key parts are stored (not parsed and ignored)
     replica_hosts_statements: tuple = ()  # the statements that list attached replicas, the first that works counts
+    processlist_progress: bool = False  # the session list shows a running ALTER's stage and percent (MariaDB's PROCESSLIST)
+    usage_counters_by_default: bool = True  # the per-index read counters are on unless the server was configured otherwise
+    usage_counters_setting: str = None  # the server setting that turns them on, where they can be off
+    default_collation: str = None      # what a utf8mb4 column without COLLATE gets on this server
+    unknown_collation_markers: tuple = ()  # parts of collation names this server lacks (another flavour's families)
+    known_foreign_collations: tuple = ()  # names of another flavour's collations this server takes all the same (aliases)
 
     @property
     def default_backup_format(self) -> str:
@@ -51,6 +57,29 @@ class Features:
     def for_server(self, server_version: str) -> "Features":
         """The features of one server (a flavour or major version may differ); the engine's own by default."""
         return self
+
+    def unknown_collations(self, names) -> tuple:
+        """Of these collation names (a dump's, a source server's), the ones this server cannot create a table with, by
+        what is known of its flavour and version; sorted, each once. Conservative: a name of another flavour's family
+        counts as unknown unless it is a known alias."""
+        known = {name.lower() for name in self.known_foreign_collations}
+        return tuple(sorted({
+            name for name in names if name and name.lower() not in known
+            and any(marker in name.lower() for marker in self.unknown_collation_markers)
+        }))
+
+    def collations_unknown_to(self, other: "Features", names=None) -> tuple:
+        """What `other` (say, the scratch server a dump of this one is restored into) lacks of `names`, by default of
+        this server's default collation: what every table created without COLLATE carries."""
+        return other.unknown_collations(names if names is not None else (self.default_collation,))
+
+    def usage_counters_off_note(self) -> str:
+        """Why index reads were not counted, and how to count them: a note for the verify report."""
+        if self.usage_counters_by_default:
+            return "not counted: %s is off on this server (it is on by default: the server's configuration turned it off)" \
+                % (self.usage_counters_setting or "the per-index counter")
+        return "not counted: %s is off on this server, as it ships; turn it on (%s=ON in the server's configuration," \
+               " then a restart) to count index reads" % (self.usage_counters_setting, self.usage_counters_setting)
 
     def flavoured(self, **changes) -> "Features":
         return replace(self, **changes)

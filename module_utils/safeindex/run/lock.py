@@ -5,8 +5,10 @@ as its connection. So a small detached process takes the lock and holds it until
 to let go, or until the ansible-playbook process it serves is gone (Ctrl-C, kill, crash):
 the lock can never outlive the run.
 
-When the playbook ends without having let go (Ansible runs no `always:` after Ctrl-C), the holder calls its
-`on_owner_gone` first, while it still holds the lock: db_preflight records the interruption there (interruption.py).
+When the playbook ends without having let go (Ansible runs no `always:` after Ctrl-C), the holder first cancels what
+the run's other sessions still run on the server (a module that never saw the signal goes on building otherwise),
+then calls its `on_owner_gone`, while it still holds the lock: db_preflight records the interruption there
+(interruption.py). A batch of index builds stops once the holder it started under is gone (run_is_over()).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, RunL
 from ansible.module_utils.safeindex.core.files import write_private
 
 POLL_SECONDS = 0.5
+RUN_LOCK_FILE = "run-lock.json"  # the holder file in a run's folder (the roles pass it as holder_file)
 # How soon a lost session is noticed and the lock taken again: the run goes on meanwhile, so keep it short (a
 # SELECT 1 a second costs the server nothing).
 PING_SECONDS = 1.0
@@ -100,6 +103,18 @@ def release(holder_file: str, timeout: float = 10.0) -> bool:
             os.kill(pid, signal.SIGKILL)  # the server ends its session, which frees the lock
     _remove(holder_file, pid)
     return True
+
+
+def run_is_over(holder_file: str | None) -> Callable[[], bool]:
+    """For work that runs under the lock: a check that says True once the run has ended or was interrupted, i.e. the
+    playbook the holder serves (its owner) or the holder itself is gone. The owner is asked first: the holder outlives
+    it for a moment (it cancels, records and reports first). Without a holder now (a module used on its own), the
+    check never says so."""
+    held = read_holder(holder_file) if holder_file else None
+    if not held or not is_alive(held["pid"], held.get("start_time")):
+        return lambda: False
+    owner = held.get("owner_pid")
+    return lambda: (owner is not None and not is_alive(owner)) or not is_alive(held["pid"], held.get("start_time"))
 
 
 def read_holder(holder_file: str) -> dict | None:
@@ -208,11 +223,18 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
                 if dialect is None:
                     return  # another run has it now, or the server stayed away: nothing is ours to let go
                 last_ping = time.monotonic()
-        if not stop and not is_alive(owner_pid) and on_owner_gone is not None:
+        if not stop and not is_alive(owner_pid):
+            # The playbook ended without letting go: whatever of the run still runs on the server (a build its module
+            # went on with, unaware) is cancelled before the interruption is recorded and the lock let go.
             try:
-                on_owner_gone()
+                dialect.cancel_run_statements(run_id)
             except Exception:
-                pass  # the lock must be let go whatever happens here
+                pass
+            if on_owner_gone is not None:
+                try:
+                    on_owner_gone()
+                except Exception:
+                    pass  # the lock must be let go whatever happens here
     except Exception as exc:
         if not answered:
             answer({"ok": False, "error": "the run lock holder failed: %s" % exc})

@@ -151,7 +151,7 @@ def verify(engine, indexes, probes, phase, options, baseline=None) -> dict:
         usage = engine.index_usage(schema, read)
         if usage is None:
             usage = {name: None for _schema, name in read}
-            usage_note = "not counted: performance_schema is off on this server (MariaDB's default); turn it on to count index reads"
+            usage_note = engine.features.usage_counters_off_note()
     failed = ["index %s: %s: %s" % (c["name"], c["state"], c["detail"]) for c in checked if c["state"] in INDEX_PROBLEMS]
     failed += ["probe %s: %s: %s" % (r["name"], r["verdict"], r["detail"]) for r in results
                if r["verdict"] == "error" or (phase == "after" and r["verdict"] in PROBE_PROBLEMS)]

@@ -81,6 +81,12 @@ class Catalog:
         """Every index of this database whose comment carries an ownership marker (of any run), as CatalogIndex."""
         raise NotImplementedError
 
+    def collations_in_use(self) -> tuple:
+        """The collation names the current database's tables and columns (and its default) use, sorted: what a server
+        the dump is restored into must know (features.unknown_collations). () where the engine's dumps name none that
+        another server of the engine could lack."""
+        return ()
+
     def database_exists(self, name: str) -> bool:
         """Whether a database (MySQL: schema) of this name exists on the server."""
         raise NotImplementedError

@@ -43,3 +43,8 @@ class Sessions:
     def lock_waits(self) -> list:
         """Sessions of this database waiting for a lock right now: [{pid, waiting_seconds, query, blocked_by, lock}]."""
         raise NotImplementedError
+
+    def cancel_run_statements(self, run_id: str) -> list:
+        """Cancel the statements other sessions of this run are running (a build its ended playbook left behind);
+        returns the sessions told to stop."""
+        raise NotImplementedError

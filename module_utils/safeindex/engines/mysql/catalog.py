@@ -185,6 +185,14 @@ class MysqlCatalog(Catalog):
         )
         return [index for (table,) in tables for index in self.table_indexes(schema, table) if index.owner_run_id]
 
+    def collations_in_use(self) -> tuple:
+        # The database's default goes into the dump's CREATE DATABASE; each table's and column's into its CREATE TABLE.
+        return tuple(sorted({r[0] for r in self._rows(
+            "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+            " UNION SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            " UNION SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
+        ) if r[0]}))
+
     def database_exists(self, name: str) -> bool:
         return bool(self._rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)))
 

@@ -25,6 +25,26 @@ CHUNK = 1 << 20
 DATA_COMMENT = re.compile(rb"-- Dumping data for table `((?:[^`]|``)+)`")
 
 
+# What MySQL's own mysqldump 8 (not MariaDB's) needs for a dump that loads wherever this tool restores it:
+# --column-statistics=0: else it reads information_schema.COLUMN_STATISTICS, which MariaDB lacks (the dump fails), and
+#   writes ANALYZE TABLE ... UPDATE HISTOGRAM statements that MariaDB cannot run;
+# --set-gtid-purged=OFF: else, from a server with GTIDs, the dump sets @@GLOBAL.GTID_PURGED (and turns the binary log
+#   off), which a server that has run transactions of its own refuses: a scratch server, or the source itself.
+MYSQL_CLIENT_DUMP_OPTIONS = ("--set-gtid-purged=OFF", "--column-statistics=0")
+
+
+def client_family(version_text: str) -> str:
+    """mariadb or mysql: whose client tool this is, by its --version line ('mariadb-dump  Ver 10.19 Distrib
+    10.11.6-MariaDB', 'mysqldump  Ver 8.4.3 for Linux'). Debian's mysqldump is MariaDB's under the old name."""
+    return "mariadb" if "mariadb" in (version_text or "").lower() else "mysql"
+
+
+def client_release(version_text: str) -> tuple:
+    """The release of a client tool: after 'Distrib' where it says (MariaDB, MySQL 5.7), else after 'Ver' (MySQL 8)."""
+    distrib = re.search(r"Distrib ([\d.]+)", version_text or "")
+    return version_numbers(distrib.group(1) if distrib else (version_text or "").split("Ver", 1)[-1])
+
+
 def _option_value(value):
     return '"%s"' % str(value).replace("\\", "\\\\").replace('"', '\\"')
 
@@ -39,6 +59,7 @@ class MysqlDumper:
         self.dump_tool = find_client(["mariadb-dump", "mysqldump"], bin_dir)
         self.client = find_client(["mariadb", "mysql"], bin_dir)
         self.progress_file = progress_file  # where backup.py's watcher writes
+        self._client_texts = {}  # each tool's --version line, asked once
         self.progress_log = None  # unused: the table comes from the dump's own comments
         self.stage = None
         self._table = None
@@ -66,16 +87,27 @@ class MysqlDumper:
             if raw is not None:
                 self._percent = percent(raw.tell(), total)
 
+    def _version_of(self, tool):
+        if tool not in self._client_texts:
+            self._client_texts[tool] = client_version(tool)
+        return self._client_texts[tool]
+
     def describe_client(self):
-        return client_version(self.dump_tool)
+        return self._version_of(self.dump_tool)
+
+    def _family_options(self):
+        """The options the dump tool's family and release need (MYSQL_CLIENT_DUMP_OPTIONS), none for MariaDB's."""
+        text = self.describe_client()
+        if client_family(text) == "mysql" and client_release(text) >= (8,):
+            return list(MYSQL_CLIENT_DUMP_OPTIONS)
+        return []
 
     def check_client(self, server_version):
         client_text = self.describe_client()
-        distrib = re.search(r"Distrib ([\d.]+)", client_text)
-        client = version_numbers(distrib.group(1) if distrib else client_text.split("Ver", 1)[-1])
+        client = client_release(client_text)
         server = version_numbers(server_version)
         # Only versions of the same family compare (MariaDB 10.x against MySQL 8.x says nothing).
-        same_family = ("mariadb" in client_text.lower()) == ("mariadb" in server_version.lower())
+        same_family = client_family(client_text) == ("mariadb" if "mariadb" in server_version.lower() else "mysql")
         if same_family and client and server and client < server:
             raise ClientError(
                 "%s is older than the server (%s): install the client tools of the server's version or point client_bin_dir at them"
@@ -88,17 +120,18 @@ class MysqlDumper:
             raise ClientError("MySQL dumps are SQL, compressed; format %r is PostgreSQL-only" % fmt)
         return database + ".sql.gz"
 
-    def _defaults_file(self, secrets):
+    def _defaults_file(self, secrets, tool=None):
+        family = client_family(self._version_of(tool or self.dump_tool))
         lines = ["[client]", "user=" + _option_value(self.params.user), "password=" + _option_value(self.params.password or ""),
                  "host=" + _option_value(self.params.host), "port=%d" % self.params.port, "default-character-set=utf8mb4",
-                 *tls_client_options(self.params),  # TLS (tls.py)
+                 *tls_client_options(self.params, family),  # TLS, in the option names of the tool's family (tls.py)
                  # Only the interactive client knows connect-timeout; the dump tool refuses it in [client].
                  "[mysql]", "connect-timeout=%d" % self.params.connect_timeout]
         return write_secret(secrets, "client.cnf", "\n".join(lines) + "\n")
 
     def dump_command(self, target, fmt, jobs, compress_level, defaults_file="<0600 defaults file>"):
         return [self.dump_tool, "--defaults-extra-file=" + defaults_file, "--single-transaction", "--routines", "--triggers",
-                "--events", "--hex-blob", "--no-tablespaces", "--skip-dump-date", self.params.database]
+                "--events", "--hex-blob", "--no-tablespaces", "--skip-dump-date", *self._family_options(), self.params.database]
 
     def dump(self, target, fmt, jobs, compress_level, secrets):
         argv = self.dump_command(target, fmt, jobs, compress_level, defaults_file=self._defaults_file(secrets))
@@ -148,7 +181,7 @@ class MysqlDumper:
 
     def restore(self, path, database, jobs, secrets, clean=False):
         # clean needs nothing more: the dump drops each table before it creates it (mysqldump's --add-drop-table).
-        argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets), "--batch", database]
+        argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets, self.client), "--batch", database]
         with tempfile.TemporaryFile() as errors_file:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors_file, env=clean_environment())
             self.stage = "restoring"

@@ -70,6 +70,7 @@ class MysqlExplain(MysqlPlanReading, Explain):
                 raise self._error(exc) from None
 
     def index_usage(self, schema: str, indexes) -> dict | None:
+        # Asked, not assumed from the flavour's default (features.usage_counters_by_default): either may be reconfigured.
         if not int(self._rows("SELECT @@performance_schema")[0][0]):
             return None
         # Rows fetched through each index (performance_schema counts row reads, not scans).

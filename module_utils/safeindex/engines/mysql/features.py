@@ -4,6 +4,15 @@ from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.engines.features import Features, version_tuple
 
+# Collation families one flavour has and the other lacks, by a part of their names: MySQL 8's UCA 9.0.0 ones
+# (utf8mb4_0900_ai_ci, its default, utf8mb4_de_pb_0900_as_cs, ...); MariaDB's UCA 14.0.0 ones (10.10+) and its NO PAD
+# variants (utf8mb4_nopad_bin, utf8mb4_uca1400_nopad_ai_ci, ...).
+MYSQL_COLLATIONS = ("_0900_",)
+MARIADB_COLLATIONS = ("_uca1400_", "_nopad_")
+# MariaDB 11.4.5 takes MySQL's default collation as an alias of utf8mb4_uca1400_nopad_ai_ci; no other 0900 name is
+# counted on here (the scratch server can be asked for the rest).
+MARIADB_0900_ALIASES = ("utf8mb4_0900_ai_ci",)
+
 
 @dataclass(frozen=True)
 class MysqlFeatures(Features):
@@ -22,6 +31,11 @@ class MysqlFeatures(Features):
                 # MariaDB 10.5.1 renamed SHOW SLAVE HOSTS and kept the old name as an alias.
                 replica_hosts_statements=("SHOW REPLICA HOSTS", "SHOW SLAVE HOSTS") if version >= (10, 5, 1)
                 else ("SHOW SLAVE HOSTS",),
+                processlist_progress=True,  # PROCESSLIST's STAGE, MAX_STAGE, PROGRESS
+                usage_counters_by_default=False,  # MariaDB ships with performance_schema off
+                default_collation="utf8mb4_general_ci",
+                unknown_collation_markers=MYSQL_COLLATIONS,
+                known_foreign_collations=MARIADB_0900_ALIASES if version >= (11, 4, 5) else (),
             )
         version = version_tuple(text)
         return self.flavoured(
@@ -31,7 +45,15 @@ class MysqlFeatures(Features):
             ddl_timeout=False,  # max_execution_time covers SELECT only, and MySQL has no SET STATEMENT ... FOR
             descending_indexes=version >= (8, 0, 0),
             # MySQL 8.0.22 renamed SHOW SLAVE HOSTS to SHOW REPLICAS; 8.4 removed the old name.
-            replica_hosts_statements=("SHOW REPLICAS", "SHOW SLAVE HOSTS") if version >= (8, 0, 22) else ("SHOW SLAVE HOSTS",),
+            replica_hosts_statements=("SHOW REPLICAS",) if version >= (8, 4, 0)
+            else ("SHOW REPLICAS", "SHOW SLAVE HOSTS") if version >= (8, 0, 22) else ("SHOW SLAVE HOSTS",),
+            # No STAGE columns in PROCESSLIST. performance_schema's events_stages_current could say how far an ALTER
+            # is, but only with the stage/innodb/alter% instruments and their consumer turned on: a server-wide
+            # setting this tool does not change. So the state and the elapsed time are what a MySQL build shows.
+            processlist_progress=False,
+            usage_counters_by_default=version >= (5, 6, 6),  # performance_schema on by default since 5.6.6 (and in 8.x)
+            default_collation="utf8mb4_0900_ai_ci" if version >= (8, 0, 0) else "utf8mb4_general_ci",
+            unknown_collation_markers=MARIADB_COLLATIONS + (() if version >= (8, 0, 0) else MYSQL_COLLATIONS),
         )
 
 
@@ -63,4 +85,9 @@ FEATURES = MysqlFeatures(
     ddl_timeout=False,
     descending_indexes=True,
     replica_hosts_statements=("SHOW REPLICA HOSTS", "SHOW SLAVE HOSTS"),
+    processlist_progress=False,
+    usage_counters_setting="performance_schema",
+    usage_counters_by_default=False,
+    # Until the server is known, a collation of either flavour's own families may be missing.
+    unknown_collation_markers=MYSQL_COLLATIONS + MARIADB_COLLATIONS,
 )

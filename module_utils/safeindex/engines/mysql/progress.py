@@ -1,6 +1,5 @@
 """How far a MySQL or MariaDB ALTER has come: MariaDB's PROCESSLIST stages, else the state."""
 
-from ansible.module_utils.safeindex.core.errors import ServerRefused
 from ansible.module_utils.safeindex.engines.interface.progress import Progress
 
 
@@ -10,12 +9,13 @@ class MysqlProgress(Progress):
 
     def build_progress(self, backend_id) -> dict:
         # MariaDB reports STAGE, MAX_STAGE and PROGRESS where the engine measures it (InnoDB's online ALTER
-        # does not: 0 of 0); MySQL has no such columns. Then the state and the elapsed time are what there is.
-        try:
+        # does not: 0 of 0); MySQL has no such columns (features.processlist_progress). Then the state and the
+        # elapsed time are what there is.
+        if self.features.processlist_progress:
             rows = self._rows("SELECT STATE, STAGE, MAX_STAGE, PROGRESS FROM information_schema.PROCESSLIST WHERE ID = %s",
                               (backend_id,))
-        except ServerRefused:
-            rows = [row + (None, None, None) for row in
+        else:
+            rows = [tuple(row) + (None, None, None) for row in
                     self._rows("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s", (backend_id,))]
         if not rows:
             return {"phase": None}

@@ -6,8 +6,11 @@ import hashlib
 import re
 
 from ansible.module_utils.safeindex.core.errors import ServerRefused
+from ansible.module_utils.safeindex.engines.base import ownership_marker
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 
+# information_schema.PROCESSLIST on both flavours: MySQL deprecated it in 8.0.35 and keeps it in 8.4, and its
+# replacement (performance_schema.processlist) is empty where performance_schema is off: it would hide sessions.
 APPLICATION_IN_QUERY = re.compile(r"/\* (safeindex[^*]*?)(?: since=(\S+))? \*/")
 
 SESSIONS_IN_THE_WAY = """
@@ -106,6 +109,21 @@ class MysqlSessions(Sessions):
         )
         return [{"pid": pid, "waiting_seconds": float(age or 0), "query": query or "", "blocked_by": [], "lock": lock}
                 for pid, age, query, lock in rows]
+
+    def cancel_run_statements(self, run_id: str) -> list:
+        # The run's DDL carries its ownership marker in the index comment (statements.py); KILL QUERY ends the
+        # statement, not the session.
+        sessions = [row[0] for row in self._rows(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query'"
+            " AND LOCATE(%s, INFO) > 0", (ownership_marker(run_id),))]
+        stopped = []
+        for session in sessions:
+            try:
+                self._rows("KILL QUERY %s", (int(session),))
+                stopped.append(session)
+            except ServerRefused:  # it ended meanwhile
+                continue
+        return stopped
 
 
 def _session_state(command, state, in_transaction):

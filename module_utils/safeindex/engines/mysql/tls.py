@@ -53,11 +53,17 @@ def driver_options(params: ConnectionParams) -> dict:
     return options
 
 
-def client_options(params: ConnectionParams) -> list[str]:
-    """Lines for the [client] group of the 0600 defaults file that mariadb-dump and mariadb read (MariaDB's option
-    names: a MySQL 8 client would want --ssl-mode instead). MariaDB's client checks the certificate against ssl-ca
-    whenever it is given, and the host name with ssl-verify-server-cert; newer clients check by default, so each
-    mode says both."""
+# MySQL's own clients (mysqldump 8, mysql 8) know no --ssl: the mode is one option, ssl-mode.
+MYSQL_CLIENT_MODES = {"disable": "DISABLED", "require": "REQUIRED", "verify-ca": "VERIFY_CA", "verify-full": "VERIFY_IDENTITY"}
+
+
+def client_options(params: ConnectionParams, client_family: str = "mariadb") -> list[str]:
+    """Lines for the [client] group of the 0600 defaults file that the dump and restore tools read, in the option
+    names of the tool's family (dump.client_family): MariaDB's or MySQL's. MariaDB's client checks the certificate
+    against ssl-ca whenever it is given, and the host name with ssl-verify-server-cert; newer clients check by
+    default, so each mode says both."""
+    if client_family == "mysql":
+        return _mysql_client_options(params)
     if params.ssl_mode == "disable":
         return ["skip-ssl"]
     if params.ssl_mode not in _ENCRYPTED:
@@ -66,6 +72,21 @@ def client_options(params: ConnectionParams) -> list[str]:
     if params.ssl_ca and params.ssl_ca != SYSTEM_CA and params.ssl_mode != "require":
         lines.append("ssl-ca=" + _option_value(params.ssl_ca))
     lines.append("ssl-verify-server-cert" if params.ssl_mode == "verify-full" else "skip-ssl-verify-server-cert")
+    return lines
+
+
+def _mysql_client_options(params: ConnectionParams) -> list[str]:
+    """ssl-mode and, for the modes that check the certificate, where the CA is: MySQL's client wants one named (it
+    does not read the system's store by itself), so "system" is the folder Python's ssl module trusts."""
+    if params.ssl_mode not in MYSQL_CLIENT_MODES:
+        return []  # allow, prefer: MySQL's client prefers TLS by default
+    lines = ["ssl-mode=" + MYSQL_CLIENT_MODES[params.ssl_mode]]
+    if params.ssl_mode in ("verify-ca", "verify-full"):
+        if params.ssl_ca and params.ssl_ca != SYSTEM_CA:
+            lines.append("ssl-ca=" + _option_value(params.ssl_ca))
+        else:
+            paths = ssl.get_default_verify_paths()
+            lines.append("ssl-capath=" + _option_value(paths.capath or paths.openssl_capath))
     return lines
 
 

@@ -101,3 +101,13 @@ class PostgresSessions(Sessions):
         )
         return [{"pid": pid, "waiting_seconds": round(age or 0, 1), "query": query, "blocked_by": list(blockers or []), "lock": lock}
                 for pid, age, query, blockers, lock in rows]
+
+    def cancel_run_statements(self, run_id: str) -> list:
+        # The run's sessions carry `run_id=<id>` at the end of their application_name (core/module.connect).
+        rows = self._rows(
+            "SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'"
+            " AND application_name LIKE 'safeindex %%' AND split_part(application_name, ' run_id=', 2) = %s",
+            (run_id,),
+        )
+        return [pid for pid, cancelled in rows if cancelled]
