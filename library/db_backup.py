@@ -300,7 +300,7 @@ def main():
     if phase:
         record_phase(params["run_dir"], "phase_start", "backup", run_id=params["run_id"])
     with connected(module, "db_backup", dict(changed=False)) as dialect:
-        dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
+        dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"], dialect.server_version())
         allowed = dialect.features.backup_formats
         if params["format"] and params["format"] not in allowed:
             raise backup.BackupFailed("format %s does not apply to %s: use %s" % (params["format"], dialect.engine, " or ".join(allowed)))

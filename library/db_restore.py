@@ -195,7 +195,7 @@ def compared(dialect, params):
 
 def restored(module, dialect):
     params = module.params
-    dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
+    dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"], dialect.server_version())
     if params["in_place"]:
         if module.check_mode:
             restore.check_confirmation(dialect.params.database, params["confirm"])

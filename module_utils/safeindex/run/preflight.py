@@ -168,8 +168,9 @@ def _cloudwatch_free_storage(cloudwatch, instance_id):
 def client_tools(engine, bin_dir) -> dict:
     from ansible.module_utils.safeindex.engines import dumper_for
 
-    described = dumper_for(engine.params, bin_dir).check_client(engine.server_version())
-    return row("client tools", "ok", "%s, for server %s" % (described.splitlines()[0], engine.server_version()))
+    server_version = engine.server_version()
+    chosen = dumper_for(engine.params, bin_dir, server_version=server_version).client_choice(server_version)
+    return row("client tools", "ok", chosen["detail"])
 
 
 def deployment(setting) -> dict:

