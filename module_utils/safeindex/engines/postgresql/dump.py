@@ -50,7 +50,7 @@ class PostgresDumper:
     def choice(self):
         """The client folder for this server (client_choice.choose), chosen once; raises ClientError when none fits."""
         if self._choice is None:
-            self._choice = client_choice.choose(self.server_version, self.bin_dir)
+            self._choice = client_choice.choose(self.server_version, self.bin_dir, ssl_mode=self.params.ssl_mode)
         return self._choice
 
     @property
