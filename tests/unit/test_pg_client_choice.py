@@ -1,5 +1,6 @@
 """Which pg_dump / pg_restore a PostgreSQL backup uses (engines/postgresql/client_choice.py), on fake builds: folders of
-scripts that answer --version as the real tools do."""
+scripts that answer --version (and pg_config --configure) as the real tools do. And the MySQL dumper's unchanged rule,
+as preflight now words it."""
 
 import pytest
 from ansible.module_utils.safeindex.backup.clients import ClientError
@@ -188,3 +189,20 @@ def test_a_dumper_made_before_the_server_was_known_chooses_when_checked(found, m
     assert dumper.pg_dump == found[2].bin_dir + "/pg_dump"  # no server version yet: the configured folder, unchecked
     with pytest.raises(ClientError, match="no other client is picked"):
         dumper.check_client("18.6")
+
+
+def test_the_mysql_dumper_keeps_the_first_client_found_and_says_so(tmp_path):
+    for name in ("mariadb-dump", "mariadb"):
+        (tmp_path / name).write_text('#!/bin/sh\necho "%s  Ver 10.19 Distrib 10.11.18-MariaDB, for debian-linux-gnu (x86_64)"\n' % name)
+        (tmp_path / name).chmod(0o755)
+
+    class MyParams:
+        engine, ssl_mode = "mysql", None
+
+    dumper = dumper_for(MyParams(), bin_dir=str(tmp_path), server_version="10.11.14-MariaDB")
+    chosen = dumper.client_choice("10.11.14-MariaDB")
+    assert chosen["program"] == str(tmp_path / "mariadb-dump") and chosen["source"] == "client_bin_dir"
+    assert chosen["detail"] == ("%s (mariadb-dump  Ver 10.19 Distrib 10.11.18-MariaDB, for debian-linux-gnu (x86_64)): the first"
+                                " of mariadb-dump, mysqldump in client_bin_dir, server is 10.11.14-MariaDB" % (tmp_path / "mariadb-dump"))
+    with pytest.raises(ClientError, match="older than the server"):
+        dumper.client_choice("11.4.2-MariaDB")

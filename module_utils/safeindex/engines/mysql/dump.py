@@ -89,7 +89,7 @@ class MysqlDumper:
         """Which client is used and why, for preflight and the manifest."""
         text = self.check_client(server_version)
         where = "client_bin_dir" if self.bin_dir else "PATH"
-        why = "the first of mariadb-dump, mysqldump in %s, server is %s" % (where, server_version)
+        why = "the first of mariadb-dump, mysqldump %s, server is %s" % ("in client_bin_dir" if self.bin_dir else "on PATH", server_version)
         return {"program": self.dump_tool, "version": text, "source": where, "why": why,
                 "detail": "%s (%s): %s" % (self.dump_tool, text.splitlines()[0], why)}
 
