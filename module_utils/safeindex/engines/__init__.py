@@ -60,12 +60,14 @@ def open_engine(params, application_name: str = "safeindex") -> "Engine":
     return engine_class(params, application_name)
 
 
-def dumper_for(params, bin_dir: str = None, progress_file: str = None) -> object:
-    """The engine's dump and restore tools; with a progress file they report progress while they run."""
+def dumper_for(params, bin_dir: str = None, progress_file: str = None, server_version: str = None) -> object:
+    """The engine's dump and restore tools; with a progress file they report progress while they run. Its client is
+    the one that fits the server of `server_version` (when not known yet, check_client(server_version) chooses again);
+    `bin_dir`, when set, is the operator's choice."""
     if params.engine == "postgresql":
         from ansible.module_utils.safeindex.engines.postgresql.dump import PostgresDumper as dumper_class
     elif params.engine == "mysql":
         from ansible.module_utils.safeindex.engines.mysql.dump import MysqlDumper as dumper_class
     else:
         raise _unknown(params.engine)
-    return dumper_class(params, bin_dir, progress_file)
+    return dumper_class(params, bin_dir, progress_file, server_version)

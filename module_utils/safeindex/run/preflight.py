@@ -166,10 +166,16 @@ def _cloudwatch_free_storage(cloudwatch, instance_id):
 
 
 def client_tools(engine, bin_dir) -> dict:
+    """The dump client the backup will use for this server and why (the engine's dumper chooses it)."""
+    from ansible.module_utils.safeindex.backup.clients import ClientError
     from ansible.module_utils.safeindex.engines import dumper_for
 
-    described = dumper_for(engine.params, bin_dir).check_client(engine.server_version())
-    return row("client tools", "ok", "%s, for server %s" % (described.splitlines()[0], engine.server_version()))
+    server_version = engine.server_version()
+    try:
+        chosen = dumper_for(engine.params, bin_dir, server_version=server_version).client_choice(server_version)
+    except ClientError as exc:  # checked, and none fits: a refusal that says why, not a check that could not be made
+        return row("client tools", "fail", str(exc))
+    return row("client tools", "ok", chosen["detail"])
 
 
 def deployment(setting) -> dict:

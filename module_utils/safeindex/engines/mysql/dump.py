@@ -54,8 +54,10 @@ class MysqlDumper:
     default_format = FEATURES.default_backup_format
     counts_exact = False  # mysqldump's snapshot is its own: counts are taken just before and just after
 
-    def __init__(self, params, bin_dir=None, progress_file=None):
+    def __init__(self, params, bin_dir=None, progress_file=None, server_version=None):
+        # server_version: unused, the first client found is the one (check_client refuses one older than the server).
         self.params = params
+        self.bin_dir = bin_dir
         self.dump_tool = find_client(["mariadb-dump", "mysqldump"], bin_dir)
         self.client = find_client(["mariadb", "mysql"], bin_dir)
         self.progress_file = progress_file  # where backup.py's watcher writes
@@ -114,6 +116,14 @@ class MysqlDumper:
                 % (client_text, server_version)
             )
         return client_text
+
+    def client_choice(self, server_version):
+        """Which client is used and why, for preflight and the manifest."""
+        text = self.check_client(server_version)
+        where = "client_bin_dir" if self.bin_dir else "PATH"
+        why = "the first of mariadb-dump, mysqldump %s, server is %s" % ("in client_bin_dir" if self.bin_dir else "on PATH", server_version)
+        return {"program": self.dump_tool, "version": text, "source": where, "why": why,
+                "detail": "%s (%s): %s" % (self.dump_tool, text.splitlines()[0], why)}
 
     def file_name(self, database, fmt):
         if fmt != "sql":

@@ -8,13 +8,12 @@ from ansible.module_utils.safeindex.backup.clients import (
     ClientError,
     clean_environment,
     client_version,
-    find_client,
     run,
     tail,
-    version_numbers,
     write_secret,
 )
 from ansible.module_utils.safeindex.build.progress import last_match
+from ansible.module_utils.safeindex.engines.postgresql import client_choice
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from ansible.module_utils.safeindex.engines.postgresql.tls import client_options as tls_client_options
 
@@ -37,13 +36,30 @@ class PostgresDumper:
     default_format = FEATURES.default_backup_format
     counts_exact = True  # counted in the very snapshot the dump reads
 
-    def __init__(self, params, bin_dir=None, progress_file=None):
+    def __init__(self, params, bin_dir=None, progress_file=None, server_version=None):
         self.params = params
-        self.pg_dump = find_client(["pg_dump"], bin_dir)
-        self.pg_restore = find_client(["pg_restore"], bin_dir)
+        self.bin_dir = bin_dir
+        self.server_version = server_version  # the client is chosen for it (client_choice.py), on first use
+        self._choice = None
+        self._client_text = None
         self.progress_file = progress_file  # where backup.py's watcher writes; progress_log is the clients' --verbose log
         self.progress_log = None
         self.stage = None
+
+    @property
+    def choice(self):
+        """The client folder for this server (client_choice.choose), chosen once; raises ClientError when none fits."""
+        if self._choice is None:
+            self._choice = client_choice.choose(self.server_version, self.bin_dir, ssl_mode=self.params.ssl_mode)
+        return self._choice
+
+    @property
+    def pg_dump(self):
+        return self.choice.program("pg_dump")
+
+    @property
+    def pg_restore(self):
+        return self.choice.program("pg_restore")
 
     def progress(self):
         """What the client is doing now, for the progress watcher: the stage and the table its log last named."""
@@ -66,19 +82,23 @@ class PostgresDumper:
         return completed
 
     def describe_client(self):
-        return client_version(self.pg_dump)
+        if self._client_text is None:
+            self._client_text = client_version(self.pg_dump)
+        return self._client_text
 
     def check_client(self, server_version):
-        """pg_dump refuses a newer server anyway, but late and obscurely: say it first and plainly."""
-        client_text = self.describe_client()
-        client = version_numbers(client_text.split(")", 1)[-1])
-        server = version_numbers(server_version)
-        if client and server and client[0] < server[0]:
-            raise ClientError(
-                "%s is older than the server (PostgreSQL %s): install the client of the server's major version"
-                " (e.g. postgresql-client-%d) or point client_bin_dir at it" % (client_text, server_version, server[0])
-            )
-        return client_text
+        """The client's version text, once it is chosen for this server: refused (ClientError) when none fits, before
+        anything runs (pg_dump would refuse a newer server anyway, but late and obscurely)."""
+        if server_version != self.server_version:
+            # Made before the server was known (or for another one): choose again for this one.
+            self.server_version, self._choice, self._client_text = server_version, None, None
+        return self.describe_client()  # chooses the client first, or refuses
+
+    def client_choice(self, server_version):
+        """Which client is used and why, for preflight and the manifest."""
+        text = self.check_client(server_version)
+        return {"program": self.pg_dump, "version": text, "source": self.choice.source, "why": self.choice.why,
+                "detail": self.choice.describe()}
 
     def file_name(self, database, fmt):
         return database + FORMATS[fmt][1]
