@@ -121,10 +121,7 @@ def the_users_commands_end_to_end(db, tmp_path, major):
     # The client a user gets: the server's own major first (pg_restore 17 and 18 cannot restore into 15:
     # features.transaction_timeout); the manifest must name it.
     client = builds.build_of_major(major, "pg_dump", "pg_restore") or builds.newest_at_least(major, "pg_dump", "pg_restore")
-    # TODO(clients): drop the backup_client_bin_dir override below once the backup picks the fitting client itself
-    # (engines/postgresql/client_choice.py, dump.py); the issue asks that it works with no manual setting. Checked on a
-    # merge with wt-clients at 69fb022: the suite passes on 15, 17 and 18 without it.
-    inventory = write_inventory(tmp_path / "inventory", db, backup_client_bin_dir=client.bin_dir)
+    inventory = write_inventory(tmp_path / "inventory", db)  # no client setting: the backup picks it
 
     # migrate.yml: the 20 indexes, the leftover dropped and built again, the backup verified by a restore.
     first = run_playbook("migrate.yml", inventory, "-e", "run_id=" + RUN_ID)

