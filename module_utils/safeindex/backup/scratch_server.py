@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from ansible.module_utils.safeindex.core.processes import (
     ServerProcessError,
     free_port,
     log_tail,
+    pids_serving,
     port_is_free,
     read_pid_file,
     serves_data_dir,
@@ -38,7 +40,7 @@ TEMPLATE_VERSION = "1"  # bump when what a template holds changes
 
 def template_cache_root() -> Path:
     """The controller user's template cache: one folder per user, which only that user may write."""
-    base = os.environ.get("SAFEINDEX_SCRATCH_CACHE") or os.path.join(tempfile.gettempdir(), "safeindex-scratch-templates-%d" % os.geteuid())
+    base = os.environ.get("SAFEINDEX_SCRATCH_CACHE") or os.path.join(tempfile.gettempdir(), "safeindex-templates-%d" % os.geteuid())
     return Path(base)
 
 
@@ -147,6 +149,10 @@ class ScratchServer:
         pid = self.pid
         if pid is not None:
             stop_process(pid, self.stop_signal, self.stop_timeout, reap=self._reap)
+        elif self.data_dir.exists():
+            # Stopped while it started (a signal to the module): its pid file may not be written yet.
+            for other in pids_serving(self.data_dir):
+                stop_process(other, self.stop_signal, self.stop_timeout, reap=self._reap)
         self._reap()
 
     def destroy(self) -> None:
@@ -215,8 +221,13 @@ class ScratchServer:
             finally:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(template / "data", self.data_dir, symlinks=True)
-        self._own_data_dir()
+        # cp -a keeps the template's owner (the server's system user, when we are root) and modes; --sparse=always
+        # writes its zero-filled pages (preallocated WAL and redo logs, mostly) as holes: a fraction of the writes.
+        completed = subprocess.run(["cp", "-a", "--sparse=always", str(template / "data"), str(self.data_dir)],
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise ServerProcessError("copying the template %s for the %s server failed: %s"
+                                     % (template, self.engine, completed.stderr.strip()[-500:]))
 
     # Engine-specific parts.
 
@@ -230,9 +241,6 @@ class ScratchServer:
 
     def _prepare_template_folder(self, folder: Path) -> None:
         """Give a template's staging folder to whoever runs the server (nothing to do by default)."""
-
-    def _own_data_dir(self) -> None:
-        """Give a copied data dir to whoever runs the server (nothing to do by default)."""
 
     def _prepare_root(self) -> None:
         """Give the folder to whoever runs the server (nothing to do by default)."""

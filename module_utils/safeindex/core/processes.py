@@ -80,6 +80,15 @@ def serves_data_dir(pid: int, data_dir: Path) -> bool:
     return any(arg == wanted or arg.endswith("=" + wanted) for arg in process_args(pid))
 
 
+def pids_serving(data_dir: Path) -> list[int]:
+    """Every live process started on data_dir: the server of a pid file not written yet (stopped while it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and serves_data_dir(int(entry.name), data_dir):
+            found.append(int(entry.name))
+    return found
+
+
 def read_pid_file(path: Path) -> int | None:
     """The pid on the first line of a pid file, or None when missing or unreadable."""
     try:

@@ -24,7 +24,7 @@ INSTALL_DB_OPTIONS = ("--auth-root-authentication-method=normal",  # root withou
                       "--skip-test-db", "--skip-name-resolve")
 # A restore check's server loads one dump and counts it: no binary log, no flush at each commit, no doublewrite.
 RESTORE_SETTINGS = {"innodb_buffer_pool_size": "256M", "innodb_flush_log_at_trx_commit": 0, "innodb_doublewrite": 0,
-                    "innodb_log_file_size": "256M", "sync_binlog": 0, "innodb_flush_method": "nosync"}
+                    "sync_binlog": 0, "innodb_flush_method": "nosync"}
 
 
 def mariadb_program(name: str) -> str:
