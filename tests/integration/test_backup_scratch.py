@@ -4,9 +4,11 @@ module starts itself."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -23,17 +25,25 @@ pytestmark = pytest.mark.slow
 RUN_ID = "scratch-run-1"
 
 
+@pytest.fixture(autouse=True)
+def short_scratch_dir(tmp_path):
+    """The test's scratch folder: short, for the server's unix socket (108 bytes at most), which pytest's tmp_path is not."""
+    folder = Path(tempfile.mkdtemp(prefix="sx-", dir="/tmp"))
+    os.chmod(folder, 0o711)  # the postgres system user passes through to its server's folder (as root)
+    (tmp_path / "scratch").symlink_to(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def backup_args(db, tmp_path, **extra):
     return dict(connection_args(db), run_id=RUN_ID, host_name="test_db", backup_dir=str(tmp_path / "backups"),
                 verify_scratch_dir=str(scratch_dir(tmp_path))) | extra
 
 
 def scratch_dir(tmp_path):
-    folder = tmp_path / "scratch"
-    folder.mkdir(exist_ok=True)
-    os.chmod(tmp_path, 0o711)  # the postgres system user passes through to its server's folder (as root)
-    os.chmod(folder, 0o711)
-    return folder
+    return (tmp_path / "scratch").resolve()
 
 
 def processes_in(folder):

@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils.safeindex.backup import scratch_check, scratch_server
 from ansible.module_utils.safeindex.core.processes import ServerProcessError
 from ansible.module_utils.safeindex.engines.mysql.scratch import MariadbScratch, missing_collations

@@ -121,7 +121,7 @@ class ScratchCheck:
         (self.root / "owner").write_text(str(os.getpid()))
         (self.root / "engine").write_text(self.engine.name)
         try:
-            self.server = self.dumper.scratch_server(self.engine.server_version(), self.root / "s")
+            self.server = self.dumper.scratch_server(self.engine.server_version(), self.root)
         except SafeIndexError as exc:
             raise CheckFailed(str(exc)) from None
         self.server.start()
@@ -175,7 +175,7 @@ class ScratchCheck:
                 # Only ours, and only of this engine: another engine's server is stopped by its own kind.
                 if folder.lstat().st_uid != os.geteuid() or (folder / "engine").read_text() != self.engine.name:
                     continue
-                self.dumper.scratch_server(self.engine.server_version(), folder / "s").destroy()
+                self.dumper.scratch_server(self.engine.server_version(), folder).destroy()
             except (SafeIndexError, OSError):
                 pass
             shutil.rmtree(folder, ignore_errors=True)
