@@ -88,7 +88,11 @@ options:
     choices: [scratch, server]
     default: scratch
   verify_scratch_dir:
-    description: The folder the scratch server of O(verify_target=scratch) lives in; the system's temporary folder when unset.
+    description:
+      - The folder the scratch server of O(verify_target=scratch) lives in.
+      - When unset, a database under 2 GiB that takes at most a quarter of the free space of C(/dev/shm) (memory) is
+        checked there, where the server starts and restores several times faster. Otherwise the system's temporary
+        folder is used.
     type: path
   retention_days:
     description: Remove this tool's backups of this host older than this many days after a verified backup; V(0) keeps all.

@@ -90,3 +90,17 @@ def test_a_signal_during_the_check_unwinds_and_the_handlers_come_back():
         for _ in range(1000):
             Path("/").exists()
     assert signal.getsignal(signal.SIGTERM) == previous
+
+
+def test_a_small_database_is_checked_in_memory_a_big_one_on_disk_and_a_chosen_folder_wins(monkeypatch, tmp_path):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, 16 << 30))
+    monkeypatch.setattr(os.path, "ismount", lambda path: path == scratch_check.MEMORY_DIR)
+    assert scratch_check.choose_dir(None, 100 << 20) == scratch_check.MEMORY_DIR
+    assert scratch_check.choose_dir(None, 3 << 30) != scratch_check.MEMORY_DIR  # over MEMORY_MAX_BYTES
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, 1 << 30))
+    assert scratch_check.choose_dir(None, 100 << 20) != scratch_check.MEMORY_DIR  # more than a quarter of what is free
+    assert scratch_check.choose_dir(str(tmp_path), 100 << 20) == str(tmp_path)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ansible.module_utils.safeindex.backup.clients import private_dir
 from ansible.module_utils.safeindex.backup.scratch_server import template_cache_root
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.engines import open_engine
@@ -25,6 +26,11 @@ PREFIX = "safeindex-scratch-"
 # What a scratch server takes besides the restored data: its template's copy (PostgreSQL about 40 MB, MariaDB about
 # 100 MB), its WAL or redo log and logs. Deliberately generous.
 SERVER_OVERHEAD_BYTES = 512 << 20
+# A small database's scratch server lives in memory (a tmpfs) when there is one with room to spare: a copy of the
+# template and the restore's writes cost a fraction of a disk's there. Bigger ones go to disk.
+MEMORY_DIR = "/dev/shm"
+MEMORY_MAX_BYTES = 2 << 30
+MEMORY_SHARE = 4  # at most a quarter of the tmpfs's free space
 SETTINGS_THAT_WORK = "backup_verify_target: server (restore into a scratch database on the server) or backup_verify: list"
 
 
@@ -70,6 +76,21 @@ def _device(path: str) -> int:
     return os.stat(path or "/").st_dev
 
 
+def choose_dir(scratch_dir: str | None, database_size: int) -> str:
+    """Where the scratch server lives: the configured folder; else memory (MEMORY_DIR) for a database that fits
+    with room to spare; else the system's temporary folder."""
+    if scratch_dir:
+        return scratch_dir
+    needed = database_size + SERVER_OVERHEAD_BYTES
+    try:
+        memory_free = shutil.disk_usage(MEMORY_DIR).free if os.path.ismount(MEMORY_DIR) else 0
+    except OSError:
+        memory_free = 0
+    if needed <= MEMORY_MAX_BYTES and needed * MEMORY_SHARE <= memory_free:
+        return MEMORY_DIR
+    return tempfile.gettempdir()
+
+
 def space_problem(scratch_dir: str | None, database_size: int, dump_bytes: int, backup_dir: str) -> str | None:
     """Why the controller cannot hold the scratch server's copy of the database (plus the dump, when both are on one
     disk), or None."""
@@ -107,7 +128,7 @@ class ScratchCheck:
 
     def __init__(self, engine, dumper, scratch_dir: str | None = None):
         self.engine, self.dumper = engine, dumper
-        self.scratch_dir = scratch_dir or tempfile.gettempdir()
+        self.scratch_dir = scratch_dir or choose_dir(None, engine.database_size())
         self.root = self.server = self.params = self.copy_dumper = None
         self.description = None
         self.start_seconds = None
@@ -137,6 +158,11 @@ class ScratchCheck:
     def feed(self, secrets: str):
         """A restore client of the scratch server reading the dump on its stdin."""
         return self.copy_dumper.restore_feed(self.params.database, secrets)
+
+    def restore_after_feed(self, path: str, jobs: int) -> None:
+        """What the engine restores from the finished dump after the stream (PostgreSQL: indexes and constraints)."""
+        with private_dir() as secrets:
+            self.copy_dumper.restore_after_feed(path, self.params.database, jobs, secrets)
 
     def restore_file(self, path: str, jobs: int, secrets: str) -> None:
         self.copy_dumper.restore(path, self.params.database, jobs, secrets)

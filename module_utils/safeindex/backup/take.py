@@ -146,8 +146,9 @@ def plan(engine, dumper, options) -> dict:
         "client": dumper.check_client(engine.server_version()),
         "verify": options.verify,
         "verify_target": options.verify_target if options.verify == "restore" else None,
-        "scratch_space_problem": scratch_check.space_problem(options.scratch_dir, size, int(size * options.space_factor),
-                                                             options.backup_dir) if options.on_scratch else None,
+        "scratch_space_problem": scratch_check.space_problem(scratch_check.choose_dir(options.scratch_dir, size), size,
+                                                             int(size * options.space_factor), options.backup_dir)
+        if options.on_scratch else None,
     }
 
 
@@ -167,8 +168,9 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     name = dumper.file_name(engine.params.database, fmt)
     database_size = engine.database_size()
     problem = _free_space_problem(options, database_size)
+    scratch_dir = scratch_check.choose_dir(options.scratch_dir, database_size) if options.on_scratch else None
     if not problem and options.on_scratch:
-        problem = scratch_check.space_problem(options.scratch_dir, database_size, int(database_size * options.space_factor),
+        problem = scratch_check.space_problem(scratch_dir, database_size, int(database_size * options.space_factor),
                                               options.backup_dir)
     if problem:
         raise BackupFailed(problem)
@@ -181,7 +183,7 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     started_at, started = now_iso(), time.monotonic()
     record("backup_started", path=os.path.join(folder, name))
     tables = engine.user_tables()
-    check = scratch_check.ScratchCheck(engine, dumper, options.scratch_dir) if options.on_scratch else None
+    check = scratch_check.ScratchCheck(engine, dumper, scratch_dir) if options.on_scratch else None
     try:
         with (scratch_check.signals_unwind() if check else contextlib.nullcontext()), private_dir() as secrets, \
                 _watched(dumper, "backup of " + engine.params.database, secrets, written=partial):
@@ -258,6 +260,8 @@ def _dump(engine, dumper, check, partial, fmt, options, tables, secrets):
             except BaseException:
                 feed.kill()
                 raise
+            dumper.stage = "restoring the dump's indexes and constraints into the scratch server"
+            _loaded(check, check.restore_after_feed, partial, options.jobs)
         else:
             before, after = dumper.dump_with_counts(engine, partial, fmt, options.jobs, options.compress_level, tables, secrets)
             dumper.stage = "restoring the dump into the scratch server"

@@ -209,3 +209,6 @@ class MysqlDumper:
         """The mariadb client reading the dump's SQL on its stdin."""
         argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets), "--batch", database]
         return RestoreFeed(argv, clean_environment(), self.params.password)
+
+    def restore_after_feed(self, path, database, jobs, secrets):
+        """Nothing: the SQL the client read is the whole dump."""

@@ -202,8 +202,18 @@ class PostgresDumper:
         return type(self)(params, os.path.dirname(self.pg_restore))
 
     def restore_feed(self, database, secrets):
-        """pg_restore reading a custom-format dump on its stdin, in one transaction (with wal_level minimal, COPY into
-        a table created in the same transaction writes no WAL)."""
-        argv = [self.pg_restore, "--format=custom", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-                "--no-password", "--dbname=" + self._conninfo(database)]
+        """pg_restore reading a custom-format dump on its stdin: its schema and data, in one transaction (with wal_level
+        minimal, COPY into a table created in the same transaction writes no WAL). The rest (indexes, constraints,
+        triggers) comes from the finished file, in parallel: restore_after_feed()."""
+        argv = [self.pg_restore, "--format=custom", "--section=pre-data", "--section=data", "--no-owner", "--no-privileges",
+                "--exit-on-error", "--single-transaction", "--no-password", "--dbname=" + self._conninfo(database)]
         return RestoreFeed(argv, self._environment(secrets), self.params.password)
+
+    def restore_after_feed(self, path, database, jobs, secrets):
+        """The dump's post-data section (indexes, constraints, triggers) from the finished file, with a job per core: the
+        index builds are most of a restore's time, and each is a job of its own."""
+        jobs = max(jobs, min(os.cpu_count() or 1, 4))
+        argv = [self.pg_restore, "--section=post-data", "--no-owner", "--no-privileges", "--no-password",
+                "--dbname=" + self._conninfo(database)]
+        argv += ["--jobs=%d" % jobs] if jobs > 1 else ["--exit-on-error"]
+        self._run(argv + [path], env=self._environment(secrets), stdout=subprocess.DEVNULL)
