@@ -25,7 +25,12 @@ def test_backup_overhead_benchmark_runs(tmp_path):
     assert [r["engine"] for r in results] == ["postgresql", "mysql"]
     for row in results:
         assert row["plain_seconds"] > 0 and row["restore_ratio"] > 0 and row["plain_bytes"] > 0
+        # The default restore check ran on a scratch server of the controller, the other on the server; the target's verdict.
+        assert row["restore_checked_on"].startswith("scratch ") and row["restore_server_checked_on"] == "server"
+        assert row["restore_server_ratio"] > 0 and row["target_met"] in (True, False) and row["target_ratio"] == 1.5
     assert "restore" in completed.stdout
+    target = next(line for line in completed.stdout.splitlines() if line.startswith("target:"))
+    assert "postgresql x" in target and "mysql x" in target and target.count(" met ") + target.count(" MISSED ") == 2
 
 
 def test_production_impact_benchmark_runs(tmp_path):
