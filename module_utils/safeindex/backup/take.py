@@ -184,53 +184,55 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     record("backup_started", path=os.path.join(folder, name))
     tables = engine.user_tables()
     check = scratch_check.ScratchCheck(engine, dumper, scratch_dir) if options.on_scratch else None
-    try:
-        with (scratch_check.signals_unwind() if check else contextlib.nullcontext()), private_dir() as secrets, \
-                _watched(dumper, "backup of " + engine.params.database, secrets, written=partial):
-            before, after, restored = _dump(engine, dumper, check, partial, fmt, options, tables, secrets)
-        for path in [partial] + (dumper.dump_files(partial) if os.path.isdir(partial) else []):
-            os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
-        manifest = {
-            "tool": TOOL,
-            "manifest_version": 1,
-            "run_id": options.run_id,
-            "host": options.host_name,
-            "engine": engine.name,
-            "database": engine.params.database,
-            "server_version": server_version,
-            "client_version": client,
-            "format": fmt,
-            "jobs": options.jobs,
-            "compress_level": options.compress_level,
-            "started": started_at,
-            "finished": now_iso(),
-            "dump_seconds": round(time.monotonic() - started, 3),
-            "file": name,
-            "size_bytes": _size(partial),
-            "sha256": checksum(partial, os.path.isdir(partial)),
-            "row_counts_exact": dumper.counts_exact,
-            "tables": [
-                {"schema": schema, "name": table, "rows": before["%s.%s" % (schema, table)],
-                 "rows_after": None if after is None else after["%s.%s" % (schema, table)]}
-                for schema, table in tables
-            ],
-        }
-        manifest["verified"] = verify(engine, dumper, manifest, partial, options.verify, options.run_id, options.jobs,
-                                      restored=restored, verify_target=options.verify_target, check=check)
-    except BaseException as exc:
-        _remove(partial)
-        if _out_of_space(exc):
-            raise BackupFailed(
-                "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
-                " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
-                " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), engine.database_size(),
-                                                    options.space_factor, exc)) from None
-        if isinstance(exc, scratch_check.CheckInterrupted):
-            raise BackupFailed("%s: the dump was removed and the scratch server stopped and removed" % exc) from None
-        raise
-    finally:
-        if check is not None:
-            check.close()
+    # While the scratch server lives, SIGTERM and SIGINT unwind (scratch_check.signals_unwind), also through the
+    # `finally` that removes it.
+    with scratch_check.signals_unwind() if check else contextlib.nullcontext():
+        try:
+            with private_dir() as secrets, _watched(dumper, "backup of " + engine.params.database, secrets, written=partial):
+                before, after, restored = _dump(engine, dumper, check, partial, fmt, options, tables, secrets)
+            for path in [partial] + (dumper.dump_files(partial) if os.path.isdir(partial) else []):
+                os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+            manifest = {
+                "tool": TOOL,
+                "manifest_version": 1,
+                "run_id": options.run_id,
+                "host": options.host_name,
+                "engine": engine.name,
+                "database": engine.params.database,
+                "server_version": server_version,
+                "client_version": client,
+                "format": fmt,
+                "jobs": options.jobs,
+                "compress_level": options.compress_level,
+                "started": started_at,
+                "finished": now_iso(),
+                "dump_seconds": round(time.monotonic() - started, 3),
+                "file": name,
+                "size_bytes": _size(partial),
+                "sha256": checksum(partial, os.path.isdir(partial)),
+                "row_counts_exact": dumper.counts_exact,
+                "tables": [
+                    {"schema": schema, "name": table, "rows": before["%s.%s" % (schema, table)],
+                     "rows_after": None if after is None else after["%s.%s" % (schema, table)]}
+                    for schema, table in tables
+                ],
+            }
+            manifest["verified"] = verify(engine, dumper, manifest, partial, options.verify, options.run_id, options.jobs,
+                                          restored=restored, verify_target=options.verify_target, check=check)
+        except BaseException as exc:
+            _remove(partial)
+            if _out_of_space(exc):
+                raise BackupFailed(
+                    "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
+                    " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
+                    " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), engine.database_size(),
+                                                        options.space_factor, exc)) from None
+            if isinstance(exc, scratch_check.CheckInterrupted):
+                raise BackupFailed("%s: the dump was removed and the scratch server stopped and removed" % exc) from None
+            raise
+        finally:
+            if check is not None:
+                check.close()
     final = os.path.join(folder, name)
     _remove(final)
     os.replace(partial, final)
@@ -350,15 +352,16 @@ def _on_scratch(engine, dumper, path, tables, jobs, restored, check):
     if restored is not None:
         return check.description, check.streamed, check.start_seconds, restored
     check = scratch_check.ScratchCheck(engine, dumper)
-    try:
-        with scratch_check.signals_unwind(), private_dir() as secrets:
-            _start(check)
-            _loaded(check, check.restore_file, path, jobs, secrets)
-            return check.description, False, check.start_seconds, check.counts(tables)
-    except scratch_check.CheckInterrupted as exc:
-        raise BackupFailed("%s: the scratch server was stopped and removed" % exc) from None
-    finally:
-        check.close()
+    with scratch_check.signals_unwind():
+        try:
+            with private_dir() as secrets:
+                _start(check)
+                _loaded(check, check.restore_file, path, jobs, secrets)
+                return check.description, False, check.start_seconds, check.counts(tables)
+        except scratch_check.CheckInterrupted as exc:
+            raise BackupFailed("%s: the scratch server was stopped and removed" % exc) from None
+        finally:
+            check.close()
 
 
 def verify_existing(engine, dumper, manifest_path, level, jobs=1, verify_target="scratch") -> dict:
