@@ -200,3 +200,22 @@ def _args(pid):
         return Path("/proc/%d/cmdline" % pid).read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
+
+
+def test_a_scratch_server_left_by_a_killed_module_is_removed_by_the_next_check(pg_db, run_module, tmp_path):
+    from ansible.module_utils.safeindex.engines.postgresql import scratch
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs: the owner of the folder below, killed with SIGKILL
+    orphan = scratch_dir(tmp_path) / ("%s%d-left" % (scratch_check.PREFIX, dead.pid))
+    orphan.mkdir()
+    os.chmod(orphan, 0o711)
+    (orphan / "owner").write_text(str(dead.pid))
+    (orphan / "engine").write_text("postgresql")
+    server = scratch.check_server(pg_db.server.version().split()[1], orphan)
+    server.start()
+    assert processes_in(orphan)
+    result = run_module("db_backup", backup_args(pg_db, tmp_path))
+    assert result["verified"]["result"] == "ok", result.get("msg")
+    assert not orphan.exists() and processes_in(orphan) == []
+    assert_no_scratch_left(tmp_path)

@@ -198,8 +198,9 @@ class ScratchCheck:
             if not name.startswith(PREFIX) or folder == template_cache_root() or _owner_alive(folder):
                 continue
             try:
-                # Only ours, and only of this engine: another engine's server is stopped by its own kind.
-                if folder.lstat().st_uid != os.geteuid() or (folder / "engine").read_text() != self.engine.name:
+                # Only ours (its owner file is, the folder may be the server's system user's), and only of this engine:
+                # another engine's server is stopped by its own kind.
+                if (folder / "owner").lstat().st_uid != os.geteuid() or (folder / "engine").read_text() != self.engine.name:
                     continue
                 self.dumper.scratch_server(self.engine.server_version(), folder).destroy()
             except (SafeIndexError, OSError):
