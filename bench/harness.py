@@ -158,22 +158,6 @@ def server_label(engine, pg_major):
     return engine if pg_major is None else "%s %d" % (engine, pg_major)
 
 
-def client_bin_dir(engine, pg_major):
-    """The folder of the client tools for a PostgreSQL server of `pg_major` (None: the ones on PATH, for the system's
-    own major and for MariaDB). pg_dump refuses a server newer than itself, and Debian 12's is 15."""
-    from sandbox.postgres import default_major
-
-    if engine != "postgresql" or pg_major in (None, default_major()):
-        return None
-    # TODO(clients): the backup picks the client that fits by itself once that lands; then drop this.
-    from ansible.module_utils.safeindex.engines.postgresql.builds import newest_at_least
-
-    build = newest_at_least(pg_major, "pg_dump", "pg_restore")
-    if build is None:
-        raise SystemExit("no PostgreSQL client tools of major %d or later here (make setup installs 17 and 18)" % pg_major)
-    return build.bin_dir
-
-
 def open_engine(db):
     """The engine's dialect (module_utils/safeindex) connected to a sandbox database."""
     from ansible.module_utils.safeindex.core.connection import connection_params

@@ -77,7 +77,7 @@ def parse_arguments():
 
 def measure_engine(engine, args, shape, pg_major=None):
     """The three phases on one fresh sandbox database: (result, {phase: write samples}) of the server."""
-    label, bin_dir = harness.server_label(engine, pg_major), harness.client_bin_dir(engine, pg_major)
+    label = harness.server_label(engine, pg_major)
     with sandbox.running(engine, messages=args.messages, progress=harness.quiet, pg_major=pg_major) as db, \
             tempfile.TemporaryDirectory(prefix="safeindex-bench-impact-") as workdir:
         phases, samples = [], {}
@@ -103,8 +103,8 @@ def measure_engine(engine, args, shape, pg_major=None):
 
         harness.say("%s: migrate, ansible-playbook migrate.yml under the workload" % label)
         # Monitoring watches the app afterwards for minutes in production; the benchmark measures the migration itself.
-        client = {"backup_client_bin_dir": bin_dir} if bin_dir else {}
-        inventory = harness.write_inventory(Path(workdir) / "inventory", {engine: db}, monitor_duration_seconds=0, **client)
+        # No client setting: the backup picks the pg_dump that fits the server (its major's), as for a user.
+        inventory = harness.write_inventory(Path(workdir) / "inventory", {engine: db}, monitor_duration_seconds=0)
         with workload.Workload(db, shape) as load:
             time.sleep(args.settle_seconds)
             playbook_started = load.elapsed()
@@ -117,7 +117,7 @@ def measure_engine(engine, args, shape, pg_major=None):
 
         add_baseline_ratios(phases)
         result = {"engine": engine, "server": label, "pg_major": pg_major, "server_version": server_version(db),
-                  "backup_client_bin_dir": bin_dir, "messages": args.messages, "database_bytes": database_bytes(db), "phases": phases,
+                  "messages": args.messages, "database_bytes": database_bytes(db), "phases": phases,
                   "workload_rows_in_table": workload.count_workload_rows(db),
                   "writes_committed": sum(phase["writes"] for phase in phases)}
         result["target"] = target_verdict(phases)

@@ -18,8 +18,22 @@ description:
     row count.
   - O(verify) sets how the dump is proven, each level including the ones before it. V(checksum) re-reads the dump
     and matches its sha256. V(list) reads the dump's table of contents (C(pg_restore --list), or the dump's
-    C(CREATE TABLE) statements) and finds every table. V(restore) restores into a scratch database on the same server
-    (C(safeindex_verify_<run_id>_<database>_<digest>), dropped afterwards) and compares every table's row count with the manifest.
+    C(CREATE TABLE) statements) and finds every table. V(restore) restores the dump and compares every table's row
+    count with the manifest, where O(verify_target) says.
+  - O(verify_target=scratch) (the default) restores on the controller, into an ephemeral server of the module's own. It
+    lives in a temporary folder (O(verify_scratch_dir)), on a random loopback port, with a random password. It is
+    stopped and removed when the check ends, also when it fails or the module is stopped (SIGTERM, SIGINT). For
+    PostgreSQL it is the newest server build on the controller whose major is the source's or later; for the MySQL
+    family it is MariaDB. The dump is restored while it is written (custom format and MySQL's SQL). A directory-format
+    dump is restored once it is whole. The production server only serves the dump. The controller must have room for
+    the database (and the dump, when both are on one disk), or the module refuses before it dumps.
+  - Where the scratch server cannot load the dump (no fitting PostgreSQL build, or collations MariaDB lacks, such as a
+    MySQL 8 database's C(utf8mb4_0900_ai_ci)), the backup fails naming the cause and the settings that work instead.
+    It never falls back in silence.
+  - O(verify_target=server) restores into a scratch database on the production server itself
+    (C(safeindex_verify_<run_id>_<database>_<digest>), dropped afterwards). Use it on controllers that cannot run a
+    server. The price is a second copy of the data on the server for a while, and the restore's I/O competing with
+    the application.
   - The client's version is checked first. A C(pg_dump) older than the server is an error before anything runs.
   - There must be room in O(backup_dir) for the database's size times O(space_factor), or the module refuses.
   - A dump is written under a C(.partial) name and renamed only after it passes verification. Only then is the
@@ -65,6 +79,21 @@ options:
     type: str
     choices: [checksum, list, restore]
     default: restore
+  verify_target:
+    description:
+      - Where O(verify=restore) restores. V(scratch) is an ephemeral server on the controller; the production server
+        only serves the dump. V(server) is a scratch database on the production server.
+      - The result's RV(verified) says where the check ran (C(target)).
+    type: str
+    choices: [scratch, server]
+    default: scratch
+  verify_scratch_dir:
+    description:
+      - The folder the scratch server of O(verify_target=scratch) lives in.
+      - When unset, a database under 2 GiB that takes at most a quarter of the free space of C(/dev/shm) (memory) is
+        checked there, where the server starts and restores several times faster. Otherwise the system's temporary
+        folder is used.
+    type: path
   retention_days:
     description: Remove this tool's backups of this host older than this many days after a verified backup; V(0) keeps all.
     type: int
@@ -126,9 +155,11 @@ extends_documentation_fragment:
   - safeindex_run
 notes:
   - Supports check mode.
-  - O(verify=restore) needs the right to create the scratch database. That is C(CREATEDB) on PostgreSQL and
-    C(CREATE) on C(safeindex_verify_%) on MySQL. It also needs room for a second copy of the data on the server.
-    Use O(verify=list) where either is missing.
+  - O(verify=restore) with O(verify_target=scratch) needs a server build on the controller. That is PostgreSQL of
+    the source's major or later (C(make setup) installs 17 and 18), or MariaDB for the MySQL family.
+  - O(verify=restore) with O(verify_target=server) needs the right to create the scratch database. That is
+    C(CREATEDB) on PostgreSQL and C(CREATE) on C(safeindex_verify_%) on MySQL. It also needs room for a second copy of
+    the data on the server. Use O(verify=list) where either is missing.
 """
 
 EXAMPLES = r"""
@@ -191,10 +222,15 @@ duration_seconds:
   type: float
   sample: 212.4
 verified:
-  description: The proof, with C(level), C(result) (V(ok)), C(tables_checked), C(mismatches) and C(seconds).
+  description:
+    - The proof, with C(level), C(result) (V(ok)), C(tables_checked), C(mismatches) and C(seconds).
+    - At level V(restore), C(target) says where the check ran (V(server), or the scratch server, for example
+      C(scratch PostgreSQL 18.6 on the controller)). On a scratch server, C(streamed) says whether the dump was
+      restored while it was written, and C(scratch_start_seconds) what starting the server took.
   returned: success
   type: dict
-  sample: {"level": "restore", "result": "ok", "tables_checked": 12, "mismatches": [], "seconds": 98.1}
+  sample: {"level": "restore", "result": "ok", "tables_checked": 12, "mismatches": [], "seconds": 98.1,
+           "target": "scratch PostgreSQL 18.6 on the controller", "streamed": true, "scratch_start_seconds": 0.9}
 tables:
   description: Each table with its row count (C(rows), and C(rows_after) on MySQL).
   returned: success
@@ -220,7 +256,7 @@ retention_removed:
   sample: ["/var/backups/safeindex/prod_db/2026-11-20T0900Z"]
 plan:
   description: In check mode, what would be dumped, where and how big (path, format, database_size_bytes,
-    estimated_dump_bytes, free_bytes, space_problem, command, client, verify).
+    estimated_dump_bytes, free_bytes, space_problem, command, client, verify, verify_target, scratch_space_problem).
   returned: in check mode
   type: dict
   sample:
@@ -232,7 +268,9 @@ plan:
       "free_bytes": 53687091200,
       "space_problem": null,
       "client": "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
-      "verify": "restore"
+      "verify": "restore",
+      "verify_target": "scratch",
+      "scratch_space_problem": null
     }
 """
 
@@ -256,6 +294,8 @@ ARGUMENT_SPEC = argument_spec(
     format=dict(type="str", choices=["custom", "directory", "sql"]),
     jobs=dict(type="int", default=1),
     verify=dict(type="str", choices=["checksum", "list", "restore"], default="restore"),
+    verify_target=dict(type="str", choices=["scratch", "server"], default="scratch"),
+    verify_scratch_dir=dict(type="path"),
     retention_days=dict(type="int", default=7),
     space_factor=dict(type="float", default=1.0),
     compress_level=dict(type="int", default=1),
@@ -300,7 +340,7 @@ def main():
     options = backup.BackupOptions(
         run_id=params["run_id"], host_name=params["host_name"], backup_dir=params["backup_dir"], format=params["format"],
         jobs=params["jobs"], verify=params["verify"], retention_days=params["retention_days"], space_factor=params["space_factor"],
-        compress_level=params["compress_level"],
+        compress_level=params["compress_level"], verify_target=params["verify_target"], scratch_dir=params["verify_scratch_dir"],
     )
     # A backup of a run (state present, with run_dir) is the run's backup phase: its start and, once the dump is proven,
     # its end go to the record (a backup that fails leaves the phase unfinished, as the report shows it).
@@ -318,7 +358,8 @@ def main():
                 else None)
             if not manifest_path:
                 raise backup.BackupFailed("state=verified needs manifest_path, or backup_dir, host_name and run_id")
-            proof = backup.verify_existing(dialect, dumper, manifest_path, params["verify"], params["jobs"])
+            proof = backup.verify_existing(dialect, dumper, manifest_path, params["verify"], params["jobs"],
+                                           params["verify_target"])
             module.exit_json(changed=False, **proof)
         if module.check_mode:
             plan = backup.plan(dialect, dumper, options)

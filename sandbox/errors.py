@@ -1,5 +1,9 @@
-"""The one exception the sandbox raises for problems a user can act on."""
+"""The one exception the sandbox raises for problems a user can act on.
 
+It is the servers' own (module_utils core/processes.py), which the sandbox shares with the restore check's scratch
+server: a failure to set up, start or stop a server is one class wherever the server code runs.
+"""
 
-class SandboxError(Exception):
-    """An expected failure (busy port, server that does not start, bad inventory): shown as one line."""
+from sandbox.module_utils import processes
+
+SandboxError = processes.ServerProcessError

@@ -1,36 +1,24 @@
-"""An ephemeral PostgreSQL server: initdb + pg_ctl in its own folder, loopback TCP with passwords."""
+"""An ephemeral PostgreSQL server: initdb + pg_ctl in its own folder, loopback TCP with passwords.
 
-import grp
-import os
-import pwd
-import signal
-import stat
-import subprocess
+The server itself is the engine's (module_utils engines/postgresql/scratch.py, which the restore check's scratch
+server is too); the sandbox picks its build by major and adds the app's role and database.
+"""
+
 from pathlib import Path
-from typing import ClassVar
 
 import psycopg2
 from psycopg2 import sql
 
 from sandbox.errors import SandboxError
 from sandbox.module_utils import pg_builds as builds
-from sandbox.processes import run_command
+from sandbox.module_utils import pg_scratch
 from sandbox.server_base import DatabaseServer
 
-SUPERUSER = "postgres"
-SERVER_PROGRAMS = ("initdb", "postgres", "pg_ctl")
-# initdb and postgres refuse to run as root; as root we run them as this system user.
-SYSTEM_USER = "postgres"
-
-# Superuser over the socket in the server's own folder without a password (only local users reach it);
-# everyone else, and everyone over TCP, needs a password. TCP is `host`, or `hostssl` (TLS only) in TLS mode.
-PG_HBA = f"""\
-# Written by the sandbox helper.
-# TYPE  DATABASE  USER      ADDRESS       METHOD
-local   all       {SUPERUSER}                 trust
-local   all       all                     scram-sha-256
-host    all       all       127.0.0.1/32  scram-sha-256
-"""
+PostgresScratch = pg_scratch.PostgresScratch
+SUPERUSER = pg_scratch.SUPERUSER
+SERVER_PROGRAMS = pg_scratch.SERVER_PROGRAMS
+SYSTEM_USER = pg_scratch.SYSTEM_USER
+PG_HBA = pg_scratch.PG_HBA
 
 
 def installed_majors() -> list[int]:
@@ -60,148 +48,14 @@ def postgres_bin_dir(major: int | None = None) -> Path:
     return Path(build.bin_dir)
 
 
-def _conf_value(value: object) -> str:
-    if isinstance(value, bool):
-        value = "on" if value else "off"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-class PostgresServer(DatabaseServer):
-    engine = "postgresql"
-    default_settings: ClassVar[dict[str, object]] = {
-        # Sandbox speed: a crash may lose the sandbox, which is thrown away anyway.
-        "fsync": "off",
-        "synchronous_commit": "off",
-        "full_page_writes": "off",
-        "max_connections": 100,
-    }
-    # SIGINT is PostgreSQL's "fast" shutdown (what pg_ctl stop -m fast sends): it does not wait for
-    # clients to disconnect, unlike SIGTERM ("smart").
-    stop_signal = signal.SIGINT
-    log_name = "postgres.log"
-    pid_file_name = "postmaster.pid"
-    driver_errors = (psycopg2.OperationalError,)
+class PostgresServer(PostgresScratch, DatabaseServer):
+    """The sandbox's PostgreSQL server: the engine's own server (engines/postgresql/scratch.py) of a chosen major,
+    with the app's login role and database."""
 
     def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None, tls: bool = False,
                  major: int | None = None):
-        super().__init__(root, port, settings, tls)
         self.major = major or default_major()
-
-    @property
-    def socket_name(self) -> str:
-        return f".s.PGSQL.{self.port}"
-
-    @property
-    def _as_root(self) -> bool:
-        return os.geteuid() == 0
-
-    def _command(self, program: str, *args: str) -> list[str]:
-        command = [str(postgres_bin_dir(self.major) / program), *args]
-        if self._as_root:
-            return ["runuser", "-u", SYSTEM_USER, "--", *command]
-        return command
-
-    def _prepare_root(self) -> None:
-        if not self._as_root:
-            return
-        account = pwd.getpwnam(SYSTEM_USER)
-        os.chown(self.root, account.pw_uid, account.pw_gid)
-        os.chmod(self.root, 0o700)
-        _check_traversable(self.root.parent, account)
-
-    def _prepare_tls(self) -> None:
-        # The server runs as the postgres system user, which must own its key (and refuses a key others can read).
-        if not self._as_root:
-            return
-        account = pwd.getpwnam(SYSTEM_USER)
-        folder = self.tls_files.ca_cert.parent
-        for path in (folder, *folder.iterdir()):
-            os.chown(path, account.pw_uid, account.pw_gid)
-
-    def _initialise(self) -> None:
-        run_command(
-            self._command(
-                "initdb",
-                "--pgdata",
-                str(self.data_dir),
-                "--username",
-                SUPERUSER,
-                "--encoding",
-                "UTF8",
-                "--locale",
-                "C.UTF-8",
-                "--auth-local",
-                "trust",
-                "--auth-host",
-                "scram-sha-256",
-                "--no-sync",  # sandbox speed
-                "--no-instructions",
-            ),
-            cwd=self.root,
-            log_path=self.root / "initdb.log",
-            what="initdb",
-        )
-        # TLS mode: TCP logins only over TLS (hostssl), as an RDS instance with rds.force_ssl has it.
-        hba = PG_HBA.replace("\nhost    ", "\nhostssl ") if self.tls else PG_HBA
-        (self.data_dir / "pg_hba.conf").write_text(hba)
-        with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# The sandbox helper rewrites this file at every start.\ninclude 'sandbox.conf'\n")
-
-    def _write_settings(self) -> None:
-        settings = {
-            **self.settings,
-            "listen_addresses": self.host,
-            "port": self.port,
-            "unix_socket_directories": str(self.root),
-            "password_encryption": "scram-sha-256",
-        }
-        if self.tls:
-            files = self.tls_files
-            settings.update(ssl=True, ssl_cert_file=str(files.server_cert), ssl_key_file=str(files.server_key))
-        lines = [f"{name} = {_conf_value(value)}" for name, value in settings.items()]
-        conf = self.data_dir / "sandbox.conf"
-        conf.write_text("# Written by the sandbox helper at every start.\n" + "\n".join(lines) + "\n")
-        if self._as_root:
-            account = pwd.getpwnam(SYSTEM_USER)
-            for path in (conf, self.data_dir / "pg_hba.conf"):
-                os.chown(path, account.pw_uid, account.pw_gid)
-
-    def _launch(self) -> None:
-        self._write_settings()
-        # pg_ctl puts the postmaster in its own session and waits until it accepts connections.
-        result = subprocess.run(
-            self._command(
-                "pg_ctl",
-                "start",
-                "--pgdata",
-                str(self.data_dir),
-                "--log",
-                str(self.log_path),
-                "--wait",
-                "--timeout",
-                str(int(self.start_timeout)),
-                "--silent",
-            ),
-            check=False,
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        if result.returncode != 0:
-            pg_ctl_said = " ".join(result.stdout.split())
-            raise SandboxError(
-                f"postgresql server in {self.root} did not start on port {self.port} ({pg_ctl_said}); "
-                f"last lines of {self.log_path}:\n{self.log_tail()}"
-            )
-
-    def _launch_exit_status(self) -> str | None:
-        return None if self.is_running() else "the postmaster is not running"
-
-    def admin_connect(self, dbname: str | None = None):
-        conn = psycopg2.connect(host=str(self.root), port=self.port, user=SUPERUSER, dbname=dbname or "postgres", connect_timeout=5)
-        conn.autocommit = True
-        return conn
+        super().__init__(root, str(postgres_bin_dir(self.major)), port, settings, tls)
 
     def app_connect(self, db_name: str, db_user: str, db_password: str, autocommit: bool = True):
         conn = psycopg2.connect(host=self.host, port=self.port, user=db_user, password=db_password, dbname=db_name, connect_timeout=5)
@@ -231,35 +85,3 @@ class PostgresServer(DatabaseServer):
                     cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, user))
         finally:
             conn.close()
-
-    def version(self) -> str:
-        conn = self.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SHOW server_version")
-                # e.g. "15.14 (Debian 15.14-0+deb12u1)"
-                return "PostgreSQL " + cur.fetchone()[0].split()[0]
-        finally:
-            conn.close()
-
-
-def _check_traversable(folder: Path, account: pwd.struct_passwd) -> None:
-    """Fail clearly when the postgres system user cannot reach the server's folder."""
-    groups = {account.pw_gid, *(group.gr_gid for group in _groups_of(account.pw_name))}
-    for path in [folder, *folder.parents]:
-        info = path.stat()
-        if info.st_uid == account.pw_uid:
-            allowed = info.st_mode & stat.S_IXUSR
-        elif info.st_gid in groups:
-            allowed = info.st_mode & stat.S_IXGRP
-        else:
-            allowed = info.st_mode & stat.S_IXOTH
-        if not allowed:
-            raise SandboxError(
-                f"the {account.pw_name} system user cannot enter {path}, a parent of the PostgreSQL sandbox "
-                f"(run `chmod o+x {path}` or use another folder)"
-            )
-
-
-def _groups_of(user: str) -> list[grp.struct_group]:
-    return [group for group in grp.getgrall() if user in group.gr_mem]

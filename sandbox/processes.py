@@ -1,116 +1,16 @@
-"""Processes by pid: is it alive, is it ours, stop it; run a setup command; read a log's tail."""
+"""Processes by pid: is it alive, is it ours, stop it; run a setup command; read a log's tail.
 
-import os
-import signal
-import subprocess
-import time
-from pathlib import Path
+Written once in module_utils (core/processes.py), where the restore check's scratch server uses them too.
+"""
 
-from sandbox.errors import SandboxError
+from sandbox.module_utils import processes
 
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists and has not exited (a zombie has exited)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state letter follows the command name, which is in parentheses and may contain spaces.
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def process_args(pid: int) -> list[str]:
-    """The command line of a process, or [] when it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
-
-
-def serves_data_dir(pid: int, data_dir: Path) -> bool:
-    """Whether pid is a live server started on data_dir (`-D <dir>` or `--datadir=<dir>`).
-
-    A pid file can outlive its server and the pid be reused by something else: this tells them apart.
-    """
-    if not pid_alive(pid):
-        return False
-    wanted = str(data_dir)
-    return any(arg == wanted or arg.endswith("=" + wanted) for arg in process_args(pid))
-
-
-def read_pid_file(path: Path) -> int | None:
-    """The pid on the first line of a pid file, or None when missing or unreadable."""
-    try:
-        first_line = path.read_text().splitlines()[0]
-        return int(first_line.strip())
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def wait_for_exit(pid: int, timeout: float, reap=None) -> bool:
-    """Wait until pid has exited; reap() collects it when it is our child. True if it exited in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if reap is not None:
-            reap()
-        if not pid_alive(pid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-
-
-def stop_process(pid: int, stop_signal: int, timeout: float = 30.0, reap=None) -> None:
-    """Ask a server to shut down; if it is still there after timeout, kill its whole process group."""
-    try:
-        os.kill(pid, stop_signal)
-    except ProcessLookupError:
-        return
-    if wait_for_exit(pid, timeout, reap):
-        return
-    try:
-        # Servers run in their own session (pid == process group id): this also kills their workers.
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    if not wait_for_exit(pid, 10.0, reap):
-        raise SandboxError(f"process {pid} did not exit after SIGKILL")
-
-
-def run_command(args: list[str], cwd: Path, log_path: Path, what: str) -> None:
-    """Run a setup command (initdb, mariadb-install-db) with its output in log_path; raise if it fails."""
-    with log_path.open("ab") as log:
-        result = subprocess.run(args, check=False, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        # The log is removed with the sandbox's folder, so the message keeps what says why: its error lines, and its end.
-        raise SandboxError(f"{what} failed (exit {result.returncode}), see {log_path}; error lines:\n"
-                           f"{log_errors(log_path)}\nlast lines:\n{log_tail(log_path, 15)}")
-
-
-def log_errors(path: Path, most: int = 20) -> str:
-    """The lines of a log that say ERROR (mariadb-install-db's reason is far above its closing advice)."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return f"(no log at {path})"
-    found = [line for line in lines if "ERROR" in line.upper()]
-    return "\n".join(found[:most]) or "(none)"
-
-
-def log_tail(path: Path, lines: int = 20) -> str:
-    """The last lines of a log file, for error messages."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.strip().splitlines()[-lines:])
+pid_alive = processes.pid_alive
+process_args = processes.process_args
+serves_data_dir = processes.serves_data_dir
+read_pid_file = processes.read_pid_file
+wait_for_exit = processes.wait_for_exit
+stop_process = processes.stop_process
+run_command = processes.run_command
+log_errors = processes.log_errors
+log_tail = processes.log_tail

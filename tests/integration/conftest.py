@@ -230,3 +230,36 @@ def index_in_catalog(db, table, name):
         (table, name),
     )
     return rows and {"usable": True, "comment": rows[0][0]}
+
+
+def database_names(db):
+    """The server's databases, as its superuser sees them (pg_database, SHOW DATABASES)."""
+    admin = db.server.admin_connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database" if db.engine == "postgresql" else "SHOW DATABASES")
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def databases_seen(db, every=0.02):
+    """Every database name the server had while the block ran, sampled every `every` seconds: {name}."""
+    import threading
+
+    seen, stop = set(), threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            seen.update(database_names(db))
+            stop.wait(every)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join(10)
+        seen.update(database_names(db))

@@ -29,11 +29,17 @@ def test_backup_overhead_benchmark_runs_with_postgresql_18_next_to_15(tmp_path):
     for row in results:
         assert row["plain_seconds"] > 0 and row["restore_ratio"] > 0 and row["plain_bytes"] > 0
         assert all(row["%s_seconds" % level] > 0 and row["%s_bytes" % level] > 0 for level in ("checksum", "list", "restore"))
+        # The default restore check ran on a scratch server of the controller, the other on the server; the target's verdict.
+        assert row["restore_checked_on"].startswith("scratch ") and row["restore_server_checked_on"] == "server"
+        assert row["restore_server_ratio"] > 0 and row["target_met"] in (True, False) and row["target_ratio"] == 1.5
     for row, major in zip(results, (15, 18), strict=False):
         # Each server dumped by a pg_dump of its own major (an older one refuses a newer server).
         assert row["server_version"].startswith("%d." % major) and "pg_dump (PostgreSQL) %d." % major in row["client"]
     assert "restore" in completed.stdout
     assert "postgresql 15" in completed.stdout and "postgresql 18" in completed.stdout
+    target = next(line for line in completed.stdout.splitlines() if line.startswith("target:"))
+    assert "postgresql 15 x" in target and "postgresql 18 x" in target and "mysql x" in target
+    assert target.count(" met ") + target.count(" MISSED ") == 3
 
 
 def test_production_impact_benchmark_runs(tmp_path):

@@ -210,7 +210,8 @@ def test_a_parallel_directory_dump_restores(pg_db, run_module, tmp_path):
     assert reverified["verified"]["result"] == "ok"
 
 
-def test_restore_verification_without_the_right_to_create_a_database_says_what_to_grant(pg_db, run_module, tmp_path):
+def test_restore_verification_on_the_server_without_the_right_to_create_a_database_says_what_to_grant(pg_db, run_module,
+                                                                                                     tmp_path):
     admin = pg_db.server.admin_connect(pg_db.name)
     with admin.cursor() as cur:
         cur.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw-42' NOCREATEDB")
@@ -218,12 +219,16 @@ def test_restore_verification_without_the_right_to_create_a_database_says_what_t
         cur.execute("GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO reader")
     admin.close()
     try:
-        args = dict(backup_args(pg_db, tmp_path / "backups"), db_user="reader", db_password="reader-pw-42")
+        args = dict(backup_args(pg_db, tmp_path / "backups"), db_user="reader", db_password="reader-pw-42", verify_target="server")
         result = run_module("db_backup", args)
         assert result["failed"] and "grant CREATEDB" in result["msg"] and "verify=list" in result["msg"]
         assert files_under(tmp_path / "backups") in ([], ["test_db", "test_db/" + RUN_ID])
         listed = run_module("db_backup", dict(args, verify="list"))
         assert listed["verified"]["result"] == "ok"
+        # The default restores on a scratch server of the controller's own: the user needs no right to create a database.
+        scratch = run_module("db_backup", dict(args, verify_target="scratch", run_id="backup-run-scratch"))
+        assert scratch["verified"]["result"] == "ok" and scratch["verified"]["level"] == "restore", scratch.get("msg")
+        assert scratch["verified"]["target"].startswith("scratch PostgreSQL ")
     finally:
         admin = pg_db.server.admin_connect(pg_db.name)
         with admin.cursor() as cur:

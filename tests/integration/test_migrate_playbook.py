@@ -14,6 +14,8 @@ from tests.conftest import REPO
 from tests.integration.conftest import (
     HOST,
     ansible_command,
+    database_names,
+    databases_seen,
     index_in_catalog,
     pg_invalid_indexes,
     play_recap,
@@ -66,8 +68,12 @@ def run_dirs(inventory):
 
 def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp_path):
     inventory = write_inventory(tmp_path / "inventory", db)
-    first = run_playbook("migrate.yml", inventory, "-e", "run_id=first-run")
+    before = database_names(db)
+    with databases_seen(db) as during:
+        first = run_playbook("migrate.yml", inventory, "-e", "run_id=first-run")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    # The default restore check runs on a scratch server of the controller: no database came or went on this one.
+    assert during == before == database_names(db), sorted(during ^ before)
     assert "Indexes created: 20" in first.stdout and "Total indexes in place: 20/20" in first.stdout
     # Two tasks changed something: the backup, and the index builds.
     assert recap(first.stdout)["changed"] == "2" and recap(first.stdout)["failed"] == "0"
@@ -94,6 +100,13 @@ def test_migrate_builds_the_20_indexes_then_a_second_run_changes_nothing(db, tmp
     assert report["backup"]["verified"] and report["backup"]["verification"]["level"] == "restore"
     assert report["backup"]["path"] == str(inventory / "backups" / HOST / "first-run" / os.path.basename(report["backup"]["path"]))
     assert os.path.exists(report["backup"]["manifest_path"])
+    # Where the restore check ran, in the report and in the manifest.
+    engine_label = "PostgreSQL" if db.engine == "postgresql" else "MariaDB"
+    assert report["backup"]["checked_on"].startswith("scratch %s " % engine_label), report["backup"]
+    assert report["backup"]["checked_on"].endswith(" on the controller")
+    manifest = json.loads(open(report["backup"]["manifest_path"]).read())
+    assert manifest["verified"]["target"] == report["backup"]["checked_on"] and manifest["verified"]["streamed"]
+    assert "verified by restore on scratch %s" % engine_label in (report_path.parent / "report.md").read_text()
     assert [p["name"] for p in report["phases"]] == ["preflight", "backup", "snapshot", "indexes", "verify", "monitor"]
     # The gate: the backup was finished and verified before the first index build began.
     events = [json.loads(line) for line in (report_path.parent / "record.jsonl").read_text().splitlines()]

@@ -3,6 +3,10 @@
 Written once for both engines; a dumper (dump_postgres, dump_mysql) runs the client tools and the
 engine answers the SQL questions (size, tables, exact row counts, scratch databases).
 
+The restore check runs where verify_target says: `scratch` (the default), an ephemeral server on the controller
+(scratch_check.py) that loads the dump while it is written, so the production server only serves the dump; or
+`server`, a scratch database on the production server itself (for controllers that cannot run a server).
+
 A dump is written under a `.partial` name and becomes the backup only when it has passed its
 verification; only then is its manifest written. A failed dump or verification leaves nothing that
 looks like a backup.
@@ -19,6 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from ansible.module_utils.safeindex.backup import scratch_check
 from ansible.module_utils.safeindex.backup.clients import private_dir
 from ansible.module_utils.safeindex.build import progress
 from ansible.module_utils.safeindex.core.errors import SafeIndexError, ServerRefused
@@ -46,6 +51,12 @@ class BackupOptions:
     retention_days: int = 7
     space_factor: float = 1.0
     compress_level: int = 1  # gzip level: 1 dumps about as fast as uncompressed at a fifth of the size
+    verify_target: str = "scratch"  # where verify=restore restores: scratch_check.TARGETS
+    scratch_dir: str = None  # where the scratch server lives; the system's temporary folder when None
+
+    @property
+    def on_scratch(self) -> bool:
+        return self.verify == "restore" and self.verify_target == "scratch"
 
 
 @contextlib.contextmanager
@@ -134,6 +145,10 @@ def plan(engine, dumper, options) -> dict:
         "command": " ".join(dumper.dump_command(target, fmt, options.jobs, options.compress_level)),
         "client": dumper.check_client(engine.server_version()),
         "verify": options.verify,
+        "verify_target": options.verify_target if options.verify == "restore" else None,
+        "scratch_space_problem": scratch_check.space_problem(scratch_check.choose_dir(options.scratch_dir, size), size,
+                                                             int(size * options.space_factor), options.backup_dir)
+        if options.on_scratch else None,
     }
 
 
@@ -151,9 +166,16 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     client = dumper.check_client(server_version)
     fmt = options.format or dumper.default_format
     name = dumper.file_name(engine.params.database, fmt)
-    problem = _free_space_problem(options, engine.database_size())
+    database_size = engine.database_size()
+    problem = _free_space_problem(options, database_size)
+    scratch_dir = scratch_check.choose_dir(options.scratch_dir, database_size) if options.on_scratch else None
+    if not problem and options.on_scratch:
+        problem = scratch_check.space_problem(scratch_dir, database_size, int(database_size * options.space_factor),
+                                              options.backup_dir)
     if problem:
         raise BackupFailed(problem)
+    if options.verify_target not in scratch_check.TARGETS:
+        raise BackupFailed("verify_target must be one of %s, not %r" % (", ".join(scratch_check.TARGETS), options.verify_target))
 
     make_private_dir(folder)
     partial = os.path.join(folder, name + ".partial")
@@ -161,47 +183,57 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     started_at, started = now_iso(), time.monotonic()
     record("backup_started", path=os.path.join(folder, name))
     tables = engine.user_tables()
-    try:
-        with private_dir() as secrets, _watched(dumper, "backup of " + engine.params.database, secrets, written=partial):
-            before, after = dumper.dump_with_counts(engine, partial, fmt, options.jobs, options.compress_level, tables, secrets)
-        for path in [partial] + (dumper.dump_files(partial) if os.path.isdir(partial) else []):
-            os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
-        manifest = {
-            "tool": TOOL,
-            "manifest_version": 1,
-            "run_id": options.run_id,
-            "host": options.host_name,
-            "engine": engine.name,
-            "database": engine.params.database,
-            "server_version": server_version,
-            "client_version": client,
-            "client": dumper.client_choice(server_version),  # which program, from where, and why
-            "format": fmt,
-            "jobs": options.jobs,
-            "compress_level": options.compress_level,
-            "started": started_at,
-            "finished": now_iso(),
-            "dump_seconds": round(time.monotonic() - started, 3),
-            "file": name,
-            "size_bytes": _size(partial),
-            "sha256": checksum(partial, os.path.isdir(partial)),
-            "row_counts_exact": dumper.counts_exact,
-            "tables": [
-                {"schema": schema, "name": table, "rows": before["%s.%s" % (schema, table)],
-                 "rows_after": None if after is None else after["%s.%s" % (schema, table)]}
-                for schema, table in tables
-            ],
-        }
-        manifest["verified"] = verify(engine, dumper, manifest, partial, options.verify, options.run_id, options.jobs)
-    except BaseException as exc:
-        _remove(partial)
-        if _out_of_space(exc):
-            raise BackupFailed(
-                "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
-                " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
-                " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), engine.database_size(),
-                                                    options.space_factor, exc)) from None
-        raise
+    check = scratch_check.ScratchCheck(engine, dumper, scratch_dir) if options.on_scratch else None
+    # While the scratch server lives, SIGTERM and SIGINT unwind (scratch_check.signals_unwind), also through the
+    # `finally` that removes it.
+    with scratch_check.signals_unwind() if check else contextlib.nullcontext():
+        try:
+            with private_dir() as secrets, _watched(dumper, "backup of " + engine.params.database, secrets, written=partial):
+                before, after, restored = _dump(engine, dumper, check, partial, fmt, options, tables, secrets)
+            for path in [partial] + (dumper.dump_files(partial) if os.path.isdir(partial) else []):
+                os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+            manifest = {
+                "tool": TOOL,
+                "manifest_version": 1,
+                "run_id": options.run_id,
+                "host": options.host_name,
+                "engine": engine.name,
+                "database": engine.params.database,
+                "server_version": server_version,
+                "client_version": client,
+                "client": dumper.client_choice(server_version),  # which program, from where, and why
+                "format": fmt,
+                "jobs": options.jobs,
+                "compress_level": options.compress_level,
+                "started": started_at,
+                "finished": now_iso(),
+                "dump_seconds": round(time.monotonic() - started, 3),
+                "file": name,
+                "size_bytes": _size(partial),
+                "sha256": checksum(partial, os.path.isdir(partial)),
+                "row_counts_exact": dumper.counts_exact,
+                "tables": [
+                    {"schema": schema, "name": table, "rows": before["%s.%s" % (schema, table)],
+                     "rows_after": None if after is None else after["%s.%s" % (schema, table)]}
+                    for schema, table in tables
+                ],
+            }
+            manifest["verified"] = verify(engine, dumper, manifest, partial, options.verify, options.run_id, options.jobs,
+                                          restored=restored, verify_target=options.verify_target, check=check)
+        except BaseException as exc:
+            _remove(partial)
+            if _out_of_space(exc):
+                raise BackupFailed(
+                    "backup_dir %s ran out of space while the dump was written (%d bytes free again now that the partial dump"
+                    " is removed; the database is %d bytes and backup_space_factor %s let it start): free space there or"
+                    " choose another backup_dir. %s" % (options.backup_dir, _free_bytes(options.backup_dir), engine.database_size(),
+                                                        options.space_factor, exc)) from None
+            if isinstance(exc, scratch_check.CheckInterrupted):
+                raise BackupFailed("%s: the dump was removed and the scratch server stopped and removed" % exc) from None
+            raise
+        finally:
+            if check is not None:
+                check.close()
     final = os.path.join(folder, name)
     _remove(final)
     os.replace(partial, final)
@@ -211,8 +243,60 @@ def take(engine, dumper, options, record=lambda event, **data: None) -> dict:
     return result_of(manifest, manifest_path, reused=False)
 
 
-def verify(engine, dumper, manifest, path, level, run_id, jobs=1) -> dict:
-    """Prove a dump at one level; each level includes the ones before it. Raises BackupFailed."""
+def _dump(engine, dumper, check, partial, fmt, options, tables, secrets):
+    """Dump to `partial`; with a scratch check, restore into its server too: while the dump is written when the format
+    streams, else from the finished dump. Returns (counts before, counts after or None, restored counts or None)."""
+    if check is None:
+        before, after = dumper.dump_with_counts(engine, partial, fmt, options.jobs, options.compress_level, tables, secrets)
+        return before, after, None
+    dumper.stage = "starting the restore check's scratch server"
+    _start(check)
+    check.streamed = fmt in dumper.stream_formats
+    with private_dir() as scratch_secrets:
+        if check.streamed:
+            feed = check.feed(scratch_secrets)
+            try:
+                before, after = dumper.dump_with_counts(engine, partial, fmt, options.jobs, options.compress_level, tables,
+                                                        secrets, feed=feed)
+                dumper.stage = "restoring the last of the dump into the scratch server"
+                _loaded(check, feed.finish)
+            except BaseException:
+                feed.kill()
+                raise
+            dumper.stage = "restoring the dump's indexes and constraints into the scratch server"
+            _loaded(check, check.restore_after_feed, partial, options.jobs)
+        else:
+            before, after = dumper.dump_with_counts(engine, partial, fmt, options.jobs, options.compress_level, tables, secrets)
+            dumper.stage = "restoring the dump into the scratch server"
+            _loaded(check, check.restore_file, partial, options.jobs, scratch_secrets)
+    dumper.stage = "counting the rows of the restored copy"
+    return before, after, check.counts(tables)
+
+
+def _start(check):
+    try:
+        check.start()
+    except scratch_check.CheckFailed as exc:
+        raise BackupFailed(str(exc)) from None
+    except SafeIndexError as exc:
+        raise BackupFailed("the restore check's scratch server did not start: %s; or set %s"
+                           % (exc, scratch_check.SETTINGS_THAT_WORK)) from None
+
+
+def _loaded(check, restore, *args):
+    """Run the scratch server's restore; its failure is the dump's that does not load there, named with what works."""
+    try:
+        restore(*args)
+    except SafeIndexError as exc:
+        raise BackupFailed("the dump does not load into the restore check's %s: %s. If the dump is right and this server"
+                           " cannot take it, set %s" % (check.description, exc, scratch_check.SETTINGS_THAT_WORK)) from None
+
+
+def verify(engine, dumper, manifest, path, level, run_id, jobs=1, restored=None, verify_target="server", check=None) -> dict:
+    """Prove a dump at one level; each level includes the ones before it. Raises BackupFailed.
+
+    At level restore: `restored` holds the counts of a copy already restored on a scratch server (the dump streamed
+    into it, `check`); else verify_target says where to restore now (scratch: a scratch server started for this)."""
     if level not in LEVELS:
         raise BackupFailed("verify must be one of %s, not %r" % (", ".join(LEVELS), level))
     started = time.monotonic()
@@ -234,8 +318,13 @@ def verify(engine, dumper, manifest, path, level, run_id, jobs=1) -> dict:
             raise BackupFailed("the dump lacks the data of %d tables: %s" % (len(missing), ", ".join(missing[:20])))
         details["tables_checked"] = len(expected)
     if level == "restore":
-        details["scratch_database"] = scratch_name(run_id, engine.params.database)
-        restored = _restore_and_count(engine, dumper, path, expected, run_id, jobs)
+        if restored is not None or verify_target == "scratch":
+            details["target"], details["streamed"], details["scratch_start_seconds"], restored = _on_scratch(
+                engine, dumper, path, expected, jobs, restored, check)
+        else:
+            details["target"] = "server"
+            details["scratch_database"] = scratch_name(run_id, engine.params.database)
+            restored = _restore_and_count(engine, dumper, path, expected, run_id, jobs)
         details["mismatches"] = count_mismatches(manifest["tables"], restored)
         if details["mismatches"]:
             raise BackupFailed("the restored copy differs from the database:\n  - " + "\n  - ".join(details["mismatches"]),
@@ -258,13 +347,31 @@ def count_mismatches(manifest_tables, restored) -> list:
     return mismatches
 
 
-def verify_existing(engine, dumper, manifest_path, level, jobs=1) -> dict:
+def _on_scratch(engine, dumper, path, tables, jobs, restored, check):
+    """(where, streamed, the server's start in seconds, counts) of a restore check on a scratch server: the one the dump
+    streamed into, or one started now for the finished dump."""
+    if restored is not None:
+        return check.description, check.streamed, check.start_seconds, restored
+    check = scratch_check.ScratchCheck(engine, dumper)
+    with scratch_check.signals_unwind():
+        try:
+            with private_dir() as secrets:
+                _start(check)
+                _loaded(check, check.restore_file, path, jobs, secrets)
+                return check.description, False, check.start_seconds, check.counts(tables)
+        except scratch_check.CheckInterrupted as exc:
+            raise BackupFailed("%s: the scratch server was stopped and removed" % exc) from None
+        finally:
+            check.close()
+
+
+def verify_existing(engine, dumper, manifest_path, level, jobs=1, verify_target="scratch") -> dict:
     """Re-prove a backup taken earlier (the gate, a rollback, an operator's doubt)."""
     manifest = read_manifest(manifest_path)
     if manifest.get("verified", {}).get("result") != "ok":
         raise BackupFailed("the backup at %s was never verified" % manifest_path)
     path = dump_path(manifest_path, manifest)
-    verified = verify(engine, dumper, manifest, path, level, manifest["run_id"] + "_check", jobs)
+    verified = verify(engine, dumper, manifest, path, level, manifest["run_id"] + "_check", jobs, verify_target=verify_target)
     result = result_of(manifest, manifest_path, reused=True)
     result["verified"] = verified  # this check's proof, not the one the manifest kept
     return result

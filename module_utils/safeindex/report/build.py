@@ -92,6 +92,8 @@ def backup_summary(result):
         "format": result.get("format"),
         "verified": verified.get("result") == "ok",
         "verification": verified,
+        # Where the restore check ran: "server", or the scratch server on the controller (None below level restore).
+        "checked_on": verified.get("target"),
         "duration_seconds": result.get("duration_seconds"),
         "s3": result.get("s3"),
     }

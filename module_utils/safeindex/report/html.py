@@ -6,7 +6,7 @@ and a page that runs what they hold would be a hole in the report.
 
 from html import escape
 
-from ansible.module_utils.safeindex.report.values import ms, sample_count, seconds, size, speedup
+from ansible.module_utils.safeindex.report.values import ms, sample_count, seconds, size, speedup, verified_by
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem; color: #1d232a;
@@ -173,7 +173,7 @@ def backup_and_snapshot(report):
         verification = backup.get("verification") or {}
         backup_part = definitions([
             ("Backup", backup["path"]), ("Size", size(backup.get("size_bytes"))), ("sha256", backup["sha256"]),
-            ("Format", backup.get("format")), ("Verified", "%s by %s" % ("yes" if backup["verified"] else "NO", verification.get("level"))),
+            ("Format", backup.get("format")), ("Verified", "%s by %s" % ("yes" if backup["verified"] else "NO", verified_by(verification))),
             ("Verification", verification.get("detail")), ("Took", seconds(backup.get("duration_seconds"))),
             ("Kept", "%s days" % report["backup_retention_days"] if report.get("backup_retention_days") is not None else None),
             ("S3 copies", ", ".join(backup.get("s3") or []) or None)])

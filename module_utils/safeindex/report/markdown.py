@@ -1,6 +1,6 @@
 """report.md: the run's report as Markdown, for a ticket or a wiki page."""
 
-from ansible.module_utils.safeindex.report.values import dash, ms, sample_count, seconds, size, speedup
+from ansible.module_utils.safeindex.report.values import dash, ms, sample_count, seconds, size, speedup, verified_by
 
 TICKS = {True: "[x]", False: "[ ]", None: "[ ]"}
 
@@ -94,7 +94,7 @@ def backup_and_snapshot(report):
     backup = report["backup"]
     if backup:
         out += ["Backup: %s (%s, sha256 %s), verified by %s: %s" % (
-            backup["path"], size(backup["size_bytes"]), backup["sha256"], (backup.get("verification") or {}).get("level"),
+            backup["path"], size(backup["size_bytes"]), backup["sha256"], verified_by(backup.get("verification")),
             "ok" if backup["verified"] else "NOT VERIFIED")]
     else:
         out += ["Backup: none (no index to build)" if report["status"] == "success" else "Backup: none"]

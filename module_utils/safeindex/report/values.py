@@ -65,3 +65,16 @@ def sample_count(health):
     """How many times the monitor sampled the database's health (its samples, or their count)."""
     samples = (health or {}).get("samples")
     return len(samples) if isinstance(samples, list) else samples
+
+
+def verified_by(verification):
+    """How a backup was proven, with where a restore check ran: "restore on scratch PostgreSQL 18.6 on the controller
+    (restored while dumped)", "restore on the server", "list"."""
+    verification = verification or {}
+    text = str(verification.get("level"))
+    target = verification.get("target")
+    if target == "server":
+        text += " on the server (a scratch database beside the live one)"
+    elif target:
+        text += " on %s%s" % (target, " (restored while dumped)" if verification.get("streamed") else "")
+    return text

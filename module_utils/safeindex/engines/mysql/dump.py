@@ -15,7 +15,10 @@ from ansible.module_utils.safeindex.backup.clients import (
     version_numbers,
     write_secret,
 )
+from ansible.module_utils.safeindex.backup.stream import RestoreFeed
 from ansible.module_utils.safeindex.build.progress import percent
+from ansible.module_utils.safeindex.core.connection import ConnectionParams
+from ansible.module_utils.safeindex.engines.mysql import scratch
 from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
 from ansible.module_utils.safeindex.engines.mysql.tls import client_options as tls_client_options
 
@@ -53,6 +56,7 @@ class MysqlDumper:
     engine = FEATURES.name
     default_format = FEATURES.default_backup_format
     counts_exact = False  # mysqldump's snapshot is its own: counts are taken just before and just after
+    stream_formats = ("sql",)  # the client reads the dump's SQL as it comes
 
     def __init__(self, params, bin_dir=None, progress_file=None, server_version=None):
         # server_version: unused, the first client found is the one (check_client refuses one older than the server).
@@ -74,8 +78,9 @@ class MysqlDumper:
             found.update(percent=self._percent, unit="the dump read")
         return found
 
-    def _copy(self, source, target, raw=None):
-        """shutil.copyfileobj, noting the table the stream has reached and, reading a file `raw`, how much of it is read."""
+    def _copy(self, source, target, raw=None, feed=None):
+        """shutil.copyfileobj (to `feed` too, a restore reading the same bytes), noting the table the stream has reached
+        and, reading a file `raw`, how much of it is read."""
         self._table, self._percent = None, None
         total = os.fstat(raw.fileno()).st_size if raw is not None else None
         while True:
@@ -83,6 +88,8 @@ class MysqlDumper:
             if not chunk:
                 return
             target.write(chunk)
+            if feed is not None:
+                feed.write(chunk)
             tables = DATA_COMMENT.findall(chunk)
             if tables:
                 self._table = tables[-1].decode("utf-8", "replace").replace("``", "`")
@@ -143,14 +150,14 @@ class MysqlDumper:
         return [self.dump_tool, "--defaults-extra-file=" + defaults_file, "--single-transaction", "--routines", "--triggers",
                 "--events", "--hex-blob", "--no-tablespaces", "--skip-dump-date", *self._family_options(), self.params.database]
 
-    def dump(self, target, fmt, jobs, compress_level, secrets):
+    def dump(self, target, fmt, jobs, compress_level, secrets, feed=None):
         argv = self.dump_command(target, fmt, jobs, compress_level, defaults_file=self._defaults_file(secrets))
         # stderr to a file: a chatty dump must not block on a full pipe while we read its output.
         errors_file = tempfile.TemporaryFile()
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors_file, env=clean_environment())
         try:
             with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=compress_level) as compressed:
-                self._copy(process.stdout, compressed)
+                self._copy(process.stdout, compressed, feed=feed)
             process.wait()
             errors_file.seek(0)
             errors = errors_file.read()
@@ -163,12 +170,12 @@ class MysqlDumper:
         if process.returncode != 0:
             raise ClientError("%s exited with %d: %s" % (argv[0], process.returncode, tail(errors, self.params.password)))
 
-    def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets):
+    def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets, feed=None):
         """mysqldump reads in a transaction of its own: count just before and just after it."""
         self.stage = "counting rows"
         before = engine.row_counts(tables)
         self.stage = "dumping"
-        self.dump(target, fmt, jobs, compress_level, secrets)
+        self.dump(target, fmt, jobs, compress_level, secrets, feed)
         self.stage = "counting rows after the dump"
         return before, engine.row_counts(tables)
 
@@ -213,3 +220,38 @@ class MysqlDumper:
 
     def dump_files(self, path):
         return [path]
+
+    # The restore check's scratch server (engines/mysql/scratch.py).
+
+    def scratch_server(self, server_version, root):
+        return scratch.check_server(server_version, root)
+
+    def prepare_scratch(self, engine, server, password):
+        """The scratch server's login and the database the dump goes into; the ConnectionParams that reach it."""
+        user = "safeindex_check"
+        server.add_user(user, password)
+        conn = server.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CREATE DATABASE %s" % scratch.quote_identifier(engine.params.database))
+        finally:
+            conn.close()
+        return ConnectionParams(engine=engine.params.engine, host=server.host, port=server.port, database=engine.params.database,
+                                user=user, password=password, ssl_mode="disable")
+
+    def check_loadable(self, engine, server):
+        """Why the scratch server cannot load this database's dump (collations MariaDB lacks), or None."""
+        return scratch.missing_collations(scratch.collations_in_use(engine), server.collations(), engine.server_version(),
+                                          server.version())
+
+    def for_server(self, params):
+        """These client tools, pointed at another server (the scratch server)."""
+        return type(self)(params, os.path.dirname(self.client))
+
+    def restore_feed(self, database, secrets):
+        """The mariadb client reading the dump's SQL on its stdin."""
+        argv = [self.client, "--defaults-extra-file=" + self._defaults_file(secrets), "--batch", database]
+        return RestoreFeed(argv, clean_environment(), self.params.password)
+
+    def restore_after_feed(self, path, database, jobs, secrets):
+        """Nothing: the SQL the client read is the whole dump."""

@@ -12,8 +12,10 @@ from ansible.module_utils.safeindex.backup.clients import (
     tail,
     write_secret,
 )
+from ansible.module_utils.safeindex.backup.stream import RestoreFeed, tee
 from ansible.module_utils.safeindex.build.progress import last_match
-from ansible.module_utils.safeindex.engines.postgresql import client_choice
+from ansible.module_utils.safeindex.core.connection import ConnectionParams
+from ansible.module_utils.safeindex.engines.postgresql import client_choice, scratch
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from ansible.module_utils.safeindex.engines.postgresql.tls import client_options as tls_client_options
 
@@ -35,6 +37,9 @@ class PostgresDumper:
     engine = FEATURES.name
     default_format = FEATURES.default_backup_format
     counts_exact = True  # counted in the very snapshot the dump reads
+    # pg_restore reads a custom-format archive from a pipe in the order pg_dump writes it (table of contents, then each
+    # table's data); a directory-format dump is files written in parallel, restorable only once it is whole.
+    stream_formats = ("custom",)
 
     def __init__(self, params, bin_dir=None, progress_file=None, server_version=None):
         self.params = params
@@ -123,10 +128,32 @@ class PostgresDumper:
             argv.append("--jobs=%d" % jobs)
         return argv + ["--dbname=" + self._conninfo(self.params.database)]
 
-    def dump(self, target, fmt, jobs, compress_level, secrets, snapshot=None):
-        self._run(self.dump_command(target, fmt, jobs, compress_level, snapshot), env=self._environment(secrets))
+    def dump(self, target, fmt, jobs, compress_level, secrets, snapshot=None, feed=None):
+        if feed is None:
+            return self._run(self.dump_command(target, fmt, jobs, compress_level, snapshot), env=self._environment(secrets))
+        # Streamed: pg_dump writes to its stdout, which goes to the file and to the scratch server's pg_restore at once.
+        argv = [a for a in self.dump_command(target, fmt, jobs, compress_level, snapshot) if not a.startswith("--file=")]
+        log = self.progress_log or os.path.join(secrets, "pg_dump.log")
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as errors:
+            process = subprocess.Popen(argv[:1] + ["--verbose"] + argv[1:], stdout=subprocess.PIPE, stderr=errors,
+                                       env=self._environment(secrets))
+        try:
+            with open(target, "wb") as output:
+                tee(process.stdout, [output, feed])
+            process.wait()
+        except BaseException:
+            process.kill()  # e.g. the disk filled up, or the module was stopped: do not leave the dump running
+            process.wait()
+            raise
+        if process.returncode != 0:
+            with open(log, "rb") as handle:
+                lines = handle.read().decode("utf-8", "replace").splitlines()
+            raise ClientError("pg_dump exited with %d: %s" % (process.returncode, tail(
+                "\n".join(line for line in lines if not VERBOSE_NOISE.match(line)), self.params.password)))
+        return None
 
-    def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets):
+    def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets, feed=None):
         """Count the rows in an exported snapshot and let pg_dump read that very snapshot: the counts are the dump's."""
         holder = engine.connect_to(engine.params.database)
         try:
@@ -134,7 +161,7 @@ class PostgresDumper:
                 self.stage = "counting rows in the dump's snapshot"
                 counts = holder.row_counts(tables)
                 self.stage = "dumping"
-                self.dump(target, fmt, jobs, compress_level, secrets, snapshot)
+                self.dump(target, fmt, jobs, compress_level, secrets, snapshot, feed)
         finally:
             holder.close()
         return counts, None
@@ -172,3 +199,40 @@ class PostgresDumper:
         if os.path.isdir(path):
             return sorted(os.path.join(path, name) for name in os.listdir(path))
         return [path]
+
+    # The restore check's scratch server (engines/postgresql/scratch.py).
+
+    def scratch_server(self, server_version, root):
+        return scratch.check_server(server_version, root)
+
+    def prepare_scratch(self, engine, server, password):
+        """The scratch server's login and the database the dump goes into; the ConnectionParams that reach it."""
+        server.set_password(scratch.SUPERUSER, password)
+        scratch.create_copy_database(server, engine.params.database, scratch.locale_of(engine))
+        return ConnectionParams(engine=engine.params.engine, host=server.host, port=server.port, database=engine.params.database,
+                                user=scratch.SUPERUSER, password=password, ssl_mode="disable")
+
+    def check_loadable(self, engine, server):
+        """Nothing to ask beforehand: the scratch server's major is the source's or later."""
+        return None
+
+    def for_server(self, params):
+        """These client tools, pointed at another server (the scratch server)."""
+        return type(self)(params, os.path.dirname(self.pg_restore))
+
+    def restore_feed(self, database, secrets):
+        """pg_restore reading a custom-format dump on its stdin: its schema and data, in one transaction (with wal_level
+        minimal, COPY into a table created in the same transaction writes no WAL). The rest (indexes, constraints,
+        triggers) comes from the finished file, in parallel: restore_after_feed()."""
+        argv = [self.pg_restore, "--format=custom", "--section=pre-data", "--section=data", "--no-owner", "--no-privileges",
+                "--exit-on-error", "--single-transaction", "--no-password", "--dbname=" + self._conninfo(database)]
+        return RestoreFeed(argv, self._environment(secrets), self.params.password)
+
+    def restore_after_feed(self, path, database, jobs, secrets):
+        """The dump's post-data section (indexes, constraints, triggers) from the finished file, with a job per core: the
+        index builds are most of a restore's time, and each is a job of its own."""
+        jobs = max(jobs, min(os.cpu_count() or 1, 4))
+        argv = [self.pg_restore, "--section=post-data", "--no-owner", "--no-privileges", "--no-password",
+                "--dbname=" + self._conninfo(database)]
+        argv += ["--jobs=%d" % jobs] if jobs > 1 else ["--exit-on-error"]
+        self._run(argv + [path], env=self._environment(secrets), stdout=subprocess.DEVNULL)
