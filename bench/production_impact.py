@@ -14,7 +14,7 @@ messages), from several client threads at a fixed pace (bench/workload.py). Thre
 For each phase: throughput (writes and reads per second while the DDL or the playbook ran, and against the
 baseline), p50 / p99 / max write
 latency, the longest write stall (the longest time in which no write completed) and errors. Target: migrate.yml
-keeps throughput at 80 % of the baseline or more and stalls no write longer than 250 ms. Prints the table and the
+keeps throughput at 80 % of the baseline or more and stalls no write longer than 100 ms. Prints the table and the
 verdict, writes JSON (bench/results/production_impact.json by default) and the plot of write latency over time
 beside it (production_impact.png).
 """
@@ -32,7 +32,7 @@ import sandbox
 
 BENCHMARK = "production_impact"
 TARGET_THROUGHPUT_RATIO = 0.8
-TARGET_STALL_MS = 250
+TARGET_STALL_MS = 100  # issue 18: with the restore check off the server (it was 250 before)
 TIMELINE_BUCKET_SECONDS = 0.1
 
 
@@ -263,7 +263,7 @@ def add_baseline_ratios(phases):
 
 
 def target_verdict(phases):
-    """migrate.yml: throughput (writes and reads) at 80 % of the baseline or more, no write stall over 250 ms."""
+    """migrate.yml: throughput (writes and reads) at 80 % of the baseline or more, no write stall over 100 ms."""
     migrate = next(phase for phase in phases if phase["name"] == "migrate")
     throughput_kept = all((migrate["%s_ratio" % kind] or 0) >= TARGET_THROUGHPUT_RATIO for kind in ("writes", "reads"))
     stall_short = migrate["longest_write_stall_ms"] <= TARGET_STALL_MS
