@@ -104,3 +104,18 @@ def test_a_small_database_is_checked_in_memory_a_big_one_on_disk_and_a_chosen_fo
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, 1 << 30))
     assert scratch_check.choose_dir(None, 100 << 20) != scratch_check.MEMORY_DIR  # more than a quarter of what is free
     assert scratch_check.choose_dir(str(tmp_path), 100 << 20) == str(tmp_path)
+
+
+def test_as_root_a_private_temporary_folder_is_passed_over_for_one_the_server_user_can_enter(tmp_path, monkeypatch):
+    # CI and AWX often run with TMPDIR in a 0700 folder; the scratch PostgreSQL runs as the postgres system user.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    os.chmod(private, 0o700)
+    monkeypatch.setattr(scratch_server.tempfile, "gettempdir", lambda: str(private))
+    monkeypatch.setattr(scratch_server.os, "geteuid", lambda: 0)
+    chosen = scratch_server.temporary_folder()
+    assert chosen in ("/var/tmp", "/tmp") and scratch_server._others_may_enter(chosen)
+    assert str(scratch_server.template_cache_root()).startswith(chosen + "/")
+    # Not root: the server runs as ourselves, the private folder is fine.
+    monkeypatch.setattr(scratch_server.os, "geteuid", lambda: 1000)
+    assert scratch_server.temporary_folder() == str(private)

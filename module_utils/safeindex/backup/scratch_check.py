@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ansible.module_utils.safeindex.backup.clients import private_dir
-from ansible.module_utils.safeindex.backup.scratch_server import template_cache_root
+from ansible.module_utils.safeindex.backup.scratch_server import template_cache_root, temporary_folder
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.engines import open_engine
 
@@ -88,13 +88,13 @@ def choose_dir(scratch_dir: str | None, database_size: int) -> str:
         memory_free = 0
     if needed <= MEMORY_MAX_BYTES and needed * MEMORY_SHARE <= memory_free:
         return MEMORY_DIR
-    return tempfile.gettempdir()
+    return temporary_folder()
 
 
 def space_problem(scratch_dir: str | None, database_size: int, dump_bytes: int, backup_dir: str) -> str | None:
     """Why the controller cannot hold the scratch server's copy of the database (plus the dump, when both are on one
     disk), or None."""
-    where = scratch_dir or tempfile.gettempdir()
+    where = scratch_dir or temporary_folder()
     needed = database_size + SERVER_OVERHEAD_BYTES
     same_disk = _device(where) == _device(backup_dir)
     if same_disk:

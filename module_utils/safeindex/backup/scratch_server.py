@@ -38,9 +38,33 @@ MAX_SOCKET_PATH_BYTES = 107
 TEMPLATE_VERSION = "1"  # bump when what a template holds changes
 
 
+def temporary_folder() -> str:
+    """The system's temporary folder for a scratch server and its templates. As root the server runs as its own
+    system user (postgres), which must pass through every parent: a private TMPDIR (0700) it cannot enter is passed
+    over for /var/tmp, then /tmp."""
+    default = tempfile.gettempdir()
+    if os.geteuid() != 0:
+        return default
+    for folder in (default, "/var/tmp", "/tmp"):
+        if os.path.isdir(folder) and _others_may_enter(folder):
+            return folder
+    return default
+
+
+def _others_may_enter(folder: str) -> bool:
+    path = os.path.realpath(folder)
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 def template_cache_root() -> Path:
     """The controller user's template cache: one folder per user, which only that user may write."""
-    base = os.environ.get("SAFEINDEX_SCRATCH_CACHE") or os.path.join(tempfile.gettempdir(), "safeindex-templates-%d" % os.geteuid())
+    base = os.environ.get("SAFEINDEX_SCRATCH_CACHE") or os.path.join(temporary_folder(), "safeindex-templates-%d" % os.geteuid())
     return Path(base)
 
 
