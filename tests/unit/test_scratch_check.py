@@ -119,3 +119,18 @@ def test_as_root_a_private_temporary_folder_is_passed_over_for_one_the_server_us
     # Not root: the server runs as ourselves, the private folder is fine.
     monkeypatch.setattr(scratch_server.os, "geteuid", lambda: 1000)
     assert scratch_server.temporary_folder() == str(private)
+
+
+def test_the_restore_check_s_client_runs_at_background_priority(tmp_path):
+    # Where the controller shares the CPU with a database, the check must yield to it.
+    import sys
+
+    from ansible.module_utils.safeindex.backup.stream import RestoreFeed
+    from ansible.module_utils.safeindex.core.processes import BACKGROUND_NICENESS
+
+    seen = tmp_path / "niceness"
+    feed = RestoreFeed([sys.executable, "-c", "import os, sys; sys.stdin.read(); open(%r, 'w').write(str(os.nice(0)))" % str(seen)],
+                       dict(os.environ))
+    feed.write(b"dump bytes")
+    feed.finish()
+    assert int(seen.read_text()) == os.nice(0) + BACKGROUND_NICENESS

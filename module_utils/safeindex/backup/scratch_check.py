@@ -145,6 +145,7 @@ class ScratchCheck:
             self.server = self.dumper.scratch_server(self.engine.server_version(), self.root)
         except SafeIndexError as exc:
             raise CheckFailed(str(exc)) from None
+        self.server.background = True  # the app's database comes first where they share a CPU
         self.server.start()
         password = random_secrets.token_urlsafe(24)
         self.params = self.dumper.prepare_scratch(self.engine, self.server, password)

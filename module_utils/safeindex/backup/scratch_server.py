@@ -82,6 +82,8 @@ def _own_folder(path: Path) -> Path:
 class ScratchServer:
     """One ephemeral server living entirely in `root`."""
 
+    background = False  # run at background priority (processes.at_background_priority): the restore check's server
+
     engine: str
     host = LOOPBACK
     default_settings: ClassVar[dict[str, object]] = {}

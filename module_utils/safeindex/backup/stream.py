@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 
 from ansible.module_utils.safeindex.backup.clients import ClientError, tail
+from ansible.module_utils.safeindex.core.processes import at_background_priority
 
 CHUNK = 1 << 20
 
@@ -19,7 +20,9 @@ class RestoreFeed:
     def __init__(self, argv: list, env: dict, secret: str | None = None):
         self.argv, self.secret = argv, secret
         self._errors = tempfile.TemporaryFile()  # a file: a chatty client must not block on a full pipe
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._errors, env=env)
+        # The restore check's client: background work, as its server (processes.at_background_priority).
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._errors, env=env,
+                                        preexec_fn=at_background_priority)
         self.broken = False
 
     def write(self, chunk: bytes) -> None:

@@ -131,6 +131,16 @@ def stop_process(pid: int, stop_signal: int, timeout: float = 30.0, reap=None) -
         raise ServerProcessError(f"process {pid} did not exit after SIGKILL")
 
 
+# The restore check's scratch server and its restore clients are background work: where they share the CPU with a
+# database (a controller on the database host, the sandbox), the database comes first.
+BACKGROUND_NICENESS = 10
+
+
+def at_background_priority() -> None:
+    """preexec_fn of a process that yields the CPU to everything else (its children inherit it)."""
+    os.nice(BACKGROUND_NICENESS)
+
+
 def run_command(args: list[str], cwd: Path, log_path: Path, what: str) -> None:
     """Run a setup command (initdb, mariadb-install-db) with its output in log_path; raise if it fails."""
     with Path(log_path).open("ab") as log:

@@ -17,7 +17,7 @@ except ImportError:  # reported by the module as a missing requirement
     pymysql = None
 
 from ansible.module_utils.safeindex.backup.scratch_server import ScratchServer
-from ansible.module_utils.safeindex.core.processes import ServerProcessError, run_command
+from ansible.module_utils.safeindex.core.processes import ServerProcessError, at_background_priority, run_command
 
 SUPERUSER = "root"
 INSTALL_DB_OPTIONS = ("--auth-root-authentication-method=normal",  # root without password, reachable only locally
@@ -125,6 +125,7 @@ class MariadbScratch(ScratchServer):
             self._process = subprocess.Popen(
                 command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # its own process group: a Ctrl-C in our terminal does not reach it
+                preexec_fn=at_background_priority if self.background else None,
             )
 
     def _tls_options(self) -> list[str]:

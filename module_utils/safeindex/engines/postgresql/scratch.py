@@ -20,7 +20,7 @@ except ImportError:  # reported by the module as a missing requirement
     psycopg2 = None
 
 from ansible.module_utils.safeindex.backup.scratch_server import ScratchServer
-from ansible.module_utils.safeindex.core.processes import ServerProcessError, run_command
+from ansible.module_utils.safeindex.core.processes import ServerProcessError, at_background_priority, run_command
 
 SUPERUSER = "postgres"
 SERVER_PROGRAMS = ("initdb", "postgres", "pg_ctl")
@@ -149,7 +149,7 @@ class PostgresScratch(ScratchServer):
             self._command("pg_ctl", "start", "--pgdata", str(self.data_dir), "--log", str(self.log_path), "--wait",
                           "--timeout", str(int(self.start_timeout)), "--silent"),
             check=False, cwd=self.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True,
+            text=True, preexec_fn=at_background_priority if self.background else None,
         )
         if result.returncode != 0:
             pg_ctl_said = " ".join(result.stdout.split())
