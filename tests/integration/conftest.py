@@ -251,9 +251,19 @@ def databases_seen(db, every=0.02):
     seen, stop = set(), threading.Event()
 
     def sample():
-        while not stop.is_set():
-            seen.update(database_names(db))
-            stop.wait(every)
+        # One connection for all samples: a connection per sample takes longer than a short-lived database lives on a
+        # loaded machine.
+        admin = db.server.admin_connect()
+        try:
+            with admin.cursor() as cur:
+                while not stop.is_set():
+                    cur.execute("SELECT datname FROM pg_database" if db.engine == "postgresql" else "SHOW DATABASES")
+                    seen.update(row[0] for row in cur.fetchall())
+                    if db.engine == "postgresql":
+                        admin.rollback()  # the next sample reads the catalog afresh
+                    stop.wait(every)
+        finally:
+            admin.close()
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
