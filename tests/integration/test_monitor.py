@@ -194,9 +194,12 @@ def waiting_for_a_lock(db, holder_sql, waiter_sql, waiter_setup=()):
 
 
 def until_waiting(db, fragment, failures):
-    """Until the server shows a session running the waiting statement (it starts in a thread)."""
+    """Until the server shows the waiting statement waiting for its lock (it starts in a thread). On MariaDB a statement
+    is in the PROCESSLIST before it waits (opening the table, checking permissions): only its state or INNODB_TRX says
+    that it waits."""
     statement = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s" if db.engine == "postgresql"
-                 else "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE %s")
+                 else "SELECT count(*) FROM information_schema.PROCESSLIST p WHERE p.INFO LIKE %s AND (p.STATE LIKE 'Waiting for%%lock'"
+                      " OR p.ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'))")
     for _ in range(100):
         if query(db, statement, ("%" + fragment + "%",))[0][0]:
             return
