@@ -98,6 +98,8 @@ def unique_precheck(engine, specs, summary, mode="full", action="fail", timeout=
         except SafeIndexError as exc:
             outcome = exc
         results.append(judge(name, definition, outcome, time.monotonic() - started, timeout, action, show_samples))
-    worst = next((level for level in ("fail", "warn") if any(r == level for r, _ in results)), "ok")
-    shown = [detail for result, detail in results if result != "ok"] if worst != "ok" else [d for _, d in results]
+    levels = [level for level, _detail in results]
+    worst = "fail" if "fail" in levels else "warn" if "warn" in levels else "ok"
+    # A refusal lists what refuses the run; a pass lists every index scanned.
+    shown = [detail for level, detail in results if level != "ok" or worst == "ok"]
     return row(CHECK, worst, "; ".join(shown))
