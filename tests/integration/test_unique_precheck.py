@@ -88,6 +88,13 @@ def test_postgresql_nulls_predicate_expression_and_nulls_not_distinct(pg_db):
         assert not builds(pg_db, "CREATE UNIQUE INDEX u_nnd ON account (email) NULLS NOT DISTINCT")
         nulls_only = dataclasses.replace(live, nulls_distinct=False)
         assert counted(dialect, nulls_only) == (1, 2)  # the NULL pair is live, the b@x.org pair is not
+
+        # The column's collation: under a case-insensitive (nondeterministic ICU) one, A@x.org and a@x.org are one key.
+        execute(pg_db, "CREATE COLLATION case_blind (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+                "ALTER TABLE account ADD COLUMN login text COLLATE case_blind", "UPDATE account SET login = email")
+        login = wanted(dialect, {"name": "u_login", "table": "account", "columns": ["login"], "unique": True})
+        assert counted(dialect, login) == (2, 4)
+        assert not builds(pg_db, "CREATE UNIQUE INDEX u_login ON account (login)")
     finally:
         dialect.close()
 
@@ -140,7 +147,7 @@ def big_table(db):
                 "INSERT INTO big SELECT seq, MD5(seq) FROM seq_1_to_200000")
 
 
-def test_a_scan_over_its_timeout_follows_the_action_and_off_skips(db):
+def test_a_scan_over_its_timeout_follows_the_action_and_off_skips(db, run_module, tmp_path):
     big_table(db)
     entry = {"name": "u_big_payload", "table": "big", "columns": ["payload"], "unique": True}
     specs = [parse_index(entry, db.engine)]
@@ -161,6 +168,18 @@ def test_a_scan_over_its_timeout_follows_the_action_and_off_skips(db):
         assert dialect.duplicate_keys(dialect.canonical_definition(specs[0], dialect.default_schema()), 0).groups == 0
     finally:
         dialect.close()
+
+    # The module's options reach the row (check mode: the run lock is only tested, nothing is recorded).
+    spec = tmp_path / "indexes.yml"
+    spec.write_text(yaml.safe_dump({"indexes": [entry]}))
+    args = dict(connection_args(db), spec_path=str(spec), run_id="unique-1", holder_file=str(tmp_path / "lock.json"),
+                unique_precheck_timeout_seconds=0.001, unique_precheck_action="warn")
+    result = run_module("db_preflight", args, check_mode=True)
+    row = [c for c in result["checks"] if c["check"] == "unique indexes"]
+    assert row and row[0]["result"] == "warn" and "u_big_payload: could not finish" in row[0]["detail"], result["checks"]
+    assert not result.get("failed") and any(w.startswith("unique indexes: u_big_payload") for w in result["warnings_found"])
+    off = run_module("db_preflight", dict(args, unique_precheck="off", unique_precheck_action="fail"), check_mode=True)
+    assert [c["result"] for c in off["checks"] if c["check"] == "unique indexes"] == ["skip"] and not off.get("failed")
 
 
 def test_the_scan_is_read_only(pg_db):
