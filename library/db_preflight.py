@@ -19,6 +19,11 @@ description:
   - disk space, the estimated size of the indexes to build times O(disk_headroom_factor) against the free
     space. It uses CloudWatch FreeStorageSpace for RDS, O(free_bytes) when given, or the data directory's file system
     when the server runs on this machine.
+  - unique indexes (O(unique_precheck)). Each unique index the plan builds is checked for duplicate keys before the
+    backup, with the index's own semantics (key parts, predicate, collations, prefix lengths, NULLs), read-only and
+    within O(unique_precheck_timeout_seconds); duplicates fail the check, naming the index and the number of duplicate
+    groups (key values only with O(show_duplicate_samples)). A scan that cannot finish in time follows
+    O(unique_precheck_action).
   - client tools, the dump client the backup will use for this server and why (O(client_bin_dir), else for PostgreSQL
     the installed client of the server's own major or the nearest newer one); refused when none fits.
   - deployment (O(deployment_check), a command that exits 0 or a URL that answers 2xx when no deployment is running).
@@ -173,6 +178,25 @@ options:
         description: Seconds to wait for the webhook.
         type: int
         default: 10
+  unique_precheck:
+    description: Look for duplicate keys of the unique indexes to build (V(full)), or not (V(off)).
+    type: str
+    choices: [full, "off"]
+    default: full
+  unique_precheck_action:
+    description: What a duplicate scan that could not finish (its timeout, or an error) makes of the check.
+    type: str
+    choices: [fail, warn]
+    default: fail
+  unique_precheck_timeout_seconds:
+    description: Seconds one index's duplicate scan may run before the server stops it; V(0) for no limit.
+    type: float
+    default: 60
+  show_duplicate_samples:
+    description: Show up to five duplicate keys per index in the check's detail. Key values are data, so off by default
+      (the number of duplicate groups and rows is always given).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: partial
@@ -328,6 +352,11 @@ ARGUMENT_SPEC = argument_spec(
         webhook_url=dict(type="str", no_log=True),
         webhook_timeout=dict(type="int", default=10),
     )),
+    # Unique prechecks (run/unique_precheck.py).
+    unique_precheck=dict(type="str", choices=["full", "off"], default="full"),
+    unique_precheck_action=dict(type="str", choices=["fail", "warn"], default="fail"),
+    unique_precheck_timeout_seconds=dict(type="float", default=60),
+    show_duplicate_samples=dict(type="bool", default=False),
 )
 
 
@@ -347,6 +376,16 @@ def spec_check(module, dialect, loaded):
     summary = planning.summary(fingerprint, indexes, probes, actions, equivalents)
     return preflight.row("index spec", "ok", "%d indexes on %d tables, all tables and columns there: %d to build (spec %s)" % (
         len(indexes), len(summary["tables"]), len(summary["pending"]), fingerprint[:12])), summary
+
+
+def unique_check(module, dialect, loaded, summary):
+    """The "unique indexes" row: duplicate keys of the unique indexes to build, before the backup."""
+    from ansible.module_utils.safeindex.run.unique_precheck import CHECK, unique_precheck
+
+    params = module.params
+    return preflight.guarded(CHECK, unique_precheck, dialect, loaded[1] if loaded else [], summary, params["unique_precheck"],
+                             params["unique_precheck_action"], params["unique_precheck_timeout_seconds"],
+                             params["show_duplicate_samples"], params["on_equivalent"])
 
 
 def run_lock(module, dialect):
@@ -439,6 +478,8 @@ def main():
     params = module.params
     if params["probe_runs"] < 1 or params["probe_timeout"] < 0 or params["small_table_rows"] < 0:
         module.fail_json(msg="probe_runs must be at least 1, probe_timeout and small_table_rows not negative", changed=False)
+    if params["unique_precheck_timeout_seconds"] < 0:
+        module.fail_json(msg="unique_precheck_timeout_seconds must not be negative", changed=False)
     checks, engine, version, summary, holder, database = [], None, None, None, None, None
     loaded, fingerprint = None, None
     try:
@@ -474,6 +515,7 @@ def main():
                 checks.append(spec_row)
             tables = sorted({i.table for i in loaded[1]}) if loaded else []
             checks.extend(database_checks(module, dialect, tables, summary))
+            checks.append(unique_check(module, dialect, loaded, summary))
             lock_row, holder = run_lock(module, dialect)
         else:
             lock_row = preflight.row("run lock", "skip", "not connected")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ansible.module_utils.safeindex.engines.interface.backup import Backup
 from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
 from ansible.module_utils.safeindex.engines.interface.connection import Connection
+from ansible.module_utils.safeindex.engines.interface.duplicates import Duplicates
 from ansible.module_utils.safeindex.engines.interface.explain import Explain
 from ansible.module_utils.safeindex.engines.interface.progress import Progress
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
@@ -59,7 +60,7 @@ class Statement:
     timeout: float = 0.0  # seconds this statement alone may run; 0 for no limit
 
 
-class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress):
+class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Duplicates):
     """One connected session on a database engine, answering every concern; see engines/postgresql/ for the reference
     implementation."""
 

@@ -38,6 +38,7 @@ class IndexDefinition:
     method: str = "btree"
     where: str = None
     include: tuple = field(default_factory=tuple)
+    nulls_distinct: bool = True  # False: NULLS NOT DISTINCT (PostgreSQL 15+), NULL keys count as equal
 
     def describe(self):
         """A one-line, engine-neutral summary for messages: `table USING method (cols) ...`."""

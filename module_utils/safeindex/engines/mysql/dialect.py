@@ -12,6 +12,7 @@ from ansible.module_utils.safeindex.engines.base import Engine
 from ansible.module_utils.safeindex.engines.mysql.backup import MysqlBackup
 from ansible.module_utils.safeindex.engines.mysql.catalog import MysqlCatalog
 from ansible.module_utils.safeindex.engines.mysql.connection import MysqlConnection
+from ansible.module_utils.safeindex.engines.mysql.duplicates import MysqlDuplicates
 from ansible.module_utils.safeindex.engines.mysql.explain import MysqlExplain
 from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
 from ansible.module_utils.safeindex.engines.mysql.progress import MysqlProgress
@@ -20,6 +21,6 @@ from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStateme
 
 
 class MysqlEngine(
-    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, Engine,
+    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates, Engine,
 ):
     FEATURES = FEATURES

@@ -7,6 +7,7 @@ from ansible.module_utils.safeindex.engines.base import Engine
 from ansible.module_utils.safeindex.engines.postgresql.backup import PostgresBackup
 from ansible.module_utils.safeindex.engines.postgresql.catalog import PostgresCatalog
 from ansible.module_utils.safeindex.engines.postgresql.connection import PostgresConnection
+from ansible.module_utils.safeindex.engines.postgresql.duplicates import PostgresDuplicates
 from ansible.module_utils.safeindex.engines.postgresql.explain import PostgresExplain
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from ansible.module_utils.safeindex.engines.postgresql.progress import PostgresProgress
@@ -16,6 +17,6 @@ from ansible.module_utils.safeindex.engines.postgresql.statements import Postgre
 
 class PostgresEngine(
     PostgresConnection, PostgresCatalog, PostgresStatements, PostgresSessions, PostgresExplain, PostgresBackup,
-    PostgresProgress, Engine,
+    PostgresProgress, PostgresDuplicates, Engine,
 ):
     FEATURES = FEATURES
