@@ -13,6 +13,8 @@ BY_CUSTOMER = "Order Items by Customer"
 ODD = 'Odd "Select" `Names`'                  # a double quote, a backtick, a reserved word, mixed case
 BY_EMAIL = "Order Items by lower(email)"
 ROWS = 3000
+DIGITS = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5" \
+         " UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
 
 
 def quoted(db, name):
@@ -32,8 +34,9 @@ def make_table(db):
         q(TABLE), q("Customer Id"), q("Select"), q('Quote"d'), q("Back`tick"),
         "SELECT n %% 500, 'kind ' || (n %% 7), n %% 11, n %% 13, 'User' || n || '@Example.com' FROM generate_series(1, %d) n"
         % ROWS if db.engine == "postgresql" else
-        "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < %d)"
-        " SELECT n %% 500, CONCAT('kind ', n %% 7), n %% 11, n %% 13, CONCAT('User', n, '@Example.com') FROM s" % ROWS))
+        "SELECT n %% 500, CONCAT('kind ', n %% 7), n %% 11, n %% 13, CONCAT('User', n, '@Example.com') FROM"
+        " (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 1 AS n FROM %s a, %s b, %s c, %s e) s WHERE n <= %d"
+        % ((DIGITS,) * 4 + (ROWS,))))
     query(db, "ANALYZE %s" % q(TABLE) if db.engine == "postgresql" else "ANALYZE TABLE %s" % q(TABLE))
 
 
