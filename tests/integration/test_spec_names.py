@@ -12,6 +12,7 @@ TABLE = "Order Items"
 BY_CUSTOMER = "Order Items by Customer"
 ODD = 'Odd "Select" `Names`'                  # a double quote, a backtick, a reserved word, mixed case
 BY_EMAIL = "Order Items by lower(email)"
+ONE_NULL = "One row per email and tick, NULLs alike"  # NULLS NOT DISTINCT (PostgreSQL 15+)
 ROWS = 3000
 DIGITS = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5" \
          " UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
@@ -50,6 +51,8 @@ def write_spec(path, db, expression=False):
                "expect_index": BY_CUSTOMER}]
     if expression:
         indexes.append({"name": BY_EMAIL, "table": TABLE, "columns": [{"expression": "lower(email)"}]})
+        indexes.append({"name": ONE_NULL, "table": TABLE, "columns": ["email", {"name": "Back`tick"}], "unique": True,
+                        "nulls_distinct": False})
         probes.append({"name": "login by address", "sql": "SELECT id FROM %s WHERE lower(email) = 'user42@example.com'"
                        % q(TABLE), "expect_index": BY_EMAIL})
     path.write_text(yaml.safe_dump({"indexes": indexes, "probes": probes}))
@@ -94,10 +97,10 @@ def test_names_that_need_quoting_migrate_rerun_and_roll_back(db, tmp_path):
 
     migrated = run_playbook("migrate.yml", inventory, "-e", "run_id=names-1")
     assert migrated.returncode == 0, output(migrated)
-    expected = 3 if expression else 2
+    expected = 4 if expression else 2
     assert "Total indexes in place: %d/%d" % (expected, expected) in migrated.stdout
     after = catalog(db)
-    built = {BY_CUSTOMER, ODD} | ({BY_EMAIL} if expression else set())
+    built = {BY_CUSTOMER, ODD} | ({BY_EMAIL, ONE_NULL} if expression else set())
     assert set(after) - set(before) == built
     assert all(after[name][1] for name in built), after
     probe = "SELECT id FROM %s WHERE %s = 42" % (quoted(db, TABLE), quoted(db, "Customer Id"))
@@ -109,6 +112,7 @@ def test_names_that_need_quoting_migrate_rerun_and_roll_back(db, tmp_path):
         assert BY_EMAIL in plan_of(db, "SELECT id FROM %s WHERE lower(email) = 'user42@example.com'" % quoted(db, TABLE))
         # ANALYZEd after the build: the planner has statistics of the expression (pg_stats lists them under the index).
         assert query(db, "SELECT count(*) FROM pg_stats WHERE tablename = %s", (BY_EMAIL,))[0][0] == 1
+        assert after[ONE_NULL][0].endswith('USING btree (email, "Back`tick") NULLS NOT DISTINCT'), after[ONE_NULL]
     else:
         assert after[BY_CUSTOMER][0] == "Customer Id D", after[BY_CUSTOMER]
         assert after[ODD][0] == 'Select A, Quote"d A, Back`tick A', after[ODD]
