@@ -190,10 +190,10 @@ def parse_index(entry, engine) -> IndexSpec:
             name=name, table=table, schema=schema, columns=columns, unique=unique,
             where=where, method=method.lower(), include=include, nulls_distinct=nulls_distinct,
         )
-        check_server_can_build(spec, features)
-        return spec
     except SpecError as exc:
         raise SpecError("%s: %s" % (label, exc)) from None
+    check_server_can_build(spec, features)  # its messages name the index
+    return spec
 
 
 def index_reference(name, engine, table=None, schema=None) -> IndexSpec:

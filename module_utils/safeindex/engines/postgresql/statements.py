@@ -35,7 +35,7 @@ class PostgresStatements(Statements):
         columns = []
         for column in definition.columns:
             # An expression is SQL by nature, like a predicate: the spec parser refused ';', comments and subqueries.
-            part = sql.Identifier(column.name) if column.name is not None else sql.SQL("({})".format(column.expression))
+            part = sql.Identifier(column.name) if column.name is not None else sql.SQL("(%s)" % column.expression)
             if column.opclass:
                 part = sql.SQL("{} {}").format(part, sql.SQL(column.opclass))
             if column.descending:
@@ -78,9 +78,11 @@ class PostgresStatements(Statements):
 
     def post_build_statements(self, name: str, definition, run_id: str) -> list:
         return [
+            # The marker goes in as a literal, not a parameter: with parameters the driver would read a '%' in the
+            # index name as a placeholder.
             Statement(
-                sql.SQL("COMMENT ON INDEX {}.{} IS %s").format(sql.Identifier(definition.schema), sql.Identifier(name)),
-                (ownership_marker(run_id),),
+                sql.SQL("COMMENT ON INDEX {}.{} IS {}").format(
+                    sql.Identifier(definition.schema), sql.Identifier(name), sql.Literal(ownership_marker(run_id))),
                 purpose="comment",
             ),
             Statement(
