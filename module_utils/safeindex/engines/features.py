@@ -95,8 +95,8 @@ class Features:
             return "ends with a space, which %s does not allow in a name" % self.label
         size = len(name.encode("utf-8")) if self.identifier_length_unit == "bytes" else len(name)
         if size > self.max_identifier_length:
-            return "is %d %s long; %s allows at most %d" % (size, self.identifier_length_unit, self.label,
-                                                           self.max_identifier_length)
+            return "is %d %s long; %s allows at most %d" % (
+                size, self.identifier_length_unit, self.label, self.max_identifier_length)
         return None
 
     def flavoured(self, **changes) -> "Features":
