@@ -175,3 +175,12 @@ def test_a_postgresql_14_catalog_read_does_not_ask_for_indnullsnotdistinct():
     engine._server_features = PG.for_server("15.18")
     engine.table_indexes("app", "t")
     assert "i.indnullsnotdistinct" in sent[1]
+
+
+def test_an_expression_only_index_is_sized_from_the_tables_rows():
+    engine = PostgresEngine.__new__(PostgresEngine)
+    engine._server_features = PG.for_server("15.18")
+    # No named column to join pg_attribute on: the row count alone, and a fixed width for the expression.
+    engine._rows = lambda query, params=None: [] if "pg_attribute" in query else [(90000.0,)]
+    definition = IndexDefinition(table="user", schema="app", columns=(IndexColumn(expression="lower(email)"),))
+    assert engine.estimated_index_bytes("app", definition) == int(90000 * (32 + 16) / 0.9) + 8192
