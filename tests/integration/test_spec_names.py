@@ -1,6 +1,8 @@
 """The spec language on real servers, through migrate.yml and rollback.yml: names that need quoting (spaces, mixed case, a
 reserved word, a double quote, a backtick) on both engines, an expression key on PostgreSQL, its refusal on MariaDB."""
 
+import json
+
 import pytest
 import yaml
 
@@ -100,6 +102,11 @@ def test_names_that_need_quoting_migrate_rerun_and_roll_back(db, tmp_path):
     assert migrated.returncode == 0, output(migrated)
     expected = 4 if expression else 2
     assert "Total indexes in place: %d/%d" % (expected, expected) in migrated.stdout
+    # The backup gate held with these names too: the dump was verified by a restore, the table's rows counted in it.
+    report = json.loads((inventory / "artifacts" / HOST / "names-1" / "report.json").read_text())
+    assert report["backup"]["verified"], report["backup"]
+    manifest = json.loads(open(report["backup"]["manifest_path"]).read())
+    assert TABLE in json.dumps(manifest), sorted(manifest)
     after = catalog(db)
     built = {BY_CUSTOMER, ODD} | ({BY_EMAIL, ONE_NULL} if expression else set())
     assert set(after) - set(before) == built
