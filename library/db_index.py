@@ -70,6 +70,10 @@ options:
         description: Non-key columns stored in the index (PostgreSQL C(INCLUDE)).
         type: list
         elements: str
+      nulls_distinct:
+        description: As for O(nulls_distinct).
+        type: bool
+        default: true
   table:
     description: Table of the index. Required when O(state=present) and O(indexes) is not given.
     type: str
@@ -78,9 +82,17 @@ options:
     type: str
   columns:
     description:
-      - Key columns in order. Each is a name with optional prefix length, order and NULLS order, as text
-        (V(created_at DESC), V(body(100))) or as a mapping with keys C(name), C(order) (V(asc)/V(desc)),
+      - Key columns in order. Each is a plain name with optional prefix length, order and NULLS order, as text
+        (V(created_at DESC), V(body(100))), or a mapping with keys C(name), C(order) (V(asc)/V(desc)),
         C(nulls) (V(first)/V(last), PostgreSQL) and C(length) (prefix length, MySQL).
+      - >-
+        The mapping form takes any name the engine allows (spaces, mixed case, reserved words, quotes), e.g.
+        C({name: "Customer Id", order: desc}); the driver quotes it. PostgreSQL allows 63 bytes of UTF-8, MySQL and
+        MariaDB 64 characters and no trailing space.
+      - >-
+        An expression key is a mapping C({expression: "lower(email)"}) with optional C(order) and C(nulls), no C(name)
+        or C(length). It may not contain C(;), comments or a subquery. PostgreSQL and MySQL 8.0.13+ build it;
+        MariaDB has none (index a generated column instead).
       - Required when O(state=present) and O(indexes) is not given.
     type: list
     elements: raw
@@ -100,6 +112,12 @@ options:
     description: Non-key columns stored in the index (PostgreSQL C(INCLUDE)).
     type: list
     elements: str
+  nulls_distinct:
+    description:
+      - V(false) builds a unique index C(NULLS NOT DISTINCT), where NULL keys count as equal (two rows with a NULL key
+        are duplicates). PostgreSQL 15 and newer only; needs O(unique=true).
+    type: bool
+    default: true
   state:
     description: Whether the index should exist.
     type: str
@@ -189,6 +207,18 @@ EXAMPLES = r"""
     columns: [created_at]
     where: "status = 'error'"
     maintenance_work_mem: 512MB
+    run_id: "{{ run_id }}"
+
+- name: A case-insensitive login lookup (an expression key) on a table whose names need quoting
+  db_index:
+    database_url: "{{ database_url }}"
+    name: Customers by login
+    table: Customer Accounts
+    columns:
+      - expression: lower(email)
+      - {name: "Signed Up", order: desc}
+    unique: true
+    nulls_distinct: false
     run_id: "{{ run_id }}"
 
 - name: Build a list of indexes in order, in one call (the index phase of a run)
@@ -321,7 +351,7 @@ from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result, recorder
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
-INDEX_KEYS = ("name", "table", "schema", "columns", "unique", "where", "method", "include")
+INDEX_KEYS = ("name", "table", "schema", "columns", "unique", "where", "method", "include", "nulls_distinct")
 PHASE = "indexes"  # the run record's name of the index phase (report timeline, interruption message)
 
 ARGUMENT_SPEC = argument_spec(
@@ -335,6 +365,7 @@ ARGUMENT_SPEC = argument_spec(
         where=dict(type="str"),
         method=dict(type="str", default="btree"),
         include=dict(type="list", elements="str"),
+        nulls_distinct=dict(type="bool", default=True),
     )),
     table=dict(type="str"),
     schema=dict(type="str"),
@@ -343,6 +374,7 @@ ARGUMENT_SPEC = argument_spec(
     where=dict(type="str"),
     method=dict(type="str", default="btree"),
     include=dict(type="list", elements="str"),
+    nulls_distinct=dict(type="bool", default=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     lock_timeout=dict(type="float", default=5),
     lock_retries=dict(type="int", default=5),

@@ -17,6 +17,7 @@ from ansible.module_utils.safeindex.core.errors import (
 )
 from ansible.module_utils.safeindex.engines.base import describe_session
 from ansible.module_utils.safeindex.spec.definition import differences
+from ansible.module_utils.safeindex.spec.parse import check_server_can_build
 
 ACTIONS = ("created", "exists", "rebuilt_invalid", "skipped_equivalent", "dropped", "absent", "failed")
 
@@ -133,10 +134,12 @@ def resolve(engine, spec, catalog=None) -> tuple:
     target = "%s.%s" % (schema, spec.table) if schema else spec.table
     if columns is None:
         raise SpecError("%s: table %s does not exist" % (spec.name, target))
-    wanted_columns = [c.name for c in spec.columns] + list(spec.include)
+    # Named columns must be the table's; an expression key is the server's to check (the canonical build below).
+    wanted_columns = [c.name for c in spec.columns if c.name is not None] + list(spec.include)
     missing = [c for c in wanted_columns if c not in columns]
     if missing:
         raise SpecError("%s: table %s has no column %s" % (spec.name, target, ", ".join(missing)))
+    check_server_can_build(spec, engine.features)  # this server's own answers: MariaDB has no expression keys
     return schema, engine.canonical_definition(spec, schema)
 
 

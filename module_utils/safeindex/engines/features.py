@@ -41,6 +41,11 @@ class Features:
     default_collation: str = None      # what a utf8mb4 column without COLLATE gets on this server
     unknown_collation_markers: tuple = ()  # parts of collation names this server lacks (another flavour's families)
     known_foreign_collations: tuple = ()  # names of another flavour's collations this server takes all the same (aliases)
+    # The spec language (issue 19): what a name may be, and which key and uniqueness forms the server builds.
+    identifier_length_unit: str = "characters"  # what max_identifier_length counts: characters, or bytes of UTF-8
+    identifier_trailing_space: bool = True  # a name may end with a space (MySQL: no)
+    expression_keys: bool = True       # a key part may be an expression (MySQL: functional key parts, 8.0.13+)
+    nulls_not_distinct: bool = False   # UNIQUE ... NULLS NOT DISTINCT: NULL keys count as equal (PostgreSQL 15+)
 
     @property
     def default_backup_format(self) -> str:
@@ -80,6 +85,19 @@ class Features:
                 % (self.usage_counters_setting or "the per-index counter")
         return "not counted: %s is off on this server, as it ships; turn it on (%s=ON in the server's configuration," \
                " then a restart) to count index reads" % (self.usage_counters_setting, self.usage_counters_setting)
+
+    def identifier_problem(self, name: str) -> "str | None":
+        """Why the server would refuse (or silently cut) this schema, table, column or index name; None when it fits.
+        Quoting makes every other character legal: spaces, quotes, reserved words, any case."""
+        if "\x00" in name:
+            return "contains a NUL character"
+        if not self.identifier_trailing_space and name != name.rstrip(" "):
+            return "ends with a space, which %s does not allow in a name" % self.label
+        size = len(name.encode("utf-8")) if self.identifier_length_unit == "bytes" else len(name)
+        if size > self.max_identifier_length:
+            return "is %d %s long; %s allows at most %d" % (
+                size, self.identifier_length_unit, self.label, self.max_identifier_length)
+        return None
 
     def flavoured(self, **changes) -> "Features":
         return replace(self, **changes)

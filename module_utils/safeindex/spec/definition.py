@@ -51,6 +51,8 @@ class IndexDefinition:
         )
         if self.include:
             text += " INCLUDE (%s)" % ", ".join(self.include)
+        if not self.nulls_distinct:
+            text += " NULLS NOT DISTINCT"
         if self.where:
             text += " WHERE %s" % self.where
         return text
@@ -74,7 +76,13 @@ def differences(current, wanted):
         lines.append("where: %s != %s" % (current.where, wanted.where))
     if tuple(current.include) != tuple(wanted.include):
         lines.append("include: (%s) != (%s)" % (", ".join(current.include), ", ".join(wanted.include)))
+    if current.nulls_distinct != wanted.nulls_distinct:
+        lines.append("nulls: %s != %s" % (_nulls_text(current), _nulls_text(wanted)))
     return lines
+
+
+def _nulls_text(definition):
+    return "NULLS DISTINCT" if definition.nulls_distinct else "NULLS NOT DISTINCT"
 
 
 def _normal_text(text):

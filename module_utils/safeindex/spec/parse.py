@@ -17,8 +17,10 @@ from ansible.module_utils.safeindex.engines.features import Features
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
 ENGINES = ENGINE_NAMES  # the per-engine override keys an entry may carry
+# A plain name: what the short column form ("created_at DESC") may name. Any other legal name goes in a mapping.
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-INDEX_FIELDS = ("name", "table", "schema", "columns", "unique", "where", "method", "include")
+INDEX_FIELDS = ("name", "table", "schema", "columns", "unique", "where", "method", "include", "nulls_distinct")
+COLUMN_KEYS = ("name", "expression", "order", "nulls", "length")
 PROBE_FIELDS = ("name", "sql", "expect_index")
 COLUMN_TEXT = re.compile(
     r"^\s*(?P<name>[^\s()]+)\s*(?:\(\s*(?P<length>\d+)\s*\))?"
@@ -32,10 +34,15 @@ SUBQUERY = re.compile(r"\bselect\b", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    name: str
+    name: str = None          # a table column; None for an expression key
     descending: bool = False
     nulls_first: bool = None  # None: the engine's default for the direction
     length: int = None
+    expression: str = None    # an expression key as the spec writes it: `lower(email)`
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name is not None else "(%s)" % self.expression
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class IndexSpec:
     where: str = None
     method: str = "btree"
     include: tuple = ()
+    nulls_distinct: bool = True  # False: NULLS NOT DISTINCT (a unique index where NULL keys count as equal)
 
     def definition(self, engine, default_schema=None) -> IndexDefinition:
         """The definition this spec asks for, in the engine's normal form (no server needed); engine is its name or
@@ -56,6 +64,7 @@ class IndexSpec:
         columns = tuple(
             IndexColumn(
                 name=c.name,
+                expression=c.expression,
                 descending=c.descending,
                 nulls_first=_nulls_first(c, features),
                 length=c.length,
@@ -70,6 +79,7 @@ class IndexSpec:
             method=self.method,
             where=self.where,
             include=tuple(self.include),
+            nulls_distinct=self.nulls_distinct,
         )
 
 
@@ -148,7 +158,7 @@ def parse_index(entry, engine) -> IndexSpec:
         if not isinstance(raw_columns, list) or not raw_columns:
             raise SpecError("'columns' must be a non-empty list")
         columns = tuple(parse_column(c, features) for c in raw_columns)
-        column_names = [c.name for c in columns]
+        column_names = [c.label for c in columns]
         if len(set(column_names)) != len(column_names):
             raise SpecError("a column appears twice in 'columns': %s" % ", ".join(column_names))
         unique = fields.get("unique", False)
@@ -171,12 +181,19 @@ def parse_index(entry, engine) -> IndexSpec:
         if not isinstance(include, list):
             raise SpecError("'include' must be a list of column names")
         include = tuple(_identifier(c, "include", features) for c in include)
-        return IndexSpec(
+        nulls_distinct = fields.get("nulls_distinct", True)
+        if not isinstance(nulls_distinct, bool):
+            raise SpecError("'nulls_distinct' must be true or false")
+        if not nulls_distinct and not unique:
+            raise SpecError("'nulls_distinct: false' is for a unique index: add 'unique: true'")
+        spec = IndexSpec(
             name=name, table=table, schema=schema, columns=columns, unique=unique,
-            where=where, method=method.lower(), include=include,
+            where=where, method=method.lower(), include=include, nulls_distinct=nulls_distinct,
         )
     except SpecError as exc:
         raise SpecError("%s: %s" % (label, exc)) from None
+    check_server_can_build(spec, features)  # its messages name the index
+    return spec
 
 
 def index_reference(name, engine, table=None, schema=None) -> IndexSpec:
@@ -192,38 +209,65 @@ def index_reference(name, engine, table=None, schema=None) -> IndexSpec:
         raise SpecError("%s: %s" % (name, exc)) from None
 
 
+def check_server_can_build(spec, features) -> None:
+    """SpecError where this server (its Features: by engine, or made specific by for_server) cannot build what the spec
+    asks: the parser asks it of the engine, the build's resolve() of the server itself (so MariaDB refuses an expression
+    key in preflight, before the backup)."""
+    if any(c.expression is not None for c in spec.columns) and not features.expression_keys:
+        raise SpecError(
+            "%s: expression keys (%s) are not supported on this %s server; use a per-engine override instead, e.g. an"
+            " index on a generated column: `%s: {columns: [email_lower]}` with a column email_lower generated as the"
+            " expression" % (spec.name, ", ".join(c.label for c in spec.columns if c.expression is not None),
+                             features.flavour or features.label, features.name))
+    if not spec.nulls_distinct and not features.nulls_not_distinct:
+        raise SpecError("%s: 'nulls_distinct: false' (NULLS NOT DISTINCT) needs PostgreSQL 15 or newer; this %s server"
+                        " cannot build it" % (spec.name, features.flavour or features.label))
+
+
 def parse_column(value, engine) -> ColumnSpec:
-    """`"name"`, `"name(20) DESC NULLS LAST"` or `{name, order, nulls, length}`."""
+    """`"name"`, `"name(20) DESC NULLS LAST"` (a plain name), `{name, order, nulls, length}` (any legal name) or
+    `{expression, order, nulls}`."""
     features = _features(engine)
+    expression = None
     if isinstance(value, str):
         match = COLUMN_TEXT.match(value)
-        if not match:
-            raise SpecError("column %r: expected 'name [(length)] [ASC|DESC] [NULLS FIRST|LAST]'" % value)
+        if not match or not IDENTIFIER.match(match.group("name")):
+            raise SpecError("column %r: expected 'name [(length)] [ASC|DESC] [NULLS FIRST|LAST]' with a plain name; for"
+                            " any other name use the mapping form {name: ..., order: ...}" % value)
         parts = match.groupdict()
         name, length, order, nulls = parts["name"], parts["length"], parts["order"], parts["nulls"]
     elif isinstance(value, dict):
-        unknown = sorted(set(value) - {"name", "order", "nulls", "length"})
+        unknown = sorted(set(value) - set(COLUMN_KEYS), key=str)
         if unknown:
-            raise SpecError("column %r: unknown keys %s" % (value, ", ".join(unknown)))
+            raise SpecError("column %r: unknown keys %s (allowed: %s)" % (value, ", ".join(map(str, unknown)), ", ".join(COLUMN_KEYS)))
         name, length, order, nulls = value.get("name"), value.get("length"), value.get("order"), value.get("nulls")
+        expression = value.get("expression")
     else:
         raise SpecError("a column must be a name or a mapping, not %r" % (value,))
-    name = _identifier(name, "column", engine)
+    if expression is not None:
+        if name is not None or length is not None:
+            raise SpecError("column %r: an expression key takes no 'name' or 'length' (only order and nulls)" % (value,))
+        expression = _sql_text(expression, "expression")
+        name = None
+    else:
+        name = _identifier(name, "column", engine)
+    label = name if name is not None else "(%s)" % expression
     if order is not None and str(order).lower() not in ("asc", "desc"):
-        raise SpecError("column %s: order must be asc or desc" % name)
+        raise SpecError("column %s: order must be asc or desc" % label)
     if nulls is not None:
         if str(nulls).lower() not in ("first", "last"):
-            raise SpecError("column %s: nulls must be first or last" % name)
+            raise SpecError("column %s: nulls must be first or last" % label)
         if not features.nulls_order:
-            raise SpecError("column %s: NULLS FIRST/LAST is PostgreSQL-only" % name)
+            raise SpecError("column %s: NULLS FIRST/LAST is PostgreSQL-only" % label)
     if length is not None:
         if not features.prefix_lengths:
-            raise SpecError("column %s: a prefix length is MySQL-only" % name)
+            raise SpecError("column %s: a prefix length is MySQL-only" % label)
         if isinstance(length, bool) or not str(length).isdigit() or int(length) < 1:
-            raise SpecError("column %s: length must be a positive integer" % name)
+            raise SpecError("column %s: length must be a positive integer" % label)
         length = int(length)
     return ColumnSpec(
         name=name,
+        expression=expression,
         descending=str(order).lower() == "desc" if order is not None else False,
         nulls_first=None if nulls is None else str(nulls).lower() == "first",
         length=length,
@@ -290,23 +334,26 @@ def _nulls_first(column, features):
 
 
 def _identifier(value, what, engine):
+    """Any name the engine allows (the driver quotes it wherever it reaches SQL): its own rule, from its Features."""
     if not isinstance(value, str) or not value:
         raise SpecError("%s is missing" % what)
-    if not IDENTIFIER.match(value):
-        raise SpecError("%s %r is not a plain identifier (letters, digits, _ and $, not starting with a digit)" % (what, value))
-    features = _features(engine)
-    limit = features.max_identifier_length
-    if len(value) > limit:
-        raise SpecError("%s %r is %d characters long; %s allows at most %d" % (what, value, len(value), features.name, limit))
+    problem = _features(engine).identifier_problem(value)
+    if problem:
+        raise SpecError("%s %r %s" % (what, value, problem))
     return value
 
 
 def _predicate(where):
-    if not isinstance(where, str) or not where.strip():
-        raise SpecError("'where' must be a non-empty SQL condition")
+    return _sql_text(where, "where")
+
+
+def _sql_text(text, what):
+    """A predicate or an expression key: SQL by nature, so no second statement, comment or subquery may ride in it."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError("'%s' must be a non-empty SQL %s" % (what, "condition" if what == "where" else "expression"))
     for token, label in FORBIDDEN_IN_WHERE:
-        if token in where:
-            raise SpecError("'where' may not contain %s: %r" % (label, where))
-    if SUBQUERY.search(where):
-        raise SpecError("'where' may not contain a subquery: %r" % where)
-    return " ".join(where.split())
+        if token in text:
+            raise SpecError("'%s' may not contain %s: %r" % (what, label, text))
+    if SUBQUERY.search(text):
+        raise SpecError("'%s' may not contain a subquery: %r" % (what, text))
+    return " ".join(text.split())

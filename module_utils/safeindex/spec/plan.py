@@ -29,7 +29,7 @@ def as_module_args(spec):
     """An IndexSpec as db_index options."""
     columns = []
     for column in spec.columns:
-        entry = {"name": column.name}
+        entry = {"name": column.name} if column.expression is None else {"expression": column.expression}
         if column.descending:
             entry["order"] = "desc"
         if column.nulls_first is not None:
@@ -43,6 +43,8 @@ def as_module_args(spec):
             args[key] = getattr(spec, key)
     if spec.include:
         args["include"] = list(spec.include)
+    if not spec.nulls_distinct:
+        args["nulls_distinct"] = False
     return args
 
 

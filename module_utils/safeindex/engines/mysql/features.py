@@ -36,6 +36,7 @@ class MysqlFeatures(Features):
                 default_collation="utf8mb4_general_ci",
                 unknown_collation_markers=MYSQL_COLLATIONS,
                 known_foreign_collations=MARIADB_0900_ALIASES if version >= (11, 4, 5) else (),
+                expression_keys=False,  # no functional key parts: an index on a generated column does it
             )
         version = version_tuple(text)
         return self.flavoured(
@@ -54,6 +55,7 @@ class MysqlFeatures(Features):
             usage_counters_by_default=version >= (5, 6, 6),  # performance_schema on by default since 5.6.6 (and in 8.x)
             default_collation="utf8mb4_0900_ai_ci" if version >= (8, 0, 0) else "utf8mb4_general_ci",
             unknown_collation_markers=MARIADB_COLLATIONS + (() if version >= (8, 0, 0) else MYSQL_COLLATIONS),
+            expression_keys=version >= (8, 0, 13),  # functional key parts ((expr)) came in 8.0.13
         )
 
 
@@ -64,6 +66,8 @@ FEATURES = MysqlFeatures(
     url_schemes=("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"),
     default_port=3306,
     max_identifier_length=64,
+    identifier_length_unit="characters",
+    identifier_trailing_space=False,  # "Database, table, and column names cannot end with space characters"
     index_methods=("btree",),
     has_schemas=False,
     partial_indexes=False,
@@ -90,4 +94,8 @@ FEATURES = MysqlFeatures(
     usage_counters_by_default=False,
     # Until the server is known, a collation of either flavour's own families may be missing.
     unknown_collation_markers=MYSQL_COLLATIONS + MARIADB_COLLATIONS,
+    # Until the server is known a spec may have expression keys (MySQL 8 builds them); the server's own features
+    # (MariaDB: no) refuse them in preflight, before the backup.
+    expression_keys=True,
+    nulls_not_distinct=False,
 )

@@ -24,7 +24,9 @@ class MysqlStatements(Statements):
     def _index_clause(self, name, definition):
         parts = []
         for column in definition.columns:
-            part = quote(column.name)
+            # A functional key part (MySQL 8.0.13+) is written in parentheses of its own: INDEX i ((lower(email))).
+            # SQL by nature, like a predicate: the spec parser refused ';', comments and subqueries.
+            part = quote(column.name) if column.name is not None else "(%s)" % column.expression
             if column.length:
                 part += "(%d)" % column.length
             if column.descending:
@@ -42,7 +44,9 @@ class MysqlStatements(Statements):
         return "SET STATEMENT %s = %s FOR %s" % (features.statement_timeout_setting, _seconds(timeout), text)
 
     def create_statement(self, name: str, definition, run_id: str, online: bool = True, timeout: float = 0.0) -> "Statement":
-        text = "ALTER TABLE %s ADD %s COMMENT %%s" % (quote(definition.table), self._index_clause(name, definition))
+        # The comment goes as a parameter, so the driver formats the text: a '%' in a name or an expression is doubled.
+        text = "ALTER TABLE %s ADD %s" % (quote(definition.table), self._index_clause(name, definition))
+        text = text.replace("%", "%%") + " COMMENT %s"
         if online:
             # Stated, never assumed: a server that cannot build online refuses, and says why. INPLACE on both
             # flavours: MySQL 8.0.12+'s ALGORITHM=INSTANT covers some column changes, never ADD INDEX.

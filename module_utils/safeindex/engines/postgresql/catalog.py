@@ -16,11 +16,12 @@ from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDef
 
 INDOPTION_DESC = 1
 INDOPTION_NULLS_FIRST = 2
+EXPRESSION_WIDTH = 32  # bytes assumed for an expression key's value: the server keeps no statistics before the build
 
 INDEX_QUERY = """
 SELECT ic.relname, n.nspname, t.relname, i.indisunique, i.indisvalid AND i.indisready,
        am.amname, pg_get_expr(i.indpred, i.indrelid), obj_description(i.indexrelid, 'pg_class'),
-       pg_relation_size(i.indexrelid), i.indnkeyatts, con.conname,
+       pg_relation_size(i.indexrelid), i.indnkeyatts, con.conname, {nulls_not_distinct},
        (SELECT json_agg(json_build_object(
                   'name', a.attname,
                   'expression', CASE WHEN i.indkey[k.pos] = 0
@@ -108,9 +109,11 @@ class PostgresCatalog(Catalog):
 
     def _read_indexes(self, where, params, table_as=None):
         indexes = []
-        for (name, schema, table, unique, valid, method, predicate, comment, size, nkey, constraint, columns) in self._rows(
-            INDEX_QUERY + where, params
-        ):
+        # pg_index.indnullsnotdistinct exists from PostgreSQL 15: before, every unique index has NULLS DISTINCT.
+        query = INDEX_QUERY.replace("{nulls_not_distinct}", "i.indnullsnotdistinct" if self.features.nulls_not_distinct
+                                    else "false")
+        for (name, schema, table, unique, valid, method, predicate, comment, size, nkey, constraint, not_distinct,
+             columns) in self._rows(query + where, params):
             keys, include = [], []
             for position, column in enumerate(columns or []):
                 if position >= nkey:
@@ -130,7 +133,7 @@ class PostgresCatalog(Catalog):
                 schema, table = table_as
             definition = IndexDefinition(
                 table=table, schema=schema, columns=tuple(keys), unique=unique,
-                method=method, where=predicate, include=tuple(include),
+                method=method, where=predicate, include=tuple(include), nulls_distinct=not not_distinct,
             )
             indexes.append(
                 CatalogIndex(name=name, definition=definition, valid=valid, comment=comment,
@@ -158,6 +161,7 @@ class PostgresCatalog(Catalog):
                 shadow = IndexDefinition(
                     table=shadow_table, schema=None, columns=wanted.columns, unique=wanted.unique,
                     method=wanted.method, where=wanted.where, include=wanted.include,
+                    nulls_distinct=wanted.nulls_distinct,
                 )
                 cur.execute(self._index_sql(shadow_index, shadow, online=False))
             found = self._read_indexes(
@@ -204,6 +208,7 @@ class PostgresCatalog(Catalog):
         # A btree entry: the key's average width (pg_stats, else the type's width, else 32) plus
         # about 16 bytes of tuple header and item pointer; leaves are filled to 90 %.
         columns = [c.name for c in definition.columns if c.name] + list(definition.include)
+        expressions = sum(1 for c in definition.columns if c.name is None)
         rows = self._rows(
             "SELECT GREATEST(c.reltuples, 0)::float8, COALESCE(sum(COALESCE(s.avg_width, NULLIF(a.attlen, -1), 32)), 0)::float8"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -212,9 +217,12 @@ class PostgresCatalog(Catalog):
             " WHERE n.nspname = %s AND c.relname = %s GROUP BY c.reltuples",
             (columns, schema, definition.table),
         )
+        if not rows and expressions:  # only expression keys: no column to join, the table's row count alone
+            rows = [(max(self.table_row_estimate(schema, definition.table) or 0, 0), 0.0)]
         if not rows:
             return 0
         tuples, width = rows[0]
+        width += EXPRESSION_WIDTH * expressions
         return int(tuples * (width + 16) / 0.9) + 8192
 
     def data_directory(self) -> str | None:

@@ -26,6 +26,7 @@ class PostgresFeatures(Features):
             stats_flush_function="pg_stat_force_next_flush" if major >= 15 else None,
             transaction_timeout=major >= 17,
             data_checksums_by_default=major >= 18,
+            nulls_not_distinct=major >= 15,
         )
 
 
@@ -36,6 +37,7 @@ FEATURES = PostgresFeatures(
     url_schemes=("postgresql", "postgres", "postgresql+psycopg2"),
     default_port=5432,
     max_identifier_length=63,  # NAMEDATALEN - 1
+    identifier_length_unit="bytes",  # a longer name is cut to 63 bytes with only a NOTICE: refused before that
     index_methods=("btree", "hash", "gist", "gin", "brin", "spgist"),
     has_schemas=True,
     partial_indexes=True,
@@ -56,4 +58,6 @@ FEATURES = PostgresFeatures(
     ddl_timeout=True,
     descending_indexes=True,
     replica_hosts_statements=(),  # pg_stat_replication is a view, not a statement that differs by version
+    expression_keys=True,
+    nulls_not_distinct=True,  # the newest major's answer; for_server() says it for the server's
 )

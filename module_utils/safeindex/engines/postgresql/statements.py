@@ -34,7 +34,8 @@ class PostgresStatements(Statements):
     def _index_sql(self, name, definition, online):
         columns = []
         for column in definition.columns:
-            part = sql.Identifier(column.name) if column.name else sql.SQL("(%s)" % column.expression)
+            # An expression is SQL by nature, like a predicate: the spec parser refused ';', comments and subqueries.
+            part = sql.Identifier(column.name) if column.name is not None else sql.SQL("(%s)" % column.expression)
             if column.opclass:
                 part = sql.SQL("{} {}").format(part, sql.SQL(column.opclass))
             if column.descending:
@@ -57,6 +58,8 @@ class PostgresStatements(Statements):
         )
         if definition.include:
             statement += sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, definition.include)))
+        if not definition.nulls_distinct:
+            statement += sql.SQL(" NULLS NOT DISTINCT")  # PostgreSQL 15+; the spec parser asked the server's features
         if definition.where:
             # A predicate is SQL by nature; the spec parser has refused ';', comments and subqueries.
             statement += sql.SQL(" WHERE {}").format(sql.SQL(definition.where))
@@ -75,9 +78,11 @@ class PostgresStatements(Statements):
 
     def post_build_statements(self, name: str, definition, run_id: str) -> list:
         return [
+            # The marker goes in as a literal, not a parameter: with parameters the driver would read a '%' in the
+            # index name as a placeholder.
             Statement(
-                sql.SQL("COMMENT ON INDEX {}.{} IS %s").format(sql.Identifier(definition.schema), sql.Identifier(name)),
-                (ownership_marker(run_id),),
+                sql.SQL("COMMENT ON INDEX {}.{} IS {}").format(
+                    sql.Identifier(definition.schema), sql.Identifier(name), sql.Literal(ownership_marker(run_id))),
                 purpose="comment",
             ),
             Statement(
