@@ -41,6 +41,14 @@ class Features:
     default_collation: str = None      # what a utf8mb4 column without COLLATE gets on this server
     unknown_collation_markers: tuple = ()  # parts of collation names this server lacks (another flavour's families)
     known_foreign_collations: tuple = ()  # names of another flavour's collations this server takes all the same (aliases)
+    # Known server bugs and traps (run/server_checks.py asks these in preflight, verify asks index_check_*):
+    concurrent_build_bug: str = None   # why this server's concurrent builds are unsafe and the fix; None when they are safe
+    prepared_transactions: bool = False  # two-phase transactions (PREPARE TRANSACTION) a concurrent build waits for
+    online_alter_log_setting: str = None  # the setting that bounds the log of writes an online build keeps (InnoDB)
+    sort_directory_setting: str = None  # where an online build writes its sort files, outside the data directory
+    index_check_function: str = None   # proves a B-tree index matches its table (amcheck's bt_index_check); None: no such
+    index_check_extension: str = None  # the extension that provides index_check_function
+    index_check_install: str = None    # how a superuser makes index_check_function available
 
     @property
     def default_backup_format(self) -> str:
