@@ -131,16 +131,17 @@ def online_log(engine, to_build, sample_seconds, build_bytes_per_second) -> dict
     for schema, definition in to_build:
         rows = engine.table_row_estimate(schema, definition.table) or 0
         entry = engine.estimated_index_bytes(schema, definition) / max(rows, 1)
-        estimate = online_log_estimate(rates[(schema, definition.table)], engine.table_bytes(schema, definition.table), entry,
-                                       build_bytes_per_second)
+        rate = rates[(schema, definition.table)]
+        estimate = online_log_estimate(rate, engine.table_bytes(schema, definition.table), entry, build_bytes_per_second)
         if worst is None or estimate["log_bytes"] > worst[1]["log_bytes"]:
-            worst = (definition, estimate, entry)
-    definition, estimate, entry = worst
-    detail = ("%s = %s; %s written at %.1f/s over %gs (%s); %s on %s: about %.0fs to build (assumed %s/s of table data),"
-              " %.0f bytes logged per change (x%d: an update logs the old and the new entry): about %s logged") % (
-        setting, _size(limit), ", ".join(table for _schema, table in tables), rates[(None, None)], sample_seconds, covers,
-        definition.name, definition.table, estimate["build_seconds"], _size(build_bytes_per_second), entry, ENTRIES_PER_CHANGE,
-        _size(estimate["log_bytes"]))
+            worst = (definition, estimate, entry, rate)
+    definition, estimate, entry, rate = worst
+    # The index whose log fills most: on its table's write rate, its build time and its entries' size.
+    detail = ("%s = %s; table %s written at %.1f row changes/s over %gs (%s); its biggest index to build: about %.0fs to"
+              " build (assumed %s/s of table data), %.0f bytes logged per change (x%d: an update logs the old and the new"
+              " entry): about %s logged") % (
+        setting, _size(limit), definition.table, rate, sample_seconds, covers, estimate["build_seconds"],
+        _size(build_bytes_per_second), entry, ENTRIES_PER_CHANGE, _size(estimate["log_bytes"]))
     if online_log_verdict(estimate["log_bytes"], limit) == "warn":
         return row("online log size", "warn", "%s, more than half the limit: the online log may overflow, which fails the build"
                    " at its end, after all the work (raise %s, or build at a quieter time)" % (detail, setting))
@@ -148,8 +149,8 @@ def online_log(engine, to_build, sample_seconds, build_bytes_per_second) -> dict
 
 
 def write_rates(engine, tables, seconds) -> tuple:
-    """({(schema, table): row changes per second, (None, None): the highest}, what the counter covers); the counters read
-    twice, `seconds` apart (one interval for every table)."""
+    """({(schema, table): row changes per second}, what the counter covers); the counters read twice, `seconds` apart
+    (one interval for every table). (None, why) where a counter cannot be read."""
     first = {table: engine.write_counter(*table) for table in tables}
     started = time.monotonic()
     time.sleep(seconds)
@@ -159,7 +160,6 @@ def write_rates(engine, tables, seconds) -> tuple:
     if missing:
         return None, missing[0]
     rates = {table: max(second[table][0] - first[table][0], 0) / elapsed for table in tables}
-    rates[(None, None)] = max(rates.values()) if rates else 0.0
     return rates, second[tables[0]][1]
 
 
@@ -196,7 +196,11 @@ def index_checks(engine, targets) -> dict:
         outcome["note"] = "%s did not run: %s" % (function, why)
         return outcome
     for schema, name in targets:
-        for index in engine.checkable_indexes(schema, name):
+        found = engine.checkable_indexes(schema, name)
+        if not found:
+            outcome["indexes"].append({"name": name, "spec_index": name, "function": function, "result": "skipped",
+                                       "error": "not in the catalog of schema %s" % schema, "duration_seconds": None})
+        for index in found:
             entry = {"name": index["name"], "spec_index": name, "function": function, "result": "skipped", "error": None,
                      "duration_seconds": None}
             if index["method"] != "btree":

@@ -28,11 +28,13 @@ class PostgresAmcheck(IndexCheck):
         return True, None
 
     def checkable_indexes(self, schema: str, name: str) -> list:
-        # pg_partition_tree of a plain index is the index itself; of a partitioned one (relkind I, no entries of its own),
-        # the partitions' indexes too: the leaves (relkind i) are what holds entries.
+        # The index itself when it holds entries (relkind i); for a partitioned one (relkind I, no entries of its own), its
+        # partitions' indexes, the leaves of pg_partition_tree (which lists nothing for an index that is not partitioned).
         rows = self._rows(
-            "SELECT c.oid, c.oid::regclass::text, am.amname FROM pg_partition_tree(to_regclass(format('%%I.%%I', %s::text, %s::text))) t"
-            " JOIN pg_class c ON c.oid = t.relid JOIN pg_am am ON am.oid = c.relam WHERE c.relkind = 'i' ORDER BY t.level, 2",
+            "WITH wanted AS (SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) AS oid)"
+            " SELECT c.oid, c.oid::regclass::text, am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam, wanted"
+            " WHERE c.relkind = 'i' AND (c.oid = wanted.oid OR c.oid IN (SELECT relid FROM pg_partition_tree(wanted.oid)))"
+            " ORDER BY c.oid <> wanted.oid, 2",
             (schema, name),
         )
         return [{"name": qualified, "oid": oid, "method": method} for oid, qualified, method in rows]
