@@ -174,7 +174,7 @@ def test_without_the_amcheck_extension_the_report_says_how_to_install_it(pg_db, 
     assert "CREATE EXTENSION amcheck;" in markdown and "contrib" in markdown
 
 
-def test_a_corrupt_index_fails_bt_index_check_naming_it(pg_db):
+def test_a_corrupt_index_fails_bt_index_check_naming_it_and_partitions_are_checked_each(pg_db):
     grant_amcheck(pg_db)
     conn = pg_db.connect()
     with conn.cursor() as cur:
@@ -185,13 +185,21 @@ def test_a_corrupt_index_fails_bt_index_check_naming_it(pg_db):
         cur.execute("CREATE FUNCTION shift(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1'")
         cur.execute("CREATE INDEX idx_shifted ON shifted (shift(a))")
         cur.execute("CREATE OR REPLACE FUNCTION shift(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 2'")
+        # A partitioned index holds no entries: its partitions' indexes are the ones checked.
+        cur.execute("CREATE TABLE monthly (a int, d date) PARTITION BY RANGE (d)")
+        for month in (1, 2):
+            cur.execute("CREATE TABLE monthly_%d PARTITION OF monthly FOR VALUES FROM ('2026-%02d-01') TO ('2026-%02d-01')"
+                        % (month, month, month + 1))
+        cur.execute("INSERT INTO monthly SELECT i, date '2026-01-01' + i % 50 FROM generate_series(1, 500) i")
+        cur.execute("CREATE INDEX idx_monthly ON monthly (a)")
     conn.close()
     engine = open_engine(connection_params(connection_args(pg_db)))
     try:
-        outcome = server_checks.index_checks(engine, [("public", "idx_shifted")])
+        outcome = server_checks.index_checks(engine, [("public", "idx_shifted"), ("public", "idx_monthly")])
     finally:
         engine.close()
-    assert outcome["ran"] and [i["result"] for i in outcome["indexes"]] == ["corrupt"], outcome
+    assert [(i["name"], i["spec_index"], i["result"]) for i in outcome["indexes"]] == [
+        ("idx_shifted", "idx_shifted", "corrupt"), ("monthly_1_a_idx", "idx_monthly", "ok"), ("monthly_2_a_idx", "idx_monthly", "ok")]
     assert len(outcome["problems"]) == 1 and outcome["problems"][0].startswith("idx_shifted failed bt_index_check: ")
     assert "REINDEX INDEX CONCURRENTLY" in outcome["problems"][0]
 

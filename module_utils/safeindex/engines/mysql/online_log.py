@@ -1,6 +1,8 @@
 """What an online ALTER on InnoDB needs besides the data directory: room for its sort files in the server's tmpdir, and
 room in its online log (innodb_online_alter_log_max_size) for the table's writes while it builds."""
 
+from __future__ import annotations
+
 from ansible.module_utils.safeindex.engines.interface.traps import ServerTraps
 
 # MariaDB 10.11 counts row changes per table only with the user statistics on (userstat=ON, off as it ships:

@@ -1,5 +1,7 @@
 """amcheck's bt_index_check on PostgreSQL: proof that a B-tree matches its table (heapallindexed: every row is in it)."""
 
+from __future__ import annotations
+
 try:
     from psycopg2 import sql
 except ImportError:  # the module reports the missing driver when it connects

@@ -5,6 +5,8 @@ engine reads (pg_index, pg_stat_activity, pg_locks, pg_stat_progress_create_inde
 of pg_get_indexdef are the same on all three; what differs is below.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.engines.features import Features, version_tuple
