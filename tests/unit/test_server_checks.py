@@ -58,6 +58,9 @@ def test_a_buggy_server_refuses_concurrent_builds_and_names_the_fix():
     assert "upgrade to 14.4 or later" in refused["detail"]
     # Nothing to build: no refusal, but the indexes built there may be corrupt.
     assert server_checks.known_bugs(engine, [])["result"] == "warn"
+    # A blocking build (indexes_allow_blocking) is not touched by the bug: a warning, for the indexes built before.
+    blocking = server_checks.known_bugs(engine, [("public", DEFINITION)], blocking_builds=True)
+    assert blocking["result"] == "warn" and "REINDEX" in blocking["detail"]
     assert server_checks.known_bugs(FakeEngine(version="14.4"), [("public", DEFINITION)])["result"] == "ok"
 
 
