@@ -127,8 +127,23 @@ def test_the_online_log_row_warns_when_the_writes_may_overflow_it():
     assert server_checks.online_log(quiet, [("app", DEFINITION)], 0, 1024 * 1024)["result"] == "ok"
 
 
+def test_a_log_no_server_could_fill_during_the_build_is_not_sampled():
+    # 1 MB at 20 MB/s (0.05 s), 50-byte entries: 128 MB would take about 13M changes/s to half fill.
+    assert server_checks.filling_rate(128 * 1024 * 1024, 1024 * 1024, 50, 20 * 1024 * 1024) > 10000000
+    assert server_checks.filling_rate(65536, 0, 50, 20 * 1024 * 1024) == float("inf")
+
+    def never(schema, table):
+        raise AssertionError("sampled")
+
+    engine = mariadb(online_alter_log_limit=134217728, table_row_estimate=1000, estimated_index_bytes=lambda s, d: 50000,
+                     table_bytes=1024 * 1024, write_counter=never)
+    found = server_checks.online_log(engine, [("app", DEFINITION)], 5, 20 * 1024 * 1024)
+    assert found["result"] == "ok" and "not sampled" in found["detail"]
+
+
 def test_an_unmeasurable_write_rate_is_a_warning_not_a_pass():
-    engine = mariadb(online_alter_log_limit=65536, write_counter=lambda s, t: (None, "no counter readable"))
+    engine = mariadb(online_alter_log_limit=65536, table_row_estimate=1000, estimated_index_bytes=lambda s, d: 50000,
+                     table_bytes=1024 * 1024, write_counter=lambda s, t: (None, "no counter readable"))
     found = server_checks.online_log(engine, [("app", DEFINITION)], 0, 1024 * 1024)
     assert found["result"] == "warn" and "no counter readable" in found["detail"]
 

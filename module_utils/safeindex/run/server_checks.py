@@ -24,6 +24,9 @@ ONLINE_LOG_MARGIN = 2.0
 # is on the slow side of an InnoDB build on one core of an ordinary server disk (it reads the clustered index, sorts in
 # innodb_sort_buffer_size runs through tmpdir and bulk-loads the new index); a user who knows their server's speed sets it.
 DEFAULT_BUILD_BYTES_PER_SECOND = 20 * 1024 * 1024
+# No sample is needed where filling the log would take more row changes a second than one InnoDB server writes at all (a
+# few hundred thousand a second at the most, on many cores): then the check passes without waiting for a sample.
+MOST_CHANGES_PER_SECOND = 500000
 
 
 @dataclass
@@ -118,6 +121,12 @@ def online_log_estimate(changes_per_second, table_bytes, entry_bytes, build_byte
             "log_bytes": int(changes_per_second * build_seconds * entry_bytes * ENTRIES_PER_CHANGE)}
 
 
+def filling_rate(limit_bytes, table_bytes, entry_bytes, build_bytes_per_second) -> float:
+    """The row changes a second that would bring the estimate to the warning (half the limit) during one build."""
+    per_change = online_log_estimate(1, table_bytes, entry_bytes, build_bytes_per_second)["log_bytes"]
+    return float("inf") if per_change <= 0 else limit_bytes / (ONLINE_LOG_MARGIN * per_change)
+
+
 def online_log_verdict(estimate_bytes, limit_bytes) -> str:
     return "warn" if estimate_bytes * ONLINE_LOG_MARGIN > limit_bytes else "ok"
 
@@ -127,17 +136,27 @@ def online_log(engine, to_build, sample_seconds, build_bytes_per_second) -> dict
     if not to_build:
         return row("online log size", "ok", "nothing to build")
     limit = engine.online_alter_log_limit()
+    sizes = []
+    for schema, definition in to_build:
+        rows = engine.table_row_estimate(schema, definition.table) or 0
+        entry = engine.estimated_index_bytes(schema, definition) / max(rows, 1)
+        sizes.append((schema, definition, entry, engine.table_bytes(schema, definition.table)))
+    needed = min(filling_rate(limit, table_bytes, entry, build_bytes_per_second) for _s, _d, entry, table_bytes in sizes)
+    if needed > MOST_CHANGES_PER_SECOND:
+        return row("online log size", "ok", "%s = %s: filling it during a build (about %.1fs at the assumed %s/s) would take"
+                   " more than %d row changes/s, more than a server writes; not sampled" % (
+                       setting, _size(limit), max(online_log_estimate(0, t, e, build_bytes_per_second)["build_seconds"]
+                                                  for _s, _d, e, t in sizes), _size(build_bytes_per_second),
+                       MOST_CHANGES_PER_SECOND))
     tables = sorted({(schema, definition.table) for schema, definition in to_build})
     rates, covers = write_rates(engine, tables, sample_seconds)
     if rates is None:
         return row("online log size", "warn", "could not measure the write rate (%s), so the online log's need is unknown"
                    % covers)
     worst = None
-    for schema, definition in to_build:
-        rows = engine.table_row_estimate(schema, definition.table) or 0
-        entry = engine.estimated_index_bytes(schema, definition) / max(rows, 1)
+    for schema, definition, entry, table_bytes in sizes:
         rate = rates[(schema, definition.table)]
-        estimate = online_log_estimate(rate, engine.table_bytes(schema, definition.table), entry, build_bytes_per_second)
+        estimate = online_log_estimate(rate, table_bytes, entry, build_bytes_per_second)
         if worst is None or estimate["log_bytes"] > worst[1]["log_bytes"]:
             worst = (definition, estimate, entry, rate)
     definition, estimate, entry, rate = worst
