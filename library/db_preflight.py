@@ -26,6 +26,13 @@ description:
     O(unique_precheck_action).
   - client tools, the dump client the backup will use for this server and why (O(client_bin_dir), else for PostgreSQL
     the installed client of the server's own major or the nearest newer one); refused when none fits.
+  - known server bugs and traps, each with its reason. Concurrent builds are refused on a server with a known bug of
+    them (PostgreSQL 14.0 to 14.3, fixed in 14.4). Prepared transactions older than O(max_transaction_age_seconds), which
+    a concurrent build waits for forever, are listed (PostgreSQL) as O(long_transaction_action) says. On MySQL/MariaDB,
+    the free space of the server's sort directory (C(innodb_tmpdir) or C(tmpdir)) against the biggest index
+    (O(tmpdir_free_bytes), or the directory when the server runs on this machine), and C(innodb_online_alter_log_max_size)
+    against the table's writes during the build (sampled over O(write_rate_sample_seconds), the build time assumed from
+    the table's size at O(build_bytes_per_second)).
   - deployment (O(deployment_check), a command that exits 0 or a URL that answers 2xx when no deployment is running).
   - run lock, taken for the whole run as M(db_lock) takes it (O(run_id), O(holder_file)); another run holding it is
     named. In check mode the lock is only tested, not held.
@@ -110,6 +117,25 @@ options:
   rds_cluster_id:
     description: The Aurora cluster (its storage grows as needed).
     type: str
+  tmpdir_free_bytes:
+    description: Free space in the MySQL/MariaDB server's sort directory (C(innodb_tmpdir) or C(tmpdir)), when known from
+      elsewhere; unset, it is read where the server runs on this machine.
+    type: int
+  write_rate_sample_seconds:
+    description: How long the MySQL/MariaDB table's write rate is sampled, for the online log check (only when there is
+      something to build).
+    type: float
+    default: 2.0
+  blocking_builds:
+    description: The run builds with the blocking statement (plain C(CREATE INDEX), M(db_index)'s C(allow_blocking)), which
+      the known bug of concurrent builds does not touch, so that bug only warns.
+    type: bool
+    default: false
+  build_bytes_per_second:
+    description: The assumed speed of an online MySQL/MariaDB build, in bytes of table data a second, from which the
+      build time of the online log check is estimated.
+    type: int
+    default: 20971520
   deployment_check:
     description: A command line (exit 0 means no deployment is running), a URL (2xx means the same), or a mapping
       with C(command), or with C(url), C(method), C(headers), C(body) and C(status).
@@ -307,7 +333,7 @@ from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
-from ansible.module_utils.safeindex.run import interruption, preflight
+from ansible.module_utils.safeindex.run import interruption, preflight, server_checks
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, record_start
 from ansible.module_utils.safeindex.spec import plan as planning
@@ -332,6 +358,11 @@ ARGUMENT_SPEC = argument_spec(
     rds_cluster_id=dict(type="str"),
     **AWS_ARGUMENT_SPEC,
     client_bin_dir=dict(type="path"),
+    # Known server bugs and traps (run/server_checks.py).
+    tmpdir_free_bytes=dict(type="int"),
+    write_rate_sample_seconds=dict(type="float", default=2.0),
+    build_bytes_per_second=dict(type="int", default=server_checks.DEFAULT_BUILD_BYTES_PER_SECOND),
+    blocking_builds=dict(type="bool", default=False),
     # A command line or URL that may carry a token, or a mapping with headers (a bearer header): never logged.
     deployment_check=dict(type="raw", no_log=True),
     environment_name=dict(type="str"),
@@ -435,6 +466,12 @@ def database_checks(module, dialect, tables, summary):
         g("disk space", preflight.disk_space, dialect, to_build, params["disk_headroom_factor"], params["rds_instance_id"],
           params["rds_cluster_id"], params["free_bytes"], cloudwatch),
         g("client tools", preflight.client_tools, dialect, params["client_bin_dir"]),
+        # Known server bugs and traps: the rows of those this server has.
+        *server_checks.server_checks(dialect, to_build, server_checks.TrapOptions(
+            max_transaction_age_seconds=params["max_transaction_age_seconds"], long_transaction_action=params["long_transaction_action"],
+            headroom=params["disk_headroom_factor"], tmpdir_free_bytes=params["tmpdir_free_bytes"],
+            write_rate_sample_seconds=params["write_rate_sample_seconds"], build_bytes_per_second=params["build_bytes_per_second"],
+            blocking_builds=params["blocking_builds"])),
     ]
 
 

@@ -22,6 +22,12 @@ description:
   - With O(run_dir), the result goes to the run's record (V(after) as the C(verify) phase's, V(before) as the
     probes' baseline); O(phase=after) also records the start and the end of the run's C(verify) phase, the end
     also when verification fails. M(db_preflight) takes the same baseline in a migration run.
+  - With O(amcheck) (O(phase=after)), proof that each B-tree index the run built is sound. On PostgreSQL it runs amcheck's
+    C(bt_index_check(index => ..., heapallindexed => true)) on each (on each partition's index of a partitioned one),
+    with the run's indexes read from its record in O(run_dir) (every spec index in the catalog without one). A corrupt
+    index is a problem that names it. Without the amcheck extension in the database (or the right to run it), nothing
+    is checked and RV(amcheck) says how to install it (or grant it). MySQL/MariaDB has no such check, so it is skipped
+    with a note, not a failure.
 version_added: "0.1.0"
 author: safeindex developers (!UNKNOWN)
 options:
@@ -62,6 +68,10 @@ options:
     type: str
     choices: [skip, create]
     default: skip
+  amcheck:
+    description: Check the B-tree indexes the run built with amcheck (PostgreSQL only; see above).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -148,6 +158,17 @@ summary_lines:
   type: list
   elements: str
   sample: ["probe login_by_username: 12.40 ms -> 0.21 ms (x59.0), Index Scan on idx_user_username"]
+amcheck:
+  description:
+    - The index check of O(amcheck), C(function) (V(bt_index_check); null on MySQL/MariaDB), C(ran), C(note) (what was
+      checked, or why nothing was and how to fix that), C(indexes) (C(name), C(spec_index), C(result) V(ok), V(corrupt)
+      or V(skipped), C(error), C(duration_seconds)) and C(problems). Null without O(amcheck).
+  returned: always
+  type: dict
+  sample: {"function": "bt_index_check", "ran": true, "problems": [],
+           "note": "bt_index_check(heapallindexed => true) on 1 B-tree indexes the run built: 1 sound, 0 corrupt",
+           "indexes": [{"name": "public.idx_message_timestamp", "spec_index": "idx_message_timestamp", "result": "ok",
+                        "error": null, "duration_seconds": 0.012, "function": "bt_index_check"}]}
 engine:
   description: The database engine.
   returned: always
@@ -173,8 +194,27 @@ ARGUMENT_SPEC = argument_spec(
     small_table_rows=dict(type="int", default=verification.DEFAULT_SMALL_TABLE_ROWS),
     baseline=dict(type="list", elements="dict"),
     on_equivalent=dict(type="str", choices=["skip", "create"], default="skip"),
+    amcheck=dict(type="bool", default=False),
     **run_options("run_dir"),
 )
+
+
+def index_check(dialect, indexes, run_dir):
+    """amcheck on the indexes the run built (its record's index results), or on every spec index without a record."""
+    from ansible.module_utils.safeindex.build.indexer import resolve
+    from ansible.module_utils.safeindex.run.record import RunRecord, last_run, phase_results
+    from ansible.module_utils.safeindex.run.server_checks import built_index_names, index_checks
+
+    results = phase_results(last_run(RunRecord(run_dir).events()), "index") if run_dir else []
+    built = built_index_names(results) if results else [spec.name for spec in indexes]
+    targets = []
+    for spec in indexes:
+        if spec.name in built:
+            try:
+                targets.append((resolve(dialect, spec)[0], spec.name))
+            except SafeIndexError:  # the index check above already reports a spec index it cannot resolve
+                continue
+    return index_checks(dialect, targets)
 
 
 def main():
@@ -200,6 +240,8 @@ def main():
             fail(module, exc, changed=False, engine=engine)
         with connected(module, "db_verify", dict(changed=False, engine=engine)) as dialect:
             result = verification.verify(dialect, indexes, probes, phase, options, params["baseline"])
+            result["amcheck"] = index_check(dialect, indexes, run_dir) if params["amcheck"] and phase == "after" else None
+            result["problems"] = result["problems"] + ((result["amcheck"] or {}).get("problems") or [])
         msg = verification.failure_message(phase, result["problems"])
         verification.record_result(run_dir, phase, dict(result, engine=engine), msg, module.check_mode)
     finally:

@@ -52,6 +52,10 @@ class PostgresServer(PostgresScratch, DatabaseServer):
     """The sandbox's PostgreSQL server: the engine's own server (engines/postgresql/scratch.py) of a chosen major,
     with the app's login role and database."""
 
+    # Two-phase commit on, as many production servers have it (XA): preflight lists prepared transactions, which a
+    # concurrent build waits for forever, and its tests prepare one. 0, as PostgreSQL ships, refuses PREPARE TRANSACTION.
+    default_settings = {**PostgresScratch.default_settings, "max_prepared_transactions": 5}
+
     def __init__(self, root: Path, port: int | None = None, settings: dict[str, object] | None = None, tls: bool = False,
                  major: int | None = None):
         self.major = major or default_major()

@@ -16,9 +16,11 @@ from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
 from ansible.module_utils.safeindex.engines.interface.connection import Connection
 from ansible.module_utils.safeindex.engines.interface.duplicates import Duplicates
 from ansible.module_utils.safeindex.engines.interface.explain import Explain
+from ansible.module_utils.safeindex.engines.interface.index_check import IndexCheck
 from ansible.module_utils.safeindex.engines.interface.progress import Progress
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 from ansible.module_utils.safeindex.engines.interface.statements import Statements
+from ansible.module_utils.safeindex.engines.interface.traps import ServerTraps
 
 OWNERSHIP_MARKER = "safeindex run_id=%s"
 OWNERSHIP_PATTERN = re.compile(r"safeindex run_id=([A-Za-z0-9_.:-]+)")
@@ -60,7 +62,7 @@ class Statement:
     timeout: float = 0.0  # seconds this statement alone may run; 0 for no limit
 
 
-class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Duplicates):
+class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Duplicates, ServerTraps, IndexCheck):
     """One connected session on a database engine, answering every concern; see engines/postgresql/ for the reference
     implementation."""
 

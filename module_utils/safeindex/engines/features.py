@@ -46,6 +46,14 @@ class Features:
     identifier_trailing_space: bool = True  # a name may end with a space (MySQL: no)
     expression_keys: bool = True       # a key part may be an expression (MySQL: functional key parts, 8.0.13+)
     nulls_not_distinct: bool = False   # UNIQUE ... NULLS NOT DISTINCT: NULL keys count as equal (PostgreSQL 15+)
+    # Known server bugs and traps (run/server_checks.py asks these in preflight, verify asks index_check_*):
+    concurrent_build_bug: str = None   # why this server's concurrent builds are unsafe and the fix; None when they are safe
+    prepared_transactions: bool = False  # two-phase transactions (PREPARE TRANSACTION) a concurrent build waits for
+    online_alter_log_setting: str = None  # the setting that bounds the log of writes an online build keeps (InnoDB)
+    sort_directory_setting: str = None  # where an online build writes its sort files, outside the data directory
+    index_check_function: str = None   # proves a B-tree index matches its table (amcheck's bt_index_check); None: no such
+    index_check_extension: str = None  # the extension that provides index_check_function
+    index_check_install: str = None    # how a superuser makes index_check_function available
 
     @property
     def default_backup_format(self) -> str:

@@ -68,6 +68,7 @@ def render_html(report):
         indexes(report),
         probes(report.get("verify")),
         index_verification(report.get("verify")),
+        index_check((report.get("verify") or {}).get("amcheck")),
         timeline(report),
         preflight(report),
         backup_and_snapshot(report),
@@ -149,6 +150,18 @@ def index_verification(verify):
     rows = [[cell(i["name"]), cell(i.get("table")), cell(i.get("state"), "ok" if i.get("state") in ("ok", "equivalent") else "fail"),
              cell(usage.get(i["name"]), num=True), cell(i.get("detail"))] for i in verify["indexes"]]
     return section("Index verification", "index-verification", table(["index", "table", "state", "scans", "detail"], rows))
+
+
+def index_check(amcheck):
+    """verify_amcheck's outcome: each index checked and its result, or why none was (and how to install the check)."""
+    if not amcheck:
+        return ""
+    rows = [[cell(i["name"]), cell(i.get("spec_index")), cell(i.get("function")),
+             cell(i.get("result"), {"ok": "ok", "corrupt": "fail"}.get(i.get("result"))),
+             cell(seconds(i.get("duration_seconds")), num=True), cell(i.get("error"))] for i in amcheck.get("indexes") or []]
+    note = para(amcheck.get("note"), "fail" if amcheck.get("problems") else None if amcheck.get("ran") else "unchecked")
+    return section("Index check (amcheck)", "index-check", note,
+                   table(["index", "spec index", "check", "result", "duration", "error"], rows) if rows else "")
 
 
 def timeline(report):

@@ -38,6 +38,7 @@ def render_markdown(report):
     if errors:
         out += ["## Errors", ""] + ["- **%s**: %s" % (cell(i["name"]), cell(i["error"])) for i in errors] + [""]
     out += verification(report.get("verify"))
+    out += index_check((report.get("verify") or {}).get("amcheck"))
     out += monitoring(report.get("monitor"))
     out += backup_and_snapshot(report)
     out += ["## Post-migration checklist", ""]
@@ -58,6 +59,18 @@ def verification(verify):
             for i in verify["indexes"]])
     if verify.get("failed"):
         out += ["Verification failed:", ""] + ["- %s" % cell(f) for f in verify["failed"]] + [""]
+    return out
+
+
+def index_check(amcheck):
+    """verify_amcheck's outcome: each index checked and its result, or why none was (and how to install the check)."""
+    if not amcheck:
+        return []
+    out = ["## Index check (amcheck)", "", cell(amcheck.get("note")), ""]
+    if amcheck.get("indexes"):
+        out += table(["index", "spec index", "check", "result", "duration (s)", "error"], [
+            (i["name"], i.get("spec_index"), i.get("function"), i.get("result"), i.get("duration_seconds"), i.get("error"))
+            for i in amcheck["indexes"]])
     return out
 
 

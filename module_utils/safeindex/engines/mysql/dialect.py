@@ -15,12 +15,13 @@ from ansible.module_utils.safeindex.engines.mysql.connection import MysqlConnect
 from ansible.module_utils.safeindex.engines.mysql.duplicates import MysqlDuplicates
 from ansible.module_utils.safeindex.engines.mysql.explain import MysqlExplain
 from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
+from ansible.module_utils.safeindex.engines.mysql.online_log import MysqlOnlineLog
 from ansible.module_utils.safeindex.engines.mysql.progress import MysqlProgress
 from ansible.module_utils.safeindex.engines.mysql.sessions import MysqlSessions
 from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStatements
 
 
 class MysqlEngine(
-    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates, Engine,
+    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates, MysqlOnlineLog, Engine,
 ):
     FEATURES = FEATURES

@@ -98,4 +98,9 @@ FEATURES = MysqlFeatures(
     # (MariaDB: no) refuse them in preflight, before the backup.
     expression_keys=True,
     nulls_not_distinct=False,
+    # Known server traps: an online ALTER keeps the table's concurrent writes in a log bounded by this setting (the build
+    # fails at its end, after all the work, when they do not fit), and sorts the new index in the server's tmpdir.
+    online_alter_log_setting="innodb_online_alter_log_max_size",
+    sort_directory_setting="tmpdir",
+    index_check_function=None,  # no amcheck: CHECK TABLE locks the table, so verify_amcheck is PostgreSQL-only
 )

@@ -4,12 +4,14 @@ The engine is one class made of one mixin per concern, each in its own module he
 """
 
 from ansible.module_utils.safeindex.engines.base import Engine
+from ansible.module_utils.safeindex.engines.postgresql.amcheck import PostgresAmcheck
 from ansible.module_utils.safeindex.engines.postgresql.backup import PostgresBackup
 from ansible.module_utils.safeindex.engines.postgresql.catalog import PostgresCatalog
 from ansible.module_utils.safeindex.engines.postgresql.connection import PostgresConnection
 from ansible.module_utils.safeindex.engines.postgresql.duplicates import PostgresDuplicates
 from ansible.module_utils.safeindex.engines.postgresql.explain import PostgresExplain
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
+from ansible.module_utils.safeindex.engines.postgresql.prepared import PostgresPrepared
 from ansible.module_utils.safeindex.engines.postgresql.progress import PostgresProgress
 from ansible.module_utils.safeindex.engines.postgresql.sessions import PostgresSessions
 from ansible.module_utils.safeindex.engines.postgresql.statements import PostgresStatements
@@ -17,6 +19,6 @@ from ansible.module_utils.safeindex.engines.postgresql.statements import Postgre
 
 class PostgresEngine(
     PostgresConnection, PostgresCatalog, PostgresStatements, PostgresSessions, PostgresExplain, PostgresBackup,
-    PostgresProgress, PostgresDuplicates, Engine,
+    PostgresProgress, PostgresDuplicates, PostgresPrepared, PostgresAmcheck, Engine,
 ):
     FEATURES = FEATURES

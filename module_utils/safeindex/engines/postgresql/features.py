@@ -5,6 +5,8 @@ engine reads (pg_index, pg_stat_activity, pg_locks, pg_stat_progress_create_inde
 of pg_get_indexdef are the same on all three; what differs is below.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.engines.features import Features, version_tuple
@@ -27,7 +29,24 @@ class PostgresFeatures(Features):
             transaction_timeout=major >= 17,
             data_checksums_by_default=major >= 18,
             nulls_not_distinct=major >= 15,
+            concurrent_build_bug=concurrent_build_bug(server_version),
         )
+
+
+# Known server bugs (helper block: run/server_checks.py turns these facts into preflight rows).
+CONCURRENT_BUILD_BUG = (
+    "PostgreSQL %s has the bug of 14.0 to 14.3 where CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY can miss rows"
+    " written during the build and leave a silently corrupt index (fixed in 14.4): upgrade to 14.4 or later (a minor"
+    " upgrade, the same data directory), then REINDEX every index built or reindexed concurrently on 14.0 to 14.3"
+    " (pg_amcheck --heapallindexed finds the corrupt ones)")
+
+
+def concurrent_build_bug(server_version: str) -> str | None:
+    """Why concurrent builds are unsafe on this server, and the fix; None where they are safe."""
+    version = version_tuple(server_version)
+    if (14, 0, 0) <= version < (14, 4, 0):
+        return CONCURRENT_BUILD_BUG % ("%d.%d" % version[:2])
+    return None
 
 
 FEATURES = PostgresFeatures(
@@ -60,4 +79,10 @@ FEATURES = PostgresFeatures(
     replica_hosts_statements=(),  # pg_stat_replication is a view, not a statement that differs by version
     expression_keys=True,
     nulls_not_distinct=True,  # the newest major's answer; for_server() says it for the server's
+    # Known server bugs and traps:
+    prepared_transactions=True,  # pg_prepared_xacts: a concurrent build waits for every one that holds a lock or a snapshot
+    index_check_function="bt_index_check",
+    index_check_extension="amcheck",
+    index_check_install="CREATE EXTENSION amcheck; in the database, as a superuser (amcheck is in the server's contrib"
+                        " package: postgresql-contrib, or postgresql-<major>-contrib on older Debian and Ubuntu)",
 )
