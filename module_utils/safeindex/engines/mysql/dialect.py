@@ -22,6 +22,7 @@ from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStateme
 
 
 class MysqlEngine(
-    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates, MysqlOnlineLog, Engine,
+    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates,
+    MysqlOnlineLog, Engine,
 ):
     FEATURES = FEATURES
