@@ -188,6 +188,7 @@ def test_maintenance_mode_goes_off_even_when_a_build_fails(pg_db, tmp_path):
 
     marks.unlink()
     doomed = {"indexes": [{"name": "idx_message_role_unique", "table": "message", "columns": ["role"], "unique": True}]}
-    inventory, failed = migrate(tmp_path / "failing", pg_db, spec=doomed, **hooks)
+    # The duplicate precheck would refuse this spec in preflight, before maintenance mode goes on: off, so the build fails.
+    inventory, failed = migrate(tmp_path / "failing", pg_db, "-e", "unique_precheck=off", spec=doomed, **hooks)
     assert failed.returncode != 0 and "could not create unique index" in failed.stdout
     assert marks.read_text().split() == ["on", "off"]
