@@ -15,6 +15,7 @@ from ansible.module_utils.safeindex.engines.interface.backup import Backup
 from ansible.module_utils.safeindex.engines.interface.catalog import Catalog
 from ansible.module_utils.safeindex.engines.interface.connection import Connection
 from ansible.module_utils.safeindex.engines.interface.explain import Explain
+from ansible.module_utils.safeindex.engines.interface.partitions import Partitions
 from ansible.module_utils.safeindex.engines.interface.progress import Progress
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 from ansible.module_utils.safeindex.engines.interface.statements import Statements
@@ -59,7 +60,7 @@ class Statement:
     timeout: float = 0.0  # seconds this statement alone may run; 0 for no limit
 
 
-class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress):
+class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Partitions):
     """One connected session on a database engine, answering every concern; see engines/postgresql/ for the reference
     implementation."""
 

@@ -41,6 +41,9 @@ class Features:
     default_collation: str = None      # what a utf8mb4 column without COLLATE gets on this server
     unknown_collation_markers: tuple = ()  # parts of collation names this server lacks (another flavour's families)
     known_foreign_collations: tuple = ()  # names of another flavour's collations this server takes all the same (aliases)
+    # Partitioned tables (build/partitioned.py, engines/<engine>/partitions.py):
+    partitioned_online_storage_engines: tuple = None  # storage engines whose partitioned tables take an online index
+    # build in one statement (MySQL: InnoDB); None where the engine builds a partitioned table's index part by part
 
     @property
     def default_backup_format(self) -> str:

@@ -14,12 +14,14 @@ from ansible.module_utils.safeindex.engines.mysql.catalog import MysqlCatalog
 from ansible.module_utils.safeindex.engines.mysql.connection import MysqlConnection
 from ansible.module_utils.safeindex.engines.mysql.explain import MysqlExplain
 from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
+from ansible.module_utils.safeindex.engines.mysql.partitions import MysqlPartitions
 from ansible.module_utils.safeindex.engines.mysql.progress import MysqlProgress
 from ansible.module_utils.safeindex.engines.mysql.sessions import MysqlSessions
 from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStatements
 
 
 class MysqlEngine(
-    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, Engine,
+    MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlPartitions,
+    Engine,
 ):
     FEATURES = FEATURES

@@ -90,4 +90,7 @@ FEATURES = MysqlFeatures(
     usage_counters_by_default=False,
     # Until the server is known, a collation of either flavour's own families may be missing.
     unknown_collation_markers=MYSQL_COLLATIONS + MARIADB_COLLATIONS,
+    # Measured on MariaDB 10.11: ALTER TABLE ... ADD INDEX, ALGORITHM=INPLACE, LOCK=NONE runs on a partitioned InnoDB
+    # table; on a partitioned MyISAM table the server answers "ALGORITHM=INPLACE is not supported" (1845).
+    partitioned_online_storage_engines=("InnoDB",),
 )

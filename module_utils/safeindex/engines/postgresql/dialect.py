@@ -9,6 +9,7 @@ from ansible.module_utils.safeindex.engines.postgresql.catalog import PostgresCa
 from ansible.module_utils.safeindex.engines.postgresql.connection import PostgresConnection
 from ansible.module_utils.safeindex.engines.postgresql.explain import PostgresExplain
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
+from ansible.module_utils.safeindex.engines.postgresql.partitions import PostgresPartitions
 from ansible.module_utils.safeindex.engines.postgresql.progress import PostgresProgress
 from ansible.module_utils.safeindex.engines.postgresql.sessions import PostgresSessions
 from ansible.module_utils.safeindex.engines.postgresql.statements import PostgresStatements
@@ -16,6 +17,6 @@ from ansible.module_utils.safeindex.engines.postgresql.statements import Postgre
 
 class PostgresEngine(
     PostgresConnection, PostgresCatalog, PostgresStatements, PostgresSessions, PostgresExplain, PostgresBackup,
-    PostgresProgress, Engine,
+    PostgresProgress, PostgresPartitions, Engine,
 ):
     FEATURES = FEATURES
