@@ -178,7 +178,7 @@ def carry_out(engine, decision, options, check_mode, record, session, deferred):
                 _finish_step(options, spec, step, step_started, record)
     except (GaveUp, ServerRefused, LockTimeout) as exc:
         result.partitions = tree.rows()
-        where = " (partition %s)" % current.label if current is not None else ""
+        where = " (partition %s)" % current.label if current is not None else " (the parent's own index, ON ONLY)"
         if current is not None and current.partition.leaf:
             try:
                 _drop_invalid(engine, current.partition, current.index, options)
