@@ -111,6 +111,10 @@ def test_a_monthly_partitioned_table_is_built_per_partition_rerun_and_rolled_bac
     assert attached["events_2026_03"]["index"] == "events_kind_idx_events_2026_03"
     assert attached["events_2026_03"]["comment"] == "safeindex run_id=part-1"
     assert pg_invalid_indexes(pg_db) == []
+    # Each partition has its own lines as it starts and ends.
+    assert "events_kind_idx: building on partition public.events_2026_03" in first.stdout
+    assert "events_kind_idx: partition public.events_2026_03: events_kind_idx_events_2026_03 created in" in first.stdout
+    assert "events_2026_01_kind_mine attached (an equal index was there)" in first.stdout
     # pg_partition_tree agrees: the root index's tree holds it and the three partition indexes.
     assert query(pg_db, "SELECT count(*) FROM pg_partition_tree('events_kind_idx')")[0][0] == 4
     conn = pg_db.connect()
@@ -151,6 +155,7 @@ def test_a_monthly_partitioned_table_is_built_per_partition_rerun_and_rolled_bac
     # for April) go with the parent's DROP and are built again.
     rolled_back = run_playbook("rollback.yml", inventory, "-e", "run_id=part-1")
     assert rolled_back.returncode == 0, output(rolled_back)
+    assert "dropped 1, kept 0 (existed before the run), already gone 0" in " ".join(rolled_back.stdout.split())
     assert index_of(pg_db, "events_kind_idx") is None
     assert events_indexes(pg_db) == sorted(["events_2026_01_kind_mine", attached["events_2026_04"]["index"]])
     assert index_of(pg_db, "events_2026_01_kind_mine")[0] is True
@@ -178,6 +183,18 @@ def test_a_run_stopped_midway_is_finished_by_the_next_which_builds_only_what_is_
     # April is added meanwhile: the server gives it an index attached to the INVALID parent.
     add_month(pg_db, "2026_04")
     assert tree_indexes(pg_db)["events_2026_04"]["valid"]
+    # Check mode: the exact SQL of every step still missing, and nothing done.
+    planned = run_module("db_index", index_args(pg_db, **INDEX), check_mode=True)
+    assert planned["_rc"] == 0 and planned["changed"], planned
+    assert planned["sql"] == [
+        "SET lock_timeout = '1000ms'",
+        'CREATE INDEX CONCURRENTLY "events_kind_idx_events_2026_03" ON "public"."events_2026_03" USING btree ("kind")',
+        'COMMENT ON INDEX "public"."events_kind_idx_events_2026_03" IS \'safeindex run_id=test-run-1\'',
+        'ALTER INDEX "public"."events_kind_idx" ATTACH PARTITION "public"."events_kind_idx_events_2026_03"',
+        'COMMENT ON INDEX "public"."events_kind_idx" IS \'safeindex run_id=test-run-1\'',
+        'ANALYZE "public"."events"',
+    ]
+    assert "events_2026_03" not in tree_indexes(pg_db)
     rerun = run_module("db_index", index_args(pg_db, **INDEX))
     assert rerun["_rc"] == 0 and rerun["changed"], rerun
     assert {p["partition"]: p["action"] for p in rerun["partitions"]} == {
