@@ -139,7 +139,8 @@ def test_a_monthly_partitioned_table_is_built_per_partition_rerun_and_rolled_bac
     events = [json.loads(line) for line in (run_dir / "record.jsonl").read_text().splitlines()]
     assert sorted(e["partition"] for e in events if e.get("event") == "partition_index") == [
         "public.events_2026_01", "public.events_2026_02", "public.events_2026_03"]
-    assert "events_2026_03" in (run_dir / "report.md").read_text()
+    assert "events_kind_idx_events_2026_03" in (run_dir / "report.md").read_text()
+    assert "events_kind_idx_events_2026_03" in (run_dir / "report.html").read_text()
 
     # Next month's partition: the server gives it the index itself (the parent's index exists); the rerun changes nothing.
     add_month(pg_db, "2026_04")
