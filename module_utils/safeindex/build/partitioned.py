@@ -21,7 +21,14 @@ import time
 from dataclasses import dataclass, field, replace
 
 from ansible.module_utils.safeindex.build.progress import announce, human_bytes, watch_build
-from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, GaveUp, LockTimeout, SafeIndexError, ServerRefused, SpecError
+from ansible.module_utils.safeindex.core.errors import (
+    DatabaseUnavailable,
+    GaveUp,
+    LockTimeout,
+    SafeIndexError,
+    ServerRefused,
+    SpecError,
+)
 from ansible.module_utils.safeindex.spec.definition import differences
 
 HASH_CHARS = 8
