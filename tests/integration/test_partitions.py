@@ -210,6 +210,30 @@ def test_a_run_stopped_midway_is_finished_by_the_next_which_builds_only_what_is_
     assert third["_rc"] == 0 and not third["changed"] and third["action"] == "exists"
 
 
+def test_a_partition_partitioned_itself_gets_its_own_parent_index_and_its_leaves_attach_to_it(pg_db, run_module):
+    query(pg_db, "CREATE TABLE events (id bigint NOT NULL, created_at timestamptz NOT NULL, kind text NOT NULL)"
+                 " PARTITION BY RANGE (created_at)")
+    add_month(pg_db, "2026_01")
+    query(pg_db, "CREATE TABLE events_2026_02 PARTITION OF events FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')"
+                 " PARTITION BY LIST (kind)")
+    query(pg_db, "CREATE TABLE events_2026_02_a PARTITION OF events_2026_02 FOR VALUES IN ('a')")
+    query(pg_db, "CREATE TABLE events_2026_02_rest PARTITION OF events_2026_02 DEFAULT")
+    query(pg_db, "INSERT INTO events SELECT g, timestamptz '2026-01-01' + (g % 59) * interval '1 day',"
+                 " CASE WHEN g % 3 = 0 THEN 'a' ELSE 'b' END FROM generate_series(1, 2000) g")
+    built = run_module("db_index", index_args(pg_db, **INDEX))
+    assert built["_rc"] == 0 and built["action"] == "created", built
+    assert 'CREATE INDEX "events_kind_idx_events_2026_02" ON ONLY "public"."events_2026_02" USING btree ("kind")' in built["sql"]
+    parents = dict(query(pg_db, "SELECT c.relname, p.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid"
+                                " JOIN pg_class p ON p.oid = h.inhparent WHERE c.relkind IN ('i', 'I')"))
+    assert parents == {
+        "events_kind_idx_events_2026_01": "events_kind_idx",
+        "events_kind_idx_events_2026_02": "events_kind_idx",
+        "events_kind_idx_events_2026_02_a": "events_kind_idx_events_2026_02",
+        "events_kind_idx_events_2026_02_rest": "events_kind_idx_events_2026_02",
+    }
+    assert pg_invalid_indexes(pg_db) == [] and index_of(pg_db, "events_kind_idx")[0] is True
+
+
 def test_a_unique_index_without_the_partition_key_is_refused_in_preflight_before_the_backup(pg_db, tmp_path):
     make_events(pg_db)
     inventory = write_inventory(tmp_path / "inventory", pg_db)
