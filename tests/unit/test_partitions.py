@@ -8,6 +8,8 @@ from ansible.module_utils.safeindex.build.partitioned import partition_index_nam
 from ansible.module_utils.safeindex.core.errors import SpecError
 from ansible.module_utils.safeindex.engines.base import CatalogIndex
 from ansible.module_utils.safeindex.engines.interface.partitions import Partition
+from ansible.module_utils.safeindex.engines.mysql.features import FEATURES as MYSQL
+from ansible.module_utils.safeindex.engines.mysql.partitions import MysqlPartitions
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
@@ -108,3 +110,40 @@ def test_the_derived_name_taken_by_another_definition_is_refused_naming_it():
     taken = index("events_kind_idx_events_2026_01", "events_2026_01", columns=(IndexColumn("id", nulls_first=False),))
     with pytest.raises(SpecError, match="already has an index named events_kind_idx_events_2026_01"):
         plan_tree(Catalog({"events_2026_01": [(taken, None)]}), SPEC, "public", WANTED, None, [part("events_2026_01")])
+
+
+class MariadbCatalog(MysqlPartitions):
+    """MysqlPartitions over information_schema rows given as data: (ENGINE, PARTITION_METHOD, PARTITION_EXPRESSION,
+    SUBPARTITION_EXPRESSION) of the table's first partition, and the primary key's columns."""
+
+    def __init__(self, partitioning, primary_key=()):
+        self.features = MYSQL.for_server("10.11.6-MariaDB")
+        self.partitioning, self.primary_key = partitioning, primary_key
+
+    def _rows(self, statement, params=None):
+        if "KEY_COLUMN_USAGE" in statement:
+            return [(c,) for c in self.primary_key]
+        return [self.partitioning] if self.partitioning else []
+
+
+def mariadb_problem(partitioning, columns, unique=True, primary_key=()):
+    catalog = MariadbCatalog(partitioning, primary_key)
+    definition = IndexDefinition(table="events", columns=tuple(IndexColumn(c) for c in columns), unique=unique)
+    return catalog.partition_build_problem("app", "events", definition)
+
+
+def test_mariadb_unique_keys_need_every_column_of_the_partitioning_function():
+    by_month = ("InnoDB", "RANGE", "to_days(`created_at`)", None)
+    assert "it lacks created_at" in mariadb_problem(by_month, ["id"])
+    assert mariadb_problem(by_month, ["id", "created_at"]) is None
+    assert mariadb_problem(by_month, ["kind"], unique=False) is None
+    sub = ("InnoDB", "RANGE COLUMNS", "`created_at`", "`tenant``s id`")  # a backtick inside a name is doubled
+    assert "it lacks tenant`s id" in mariadb_problem(sub, ["id", "created_at"])
+    # KEY() without columns partitions by the primary key.
+    assert "it lacks id" in mariadb_problem(("InnoDB", "KEY", "", None), ["kind"], primary_key=("id",))
+    assert mariadb_problem(None, ["kind"]) is None  # not partitioned
+
+
+def test_mariadb_refuses_a_partitioned_table_of_a_storage_engine_without_online_builds():
+    problem = mariadb_problem(("MyISAM", "RANGE", "`created_at`", None), ["kind"], unique=False)
+    assert "partitioned MyISAM table" in problem and "InnoDB" in problem
