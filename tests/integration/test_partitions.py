@@ -156,7 +156,10 @@ def test_a_monthly_partitioned_table_is_built_per_partition_rerun_and_rolled_bac
     # for April) go with the parent's DROP and are built again.
     rolled_back = run_playbook("rollback.yml", inventory, "-e", "run_id=part-1")
     assert rolled_back.returncode == 0, output(rolled_back)
-    assert "dropped 1, kept 0 (existed before the run), already gone 0" in " ".join(rolled_back.stdout.split())
+    said = " ".join(rolled_back.stdout.split())
+    assert "dropped 1, kept 0 (existed before the run), already gone 0" in said
+    assert "Built again: events_2026_01_kind_mine (not made by the run;" in said, said[-3000:]
+    assert "Built again: %s (not made by the run;" % attached["events_2026_04"]["index"] in said
     assert index_of(pg_db, "events_kind_idx") is None
     assert events_indexes(pg_db) == sorted(["events_2026_01_kind_mine", attached["events_2026_04"]["index"]])
     assert index_of(pg_db, "events_2026_01_kind_mine")[0] is True
