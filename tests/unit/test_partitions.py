@@ -147,3 +147,24 @@ def test_mariadb_unique_keys_need_every_column_of_the_partitioning_function():
 def test_mariadb_refuses_a_partitioned_table_of_a_storage_engine_without_online_builds():
     problem = mariadb_problem(("MyISAM", "RANGE", "`created_at`", None), ["kind"], unique=False)
     assert "partitioned MyISAM table" in problem and "InnoDB" in problem
+
+
+def test_the_report_lists_each_partitions_index_in_markdown_and_html():
+    from ansible.module_utils.safeindex.report.html import render_html
+    from ansible.module_utils.safeindex.report.markdown import render_markdown
+
+    from tests.unit.report_samples import INDEX_RESULTS, report
+
+    partitioned = dict(INDEX_RESULTS[0], partitions=[
+        {"partition": "public.events_2026_01", "index": "mine", "parent_index": "idx_user_username", "action": "attached",
+         "size_bytes": 16384},
+        {"partition": "public.events_2026_02", "index": "idx_user_username_events_2026_02", "action": "created",
+         "size_bytes": None}])
+    built = report(index_results=[partitioned] + INDEX_RESULTS[1:])
+    assert built["indexes"][0]["partitions"][1]["index"] == "idx_user_username_events_2026_02"
+    assert "partitions" not in built["indexes"][1]  # a table that is not partitioned: as before
+    markdown = render_markdown(built)
+    assert "## Partitions" in markdown
+    assert "| idx_user_username | public.events_2026_01 | mine | attached | 16384 |" in markdown
+    html = render_html(built)
+    assert 'id="partition-table"' in html and "idx_user_username_events_2026_02" in html
