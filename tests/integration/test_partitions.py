@@ -213,7 +213,7 @@ def test_a_run_stopped_midway_is_finished_by_the_next_which_builds_only_what_is_
     assert third["_rc"] == 0 and not third["changed"] and third["action"] == "exists"
 
 
-def test_a_partition_partitioned_itself_gets_its_own_parent_index_and_its_leaves_attach_to_it(pg_db, run_module):
+def test_a_sub_partitioned_partition_gets_its_own_parent_index_and_a_foreign_partition_is_refused(pg_db, run_module):
     query(pg_db, "CREATE TABLE events (id bigint NOT NULL, created_at timestamptz NOT NULL, kind text NOT NULL)"
                  " PARTITION BY RANGE (created_at)")
     add_month(pg_db, "2026_01")
@@ -235,6 +235,31 @@ def test_a_partition_partitioned_itself_gets_its_own_parent_index_and_its_leaves
         "events_kind_idx_events_2026_02_rest": "events_kind_idx_events_2026_02",
     }
     assert pg_invalid_indexes(pg_db) == [] and index_of(pg_db, "events_kind_idx")[0] is True
+
+    # A foreign table among the partitions cannot get an index: refused in the plan, nothing done.
+    admin = pg_db.server.admin_connect(pg_db.name)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("CREATE FOREIGN DATA WRAPPER safeindex_test_fdw")
+            cur.execute("CREATE SERVER safeindex_test_server FOREIGN DATA WRAPPER safeindex_test_fdw")
+            cur.execute("GRANT USAGE ON FOREIGN SERVER safeindex_test_server TO %s" % pg_db.user)
+    finally:
+        admin.close()
+    try:
+        query(pg_db, "CREATE FOREIGN TABLE events_2025_12 PARTITION OF events FOR VALUES FROM ('2025-12-01') TO"
+                     " ('2026-01-01') SERVER safeindex_test_server")
+        refused = run_module("db_index", index_args(pg_db, name="events_id_idx", table="events", columns=["id"]),
+                             check_mode=True)
+        assert refused["_rc"] != 0 and "partition events_2025_12 of public.events is a foreign table" in refused["msg"]
+    finally:
+        query(pg_db, "DROP FOREIGN TABLE IF EXISTS events_2025_12")
+        admin = pg_db.server.admin_connect(pg_db.name)
+        try:
+            with admin.cursor() as cur:
+                cur.execute("DROP SERVER IF EXISTS safeindex_test_server CASCADE")
+                cur.execute("DROP FOREIGN DATA WRAPPER IF EXISTS safeindex_test_fdw CASCADE")
+        finally:
+            admin.close()
 
 
 def test_a_unique_index_without_the_partition_key_is_refused_in_preflight_before_the_backup(pg_db, tmp_path):

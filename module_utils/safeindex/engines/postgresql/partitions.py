@@ -33,7 +33,17 @@ class PostgresPartitions(Partitions):
                 for s, n, ps, p, leaf, level in rows]
 
     def partition_build_problem(self, schema: str, table: str, definition) -> str | None:
-        if not definition.unique or self._relkind(schema, table) != "p":
+        if self._relkind(schema, table) != "p":
+            return None
+        # A foreign table cannot be indexed: the parent's ON ONLY index would never become valid.
+        foreign = [r[0] for r in self._rows(
+            "SELECT c.relname FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid"
+            " WHERE c.relkind = 'f' ORDER BY 1", (self._regclass(schema, table),))]
+        if foreign:
+            return ("partition %s of %s.%s is a foreign table, which cannot be indexed: the index could only be built"
+                    " without the foreign partitions by one CREATE INDEX on %s, which blocks writes on every partition for"
+                    " the whole build" % (", ".join(foreign), schema, table, table))
+        if not definition.unique:
             return None
         # Every level's partition key must be in a unique index: each partition can only check its own rows.
         columns = {c.name for c in definition.columns if c.name}
