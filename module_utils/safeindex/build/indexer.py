@@ -170,9 +170,6 @@ def decide(engine, spec, options, catalog=None, started=None) -> Decision:
     result = IndexResult(name=spec.name)
     schema, wanted = resolve(engine, spec, catalog)
     result.definition = engine.render_definition(spec.name, wanted)
-    problem = engine.partition_build_problem(schema, spec.table, wanted)
-    if problem:
-        raise SpecError("%s: %s" % (spec.name, problem))
     return _decide_with(engine, spec, options, catalog, schema, wanted, result, started)
 
 
@@ -198,7 +195,11 @@ def _decide_with(engine, spec, options, catalog, schema, wanted, result, started
     plan = plan_present(wanted, existing, catalog.table_indexes(schema, spec.table), options.on_equivalent)
     # A partitioned table is built part by part (build/partitioned.py); an INVALID parent of the spec's definition is a run
     # stopped midway: finished, not rebuilt.
-    tree = engine.partition_tree(schema, spec.table) if plan.action in ("create", "rebuild_invalid") else None
+    builds = plan.action in ("create", "rebuild_invalid")
+    problem = engine.partition_build_problem(schema, spec.table, wanted) if builds else None
+    if problem:  # what the server would refuse on this partitioned table, found before anything runs
+        raise SpecError("%s: %s" % (spec.name, problem))
+    tree = engine.partition_tree(schema, spec.table) if builds else None
     parts = None
     if tree is not None:
         parts = partitioned.plan_tree(engine, spec, schema, wanted, existing, tree)
