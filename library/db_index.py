@@ -256,7 +256,8 @@ results:
   description:
     - With O(indexes), one entry per index in the order given, with the keys a call for that index alone returns
       (name, action, changed, sql, definition, existing_definition, equivalent_to, attempts, duration_seconds, size_bytes,
-      blockers, skipped_steps, engine), and C(failed) and C(msg) for an index that failed.
+      blockers, skipped_steps, engine; partitions on a partitioned table), and C(failed) and C(msg) for an index that
+      failed.
     - A table's ANALYZE runs once, after its last build, and is listed in the C(sql) of that index.
   returned: when O(indexes) is given
   type: list
@@ -334,6 +335,18 @@ skipped_steps:
   type: list
   elements: str
   sample: ["ANALYZE \"public\".\"conversation\" did not run: canceling statement due to lock timeout"]
+partitions:
+  description:
+    - On a partitioned PostgreSQL table, which is built part by part, each partition's index and what it needed (or, in
+      check mode, would need) as C(action) V(exists) (attached already), V(attached) (an equal index was there),
+      V(created) or V(rebuilt_invalid); with O(state=absent), the indexes the DROP took with it that were not made by a
+      run (no marker), built again as V(rebuilt_after_drop).
+    - Also in each entry of RV(results).
+  returned: when the index is on a partitioned table and had work to do
+  type: list
+  elements: dict
+  sample: [{"partition": "public.events_2026_01", "index": "events_kind_idx_events_2026_01", "parent_index": "events_kind_idx",
+            "action": "created", "size_bytes": 16384}]
 """
 
 import os

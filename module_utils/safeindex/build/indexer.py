@@ -6,6 +6,7 @@ Written once for every engine; the engine object (engines/) supplies its own SQL
 import time
 from dataclasses import dataclass, field
 
+from ansible.module_utils.safeindex.build import partitioned
 from ansible.module_utils.safeindex.build.progress import watch_build
 from ansible.module_utils.safeindex.core.errors import (
     DatabaseUnavailable,
@@ -56,9 +57,13 @@ class IndexResult:
     size_bytes: int = None
     blockers: list = field(default_factory=list)
     skipped_steps: list = field(default_factory=list)
+    partitions: list = None          # a partitioned table's: each partition's index and what it needed (build/partitioned.py)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        if data["partitions"] is None:
+            del data["partitions"]
+        return data
 
 
 @dataclass
@@ -153,6 +158,7 @@ class Decision:
     plan: Plan
     result: IndexResult
     started: float
+    parts: object = None             # a partitioned table built part by part: build/partitioned.TreePlan
 
     @property
     def builds(self) -> bool:
@@ -190,6 +196,18 @@ def _decide_with(engine, spec, options, catalog, schema, wanted, result, started
                     result,
                 )
     plan = plan_present(wanted, existing, catalog.table_indexes(schema, spec.table), options.on_equivalent)
+    # A partitioned table is built part by part (build/partitioned.py); an INVALID parent of the spec's definition is a run
+    # stopped midway: finished, not rebuilt.
+    builds = plan.action in ("create", "rebuild_invalid")
+    problem = engine.partition_build_problem(schema, spec.table, wanted) if builds else None
+    if problem:  # what the server would refuse on this partitioned table, found before anything runs
+        raise SpecError("%s: %s" % (spec.name, problem))
+    tree = engine.partition_tree(schema, spec.table) if builds else None
+    parts = None
+    if tree is not None:
+        parts = partitioned.plan_tree(engine, spec, schema, wanted, existing, tree)
+        if parts.root_exists:
+            plan = Plan("create")
     if plan.action == "conflict":
         raise IndexFailed(
             "%s exists with another definition; refusing to touch it.\n  existing: %s\n  spec:     %s\n  differs in: %s"
@@ -204,7 +222,9 @@ def _decide_with(engine, spec, options, catalog, schema, wanted, result, started
     else:
         result.action = "created" if plan.action == "create" else "rebuilt_invalid"
         result.changed = True
-    return Decision(spec=spec, schema=schema, wanted=wanted, plan=plan, result=result, started=started)
+    if parts is not None:
+        result.partitions = parts.rows()
+    return Decision(spec=spec, schema=schema, wanted=wanted, plan=plan, result=result, started=started, parts=parts)
 
 
 def analyze_statements(engine, decision, options) -> list:
@@ -220,6 +240,8 @@ def carry_out(engine, decision, options, check_mode=False, record=lambda event, 
     spec, schema, wanted, result = decision.spec, decision.schema, decision.wanted, decision.result
     if not decision.builds:
         return result
+    if decision.parts is not None:
+        return partitioned.carry_out(engine, decision, options, check_mode, record, session, deferred)
     create = engine.create_statement(spec.name, wanted, options.run_id, online=options.online, timeout=options.statement_timeout)
     drop = engine.drop_statement(spec.name, wanted, online=options.online)
     settings = engine.session_statements(options) if session else []
@@ -296,9 +318,13 @@ def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, 
     result.existing_definition = engine.render_definition(existing.name, existing.definition)
     if existing.constraint:
         raise IndexFailed("%s backs the constraint %s; drop the constraint instead" % (spec.name, existing.constraint), result)
-    drop = engine.drop_statement(existing.name, existing.definition, online=options.online)
+    # A partitioned index cannot be dropped concurrently: a plain DROP, under the short lock timeout with retries.
+    partitioned_table = engine.partition_tree(schema, existing.definition.table) is not None
+    drop = engine.drop_statement(existing.name, existing.definition, online=options.online and not partitioned_table)
+    kept = partitioned.kept_partition_indexes(engine, schema, existing.name) if partitioned_table else []
+    rebuilds = partitioned.rebuild_statements(engine, kept, options)
     session = engine.session_statements(options)
-    result.sql = [text for s in session + [drop] for text in engine.render(s)]
+    result.sql = [text for s in session + [drop] + rebuilds for text in engine.render(s)]
     result.action = "dropped"
     result.changed = True
     if check_mode:
@@ -311,6 +337,8 @@ def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, 
         )
     except (GaveUp, ServerRefused, LockTimeout) as exc:
         raise IndexFailed("%s: %s" % (spec.name, exc), result) from None
+    if kept:
+        partitioned.rebuild_kept(engine, kept, rebuilds, options, result)
     result.duration_seconds = round(time.monotonic() - started, 3)
     record("index", **result.as_dict())
     return result

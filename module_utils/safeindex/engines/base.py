@@ -17,6 +17,7 @@ from ansible.module_utils.safeindex.engines.interface.connection import Connecti
 from ansible.module_utils.safeindex.engines.interface.duplicates import Duplicates
 from ansible.module_utils.safeindex.engines.interface.explain import Explain
 from ansible.module_utils.safeindex.engines.interface.index_check import IndexCheck
+from ansible.module_utils.safeindex.engines.interface.partitions import Partitions
 from ansible.module_utils.safeindex.engines.interface.progress import Progress
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 from ansible.module_utils.safeindex.engines.interface.statements import Statements
@@ -62,7 +63,8 @@ class Statement:
     timeout: float = 0.0  # seconds this statement alone may run; 0 for no limit
 
 
-class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Duplicates, ServerTraps, IndexCheck):
+class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Duplicates, ServerTraps, IndexCheck,
+             Partitions):
     """One connected session on a database engine, answering every concern; see engines/postgresql/ for the reference
     implementation."""
 

@@ -54,6 +54,9 @@ class Features:
     index_check_function: str = None   # proves a B-tree index matches its table (amcheck's bt_index_check); None: no such
     index_check_extension: str = None  # the extension that provides index_check_function
     index_check_install: str = None    # how a superuser makes index_check_function available
+    # Partitioned tables (build/partitioned.py, engines/<engine>/partitions.py):
+    partitioned_online_storage_engines: tuple = None  # storage engines whose partitioned tables take an online index
+    # build in one statement (MySQL: InnoDB); None where the engine builds a partitioned table's index part by part
 
     @property
     def default_backup_format(self) -> str:

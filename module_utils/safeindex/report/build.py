@@ -138,6 +138,8 @@ def index_rows(index_results):
             "error": result.get("msg") if result.get("failed") else None,
             "skipped_steps": result.get("skipped_steps") or [],
         })
+        if result.get("partitions"):  # a partitioned table's index: each partition's (build/partitioned.py)
+            rows[-1]["partitions"] = result["partitions"]
     return rows
 
 

@@ -125,8 +125,13 @@ def indexes(report):
              cell(size(i["size_bytes"]), num=True), cell(i.get("attempts"), num=True),
              cell(i.get("error"), "fail" if i.get("error") else None)]
             for i in report["indexes"]]
+    parts = [{"name": i["name"], **p} for i in report["indexes"] for p in i.get("partitions") or []]
+    partition_rows = [[cell(p["name"]), cell(p["partition"]), cell(p["index"]), cell(p["action"], p["action"]),
+                       cell(size(p.get("size_bytes")), num=True)] for p in parts]
     return section("Indexes", "indexes", table(["index", "action", "duration", "size", "attempts", "error"], rows, "index-table")
-                   if rows else para("No index was attempted."))
+                   if rows else para("No index was attempted."),
+                   table(["index", "partition", "partition index", "action", "size"], partition_rows, "partition-table")
+                   if partition_rows else "")
 
 
 def probes(verify):

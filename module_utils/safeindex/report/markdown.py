@@ -34,6 +34,7 @@ def render_markdown(report):
         for row in report.get("timeline") or []])
     out += ["## Indexes", ""] + table(["index", "action", "duration (s)", "size (bytes)", "attempts"], [
         (i["name"], i["action"], i["duration_seconds"], i["size_bytes"], i["attempts"]) for i in report["indexes"]])
+    out += partitions(report["indexes"])
     errors = [i for i in report["indexes"] if i["error"]]
     if errors:
         out += ["## Errors", ""] + ["- **%s**: %s" % (cell(i["name"]), cell(i["error"])) for i in errors] + [""]
@@ -45,6 +46,15 @@ def render_markdown(report):
     out += ["- %s %s (%s)" % (TICKS[c["ticked"]], c["item"], cell(c["evidence"])) for c in report.get("checklist") or []]
     out += [""]
     return "\n".join(out)
+
+
+def partitions(indexes):
+    """Each partition's index of an index on a partitioned table: which it is and what the run did with it."""
+    rows = [(i["name"], p["partition"], p["index"], p["action"], p.get("size_bytes"))
+            for i in indexes for p in i.get("partitions") or []]
+    if not rows:
+        return []
+    return ["## Partitions", ""] + table(["index", "partition", "partition index", "action", "size (bytes)"], rows)
 
 
 def verification(verify):

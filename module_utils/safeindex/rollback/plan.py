@@ -43,7 +43,9 @@ def plan_rollback(engine, run_id, events, report_indexes, owned) -> dict:
     built = _ordered(e["name"] for e in events if e.get("event") == "index" and e.get("action") in BUILT_ACTIONS)
     started = _ordered(e["name"] for e in events if e.get("event") == "index_build_started")
     tables = {e["name"]: e.get("table") for e in events if e.get("event") == "index_build_started" and e.get("table")}
-    to_drop = [_target(engine, index, "carries this run's marker") for index in owned]
+    # A partition's index attached to a partitioned index goes with it (and cannot be dropped on its own).
+    to_drop = [_target(engine, index, "carries this run's marker") for index in owned
+               if not engine.index_parent(index.definition.schema, index.name)]
     owned_names = {index.name for index in owned}
     kept, already_gone = [], []
     for name in built:

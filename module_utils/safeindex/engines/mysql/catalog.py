@@ -107,7 +107,7 @@ class MysqlCatalog(Catalog):
         try:
             self._rows("DROP TEMPORARY TABLE IF EXISTS %s" % quote(shadow_table))
             try:
-                self._rows("CREATE TEMPORARY TABLE %s LIKE %s.%s" % (quote(shadow_table), quote(schema), quote(spec.table)))
+                self._rows(self.shadow_copy_sql(shadow_table, schema, spec.table))  # engines/mysql/partitions.py
             except ServerRefused as exc:
                 if exc.details.get("code") != ACCESS_DENIED_TO_DATABASE:
                     raise

@@ -16,6 +16,7 @@ from ansible.module_utils.safeindex.engines.mysql.duplicates import MysqlDuplica
 from ansible.module_utils.safeindex.engines.mysql.explain import MysqlExplain
 from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
 from ansible.module_utils.safeindex.engines.mysql.online_log import MysqlOnlineLog
+from ansible.module_utils.safeindex.engines.mysql.partitions import MysqlPartitions
 from ansible.module_utils.safeindex.engines.mysql.progress import MysqlProgress
 from ansible.module_utils.safeindex.engines.mysql.sessions import MysqlSessions
 from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStatements
@@ -23,6 +24,6 @@ from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStateme
 
 class MysqlEngine(
     MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates,
-    MysqlOnlineLog, Engine,
+    MysqlOnlineLog, MysqlPartitions, Engine,
 ):
     FEATURES = FEATURES

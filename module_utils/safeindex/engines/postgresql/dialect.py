@@ -11,6 +11,7 @@ from ansible.module_utils.safeindex.engines.postgresql.connection import Postgre
 from ansible.module_utils.safeindex.engines.postgresql.duplicates import PostgresDuplicates
 from ansible.module_utils.safeindex.engines.postgresql.explain import PostgresExplain
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
+from ansible.module_utils.safeindex.engines.postgresql.partitions import PostgresPartitions
 from ansible.module_utils.safeindex.engines.postgresql.prepared import PostgresPrepared
 from ansible.module_utils.safeindex.engines.postgresql.progress import PostgresProgress
 from ansible.module_utils.safeindex.engines.postgresql.sessions import PostgresSessions
@@ -19,6 +20,6 @@ from ansible.module_utils.safeindex.engines.postgresql.statements import Postgre
 
 class PostgresEngine(
     PostgresConnection, PostgresCatalog, PostgresStatements, PostgresSessions, PostgresExplain, PostgresBackup,
-    PostgresProgress, PostgresDuplicates, PostgresPrepared, PostgresAmcheck, Engine,
+    PostgresProgress, PostgresDuplicates, PostgresPrepared, PostgresAmcheck, PostgresPartitions, Engine,
 ):
     FEATURES = FEATURES

@@ -31,7 +31,7 @@ class PostgresStatements(Statements):
     def _statement_timeout(seconds):
         return Statement(sql.SQL("SET statement_timeout = %s"), ("%dms" % int(seconds * 1000),), purpose="session")
 
-    def _index_sql(self, name, definition, online):
+    def _index_sql(self, name, definition, online, only=False):
         columns = []
         for column in definition.columns:
             # An expression is SQL by nature, like a predicate: the spec parser refused ';', comments and subqueries.
@@ -47,6 +47,8 @@ class PostgresStatements(Statements):
             sql.SQL("{}.{}").format(sql.Identifier(definition.schema), sql.Identifier(definition.table))
             if definition.schema else sql.Identifier(definition.table)
         )
+        if only:  # a partitioned table's own index, not its partitions' (engines/postgresql/partitions.py)
+            table = sql.SQL("ONLY {}").format(table)
         statement = sql.SQL("CREATE {unique}INDEX {online}{name} ON {table} USING {method} ({columns})").format(
             unique=sql.SQL("UNIQUE " if definition.unique else ""),
             online=sql.SQL("CONCURRENTLY " if online else ""),
