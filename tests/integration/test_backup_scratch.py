@@ -18,7 +18,7 @@ from ansible.module_utils.safeindex.backup import scratch_check
 from ansible.module_utils.safeindex.engines.postgresql import builds
 
 from tests.conftest import REPO
-from tests.integration.conftest import connection_args, database_names, databases_seen
+from tests.integration.conftest import connection_args, database_names, databases_seen, query
 
 pytestmark = pytest.mark.slow
 
@@ -219,3 +219,12 @@ def test_a_scratch_server_left_by_a_killed_module_is_removed_by_the_next_check(p
     assert result["verified"]["result"] == "ok", result.get("msg")
     assert not orphan.exists() and processes_in(orphan) == []
     assert_no_scratch_left(tmp_path)
+
+
+def test_each_mariadb_server_we_start_sorts_in_a_tmpdir_of_its_own(my_db):
+    # mariadbd deletes every #sql* file of its tmpdir when it starts: in a shared /tmp, a scratch server's start removed
+    # the open temporary tables of the servers already running (and crashed one).
+    tmpdir = query(my_db, "SELECT @@tmpdir")[0][0]
+    assert Path(tmpdir).parent == my_db.server.root and Path(tmpdir).is_dir()
+    # A query whose temporary table goes to disk (a TEXT column in an I_S table) works there.
+    assert query(my_db, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE()")[0][0] == 0

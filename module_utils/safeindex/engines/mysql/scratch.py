@@ -103,11 +103,17 @@ class MariadbScratch(ScratchServer):
         )
 
     def _launch(self) -> None:
+        # A tmpdir of its own: mariadbd deletes every #sql* file in its tmpdir when it starts, so with the shared /tmp
+        # each start of a server removed the open temporary tables of every other MariaDB there (measured: a running
+        # server's "Error on delete of '/tmp/#sql-temptable-...MAI'", and its crash, signal 11 in ha_maria::drop_table).
+        tmpdir = self.root / "tmp"
+        tmpdir.mkdir(exist_ok=True)
         command = [
             mariadb_program("mariadbd"),
             "--no-defaults",
             *self._user_option(),
             f"--datadir={self.data_dir}",
+            f"--tmpdir={tmpdir}",
             f"--bind-address={self.host}",
             f"--port={self.port}",
             f"--socket={self.socket_path}",
