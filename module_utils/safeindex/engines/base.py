@@ -19,6 +19,7 @@ from ansible.module_utils.safeindex.engines.interface.explain import Explain
 from ansible.module_utils.safeindex.engines.interface.index_check import IndexCheck
 from ansible.module_utils.safeindex.engines.interface.partitions import Partitions
 from ansible.module_utils.safeindex.engines.interface.progress import Progress
+from ansible.module_utils.safeindex.engines.interface.replication import Replication
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 from ansible.module_utils.safeindex.engines.interface.statements import Statements
 from ansible.module_utils.safeindex.engines.interface.traps import ServerTraps
@@ -64,7 +65,7 @@ class Statement:
 
 
 class Engine(Connection, Catalog, Statements, Sessions, Explain, Backup, Progress, Duplicates, ServerTraps, IndexCheck,
-             Partitions):
+             Partitions, Replication):
     """One connected session on a database engine, answering every concern; see engines/postgresql/ for the reference
     implementation."""
 
