@@ -19,6 +19,10 @@ description:
   - disk space, the estimated size of the indexes to build times O(disk_headroom_factor) against the free
     space. It uses CloudWatch FreeStorageSpace for RDS, O(free_bytes) when given, or the data directory's file system
     when the server runs on this machine.
+  - RDS replica lag, for a host with O(rds_instance_id) or O(rds_cluster_id). The instance's read replicas, or the
+    Aurora cluster's readers, each with the newest CloudWatch C(ReplicaLag) or C(AuroraReplicaLag) of the last five
+    minutes against O(max_replication_lag_seconds). A replica RDS reports not available or not replicating fails the
+    check; one without a datapoint warns, and so does an AWS call that fails (naming the call).
   - unique indexes (O(unique_precheck)). Each unique index the plan builds is checked for duplicate keys before the
     backup, with the index's own semantics (key parts, predicate, collations, prefix lengths, NULLs), read-only and
     within O(unique_precheck_timeout_seconds); duplicates fail the check, naming the index and the number of duplicate
@@ -112,10 +116,10 @@ options:
     description: Free space on the server's data volume, when known from elsewhere (for example C(df) run on the server).
     type: int
   rds_instance_id:
-    description: The RDS instance, to read its free storage from CloudWatch.
+    description: The RDS instance, to read its free storage and its read replicas' lag from CloudWatch.
     type: str
   rds_cluster_id:
-    description: The Aurora cluster (its storage grows as needed).
+    description: The Aurora cluster (its storage grows as needed), to read its readers' lag from CloudWatch.
     type: str
   tmpdir_free_bytes:
     description: Free space in the MySQL/MariaDB server's sort directory (C(innodb_tmpdir) or C(tmpdir)), when known from
@@ -455,6 +459,9 @@ def database_checks(module, dialect, tables, summary):
 
         cloudwatch = aws_client("cloudwatch", *aws_settings(params))
     g = preflight.guarded
+    # An RDS host's read replicas and their CloudWatch lag: one row, for an RDS host only (run/rds_replica_check.py).
+    from ansible.module_utils.safeindex.run.rds_replica_check import rds_replica_rows
+
     return [
         g("server version", preflight.server_version, dialect, minimum, version_tuple),
         g("privileges", preflight.privileges, dialect, schema, tables),
@@ -462,6 +469,7 @@ def database_checks(module, dialect, tables, summary):
         g("long transactions", preflight.long_transactions, dialect, params["max_transaction_age_seconds"],
           params["long_transaction_action"]),
         g("replication lag", preflight.replication_lag, dialect, params["max_replication_lag_seconds"]),
+        *rds_replica_rows(params),
         g("invalid and duplicate indexes", preflight.leftovers, dialect, summary["equivalents"] if summary else {}),
         g("disk space", preflight.disk_space, dialect, to_build, params["disk_headroom_factor"], params["rds_instance_id"],
           params["rds_cluster_id"], params["free_bytes"], cloudwatch),
