@@ -469,7 +469,7 @@ def database_checks(module, dialect, tables, summary):
         g("long transactions", preflight.long_transactions, dialect, params["max_transaction_age_seconds"],
           params["long_transaction_action"]),
         g("replication lag", preflight.replication_lag, dialect, params["max_replication_lag_seconds"]),
-        *rds_replica_rows(params),
+        *rds_replica_rows(params, cloudwatch),
         g("invalid and duplicate indexes", preflight.leftovers, dialect, summary["equivalents"] if summary else {}),
         g("disk space", preflight.disk_space, dialect, to_build, params["disk_headroom_factor"], params["rds_instance_id"],
           params["rds_cluster_id"], params["free_bytes"], cloudwatch),

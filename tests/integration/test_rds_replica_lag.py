@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from tests.integration.conftest import connection_args, moto_backend
-from tests.integration.test_preflight import assert_refused_before_any_work, migrate, spec_file
+from tests.integration.conftest import moto_backend
+from tests.integration.test_preflight import assert_refused_before_any_work, migrate
 
 pytestmark = pytest.mark.slow
 
@@ -38,13 +38,14 @@ def lag(cloudwatch, replica, value, metric="ReplicaLag", unit="Seconds", ago=30)
         "Timestamp": datetime.now(UTC) - timedelta(seconds=ago), "Value": value, "Unit": unit}])
 
 
-def rds_row(aws_options, **host):
-    """The preflight row for an RDS host, as db_preflight makes it."""
+def rds_row(aws_options, cloudwatch=None, **host):
+    """The preflight row for an RDS host, as db_preflight makes it (given the CloudWatch client it built for the disk
+    space, or none)."""
     from ansible.module_utils.safeindex.run.rds_replica_check import rds_replica_rows
 
     params = dict(rds_instance_id=None, rds_cluster_id=None, aws_profile=None, max_replication_lag_seconds=None,
                   **aws_options) | host
-    rows = rds_replica_rows(params)
+    rows = rds_replica_rows(params, cloudwatch)
     assert len(rows) == 1 and rows[0]["check"] == "RDS replica lag", rows
     return rows[0]
 
@@ -52,7 +53,7 @@ def rds_row(aws_options, **host):
 def test_an_instance_s_replicas_are_read_with_their_replica_lag(aws):
     rds, cloudwatch, options = aws
     instance(rds, "chat-prod")
-    assert rds_row(options, rds_instance_id="chat-prod", max_replication_lag_seconds=10) == {
+    assert rds_row(options, cloudwatch, rds_instance_id="chat-prod", max_replication_lag_seconds=10) == {
         "check": "RDS replica lag", "result": "ok", "detail": "no read replicas (RDS instance chat-prod)"}
     for name in ("chat-prod-r1", "chat-prod-r2"):
         rds.create_db_instance_read_replica(DBInstanceIdentifier=name, SourceDBInstanceIdentifier="chat-prod")
@@ -61,16 +62,15 @@ def test_an_instance_s_replicas_are_read_with_their_replica_lag(aws):
     lag(cloudwatch, "chat-prod-r2", 0.5)
     lag(cloudwatch, "chat-prod", 99.0)  # the primary's own metric is not a replica's
 
-    refused = rds_row(options, rds_instance_id="chat-prod", max_replication_lag_seconds=10)
+    refused = rds_row(options, cloudwatch, rds_instance_id="chat-prod", max_replication_lag_seconds=10)
     assert refused["result"] == "fail", refused
     assert refused["detail"] == ("replica chat-prod-r1 is 42.0 s behind, limit 10 s (max_replication_lag_seconds);"
                                  " within the limit: chat-prod-r2 0.5 s behind")
-    allowed = rds_row(options, rds_instance_id="chat-prod", max_replication_lag_seconds=60)
-    assert allowed["result"] == "ok" and "2 read replicas of RDS instance chat-prod, CloudWatch ReplicaLag" in allowed["detail"]
 
-    # A replica RDS says is not available does not replicate, whatever its last datapoint said.
+    # A replica RDS says is not available does not replicate, whatever its last datapoint said; the other one is now
+    # within the higher limit.
     moto_backend("rds", REGION).databases["chat-prod-r2"].status = "storage-full"
-    broken = rds_row(options, rds_instance_id="chat-prod", max_replication_lag_seconds=60)
+    broken = rds_row(options, cloudwatch, rds_instance_id="chat-prod", max_replication_lag_seconds=60)
     assert broken["result"] == "fail" and broken["detail"] == "replica chat-prod-r2 is error: RDS status storage-full; within the" \
                                                               " limit: chat-prod-r1 42.0 s behind"
 
@@ -85,22 +85,21 @@ def test_an_aurora_cluster_s_readers_are_read_with_aurora_replica_lag_in_millise
     lag(cloudwatch, "chat-aurora-reader", 2500.0, metric="AuroraReplicaLag", unit="Milliseconds")
     lag(cloudwatch, "chat-aurora-writer", 9000.0, metric="AuroraReplicaLag", unit="Milliseconds")  # the writer lags no one
 
-    refused = rds_row(options, rds_cluster_id="chat-aurora", max_replication_lag_seconds=1)
+    refused = rds_row(options, cloudwatch, rds_cluster_id="chat-aurora", max_replication_lag_seconds=1)
     assert refused == {"check": "RDS replica lag", "result": "fail",
                        "detail": "replica chat-aurora-reader is 2.5 s behind, limit 1 s (max_replication_lag_seconds)"}
     # The writer's instance id stands for its cluster.
-    assert rds_row(options, rds_instance_id="chat-aurora-writer", max_replication_lag_seconds=1) == refused
-    assert rds_row(options, rds_cluster_id="chat-aurora", max_replication_lag_seconds=5)["result"] == "ok"
+    assert rds_row(options, cloudwatch, rds_instance_id="chat-aurora-writer", max_replication_lag_seconds=1) == refused
 
 
 def test_no_datapoint_and_aws_errors_warn_naming_the_call(aws, monkeypatch):
-    rds, _cloudwatch, options = aws
+    rds, cloudwatch, options = aws
     instance(rds, "chat-prod")
     rds.create_db_instance_read_replica(DBInstanceIdentifier="chat-prod-r1", SourceDBInstanceIdentifier="chat-prod")
-    quiet = rds_row(options, rds_instance_id="chat-prod", max_replication_lag_seconds=10)
+    quiet = rds_row(options, cloudwatch, rds_instance_id="chat-prod", max_replication_lag_seconds=10)
     assert quiet["result"] == "warn" and "lag unknown for chat-prod-r1 (CloudWatch has no ReplicaLag for chat-prod-r1 since" \
         in quiet["detail"]
-    typo = rds_row(options, rds_instance_id="chat-prod-typo", max_replication_lag_seconds=10)
+    typo = rds_row(options, cloudwatch, rds_instance_id="chat-prod-typo", max_replication_lag_seconds=10)
     assert typo["result"] == "warn" and typo["detail"].startswith(
         "could not read the read replicas of RDS instance chat-prod-typo: rds:DescribeDBInstances failed: RDS instance"
         " chat-prod-typo not found in region eu-west-1")
@@ -120,21 +119,17 @@ def socket_nobody_listens_on():
         yield "http://127.0.0.1:%d" % sock.getsockname()[1]
 
 
-def test_db_preflight_refuses_a_lagging_replica_and_migrate_stops_before_the_backup(pg_db, tmp_path, aws, run_module):
+def test_migrate_refuses_an_rds_host_whose_replica_lags_before_the_backup_and_the_snapshot(pg_db, tmp_path, aws):
     rds, cloudwatch, options = aws
     instance(rds, "chat-prod")
     rds.create_db_instance_read_replica(DBInstanceIdentifier="chat-prod-r1", SourceDBInstanceIdentifier="chat-prod")
     lag(cloudwatch, "chat-prod-r1", 75.0)
 
-    result = run_module("db_preflight", dict(
-        connection_args(pg_db), spec_path=str(spec_file(tmp_path)), run_id="rds-replica-1", holder_file=str(tmp_path / "holder.json"),
-        rds_instance_id="chat-prod", max_replication_lag_seconds=30, **options), check_mode=True)
-    assert result["failed"] and "RDS replica lag: replica chat-prod-r1 is 75.0 s behind, limit 30 s" in result["msg"]
-    rows = [c["check"] for c in result["checks"]]
+    inventory, completed = migrate(tmp_path, pg_db, rds_instance_id="chat-prod", max_replication_lag_seconds=30, **options)
+    report = assert_refused_before_any_work(pg_db, inventory, completed, "RDS replica lag",
+                                            "RDS replica lag: replica chat-prod-r1 is 75.0 s behind, limit 30 s")
+    rows = [c["check"] for c in report["preflight"]]
     assert rows.index("RDS replica lag") == rows.index("replication lag") + 1
-
-    inventory, completed = migrate(tmp_path / "run", pg_db, rds_instance_id="chat-prod", max_replication_lag_seconds=30, **options)
-    assert_refused_before_any_work(pg_db, inventory, completed, "RDS replica lag", "replica chat-prod-r1 is 75.0 s behind",
-                                   "limit 30 s")
+    assert report["snapshot"] is None
     # moto takes an automated snapshot when it creates an instance, as RDS does; the run took none of its own.
     assert [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"] if s["SnapshotType"] == "manual"] == []

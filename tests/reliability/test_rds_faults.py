@@ -124,8 +124,9 @@ def test_a_throttling_endpoint_is_retried_then_the_run_is_refused_before_any_wor
         completed = run_playbook("migrate.yml", inventory, "-e", "run_id=throttled", env={"AWS_MAX_ATTEMPTS": ATTEMPTS})
         elapsed = time.monotonic() - started
     assert completed.returncode != 0, completed.stdout[-3000:]
-    # Preflight's free-space check is the run's first AWS call: tried AWS_MAX_ATTEMPTS times, then the run stops.
-    assert endpoint.calls == ["GetMetricStatistics"] * int(ATTEMPTS)
+    # Preflight's AWS calls, each tried AWS_MAX_ATTEMPTS times: the read replicas (that row warns), then the free space
+    # (that row fails), and the run stops.
+    assert endpoint.calls == ["DescribeDBInstances"] * int(ATTEMPTS) + ["GetMetricStatistics"] * int(ATTEMPTS)
     assert elapsed < 120
     report = json.loads((inventory / "artifacts" / HOST / "throttled/report.json").read_text())
     assert report["status"] == "failed" and report["backup"] is None and report["snapshot"] is None
@@ -134,6 +135,8 @@ def test_a_throttling_endpoint_is_retried_then_the_run_is_refused_before_any_wor
     for words in ("CloudWatch FreeStorageSpace of chat-prod at %s" % endpoint.url, "(Throttling)",
                   "(reached max retries: %d)" % (int(ATTEMPTS) - 1), "Rate exceeded"):
         assert words in disk["detail"] and words in completed.stdout, words
+    replicas = [c for c in report["preflight"] if c["check"] == "RDS replica lag"][0]
+    assert replicas["result"] == "warn" and "rds:DescribeDBInstances" in replicas["detail"] and "(Throttling)" in replicas["detail"]
     assert "preflight refused the run" in report["error"]
     assert not (inventory / "backups").exists()
     assert not any(index_in_catalog(pg_db, entry["table"], entry["name"]) for entry in SPEC["indexes"])

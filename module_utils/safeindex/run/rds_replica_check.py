@@ -7,6 +7,8 @@ AWS call that fails warns, naming the call (the other checks, and the database's
 
 from __future__ import annotations
 
+from typing import Any
+
 from ansible.module_utils.safeindex.core.aws_options import aws_settings
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.run.preflight import row
@@ -15,8 +17,9 @@ from ansible.module_utils.safeindex.run.replica_lag import lag_problems
 CHECK = "RDS replica lag"
 
 
-def rds_replica_rows(params: dict) -> list:
-    """[the row] for a host with rds_instance_id or rds_cluster_id, [] for any other."""
+def rds_replica_rows(params: dict, cloudwatch: Any = None) -> list:
+    """[the row] for a host with rds_instance_id or rds_cluster_id, [] for any other. `cloudwatch`: a client preflight
+    built already (for the disk space), else one is built here."""
     instance_id, cluster_id = params.get("rds_instance_id"), params.get("rds_cluster_id")
     if not (instance_id or cluster_id):
         return []
@@ -27,7 +30,7 @@ def rds_replica_rows(params: dict) -> list:
     what = "RDS instance %s" % instance_id if instance_id else "Aurora cluster %s" % cluster_id
     try:
         rds = aws_client("rds", *aws_settings(params))
-        cloudwatch = aws_client("cloudwatch", *aws_settings(params))
+        cloudwatch = cloudwatch or aws_client("cloudwatch", *aws_settings(params))
         lags = rds_replica_lags(rds, cloudwatch, instance_id, None if instance_id else cluster_id, rds.meta.region_name)
     except SafeIndexError as exc:
         return [row(CHECK, "warn", "could not read the read replicas of %s: %s" % (what, exc))]
