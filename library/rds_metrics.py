@@ -10,6 +10,9 @@ description:
     window runs from O(monitor_started) to O(monitor_ended).
   - A window without data gives null and a note (CloudWatch publishes RDS metrics a minute or so late); an error
     reading a metric gives null and the error as its note, and a warning. Neither fails the module.
+  - With O(replica_lag), the lag of each read replica of the instance (or reader of the Aurora cluster) is compared
+    the same way, C(ReplicaLag) (seconds) or C(AuroraReplicaLag) (milliseconds) on the replica's own dimension, under
+    the name C(<metric> <replica>), with C(peak), the highest datapoint of the monitoring window.
   - Credentials the boto3 way (environment, profile, instance role); throttling is retried with backoff.
   - Reads only; never changed; supports check mode.
 version_added: "0.1.0"
@@ -45,6 +48,10 @@ options:
     description: CloudWatch period in seconds (a multiple of 60).
     type: int
     default: 60
+  replica_lag:
+    description: Also compare the read replicas' lag (see above).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -73,10 +80,12 @@ EXAMPLES = r"""
 RETURN = r"""
 metrics:
   description: Per metric, C(before) and C(after) (averages, null without data), C(unit), C(change_percent) and
-    C(note) (why a value is missing).
+    C(note) (why a value is missing). With O(replica_lag), also one per read replica, C(<metric> <replica>), with
+    C(peak) (the window's highest).
   returned: always
   type: dict
-  sample: {CPUUtilization: {before: 41.5, after: 23.0, unit: Percent, change_percent: -44.6, note: null}}
+  sample: {CPUUtilization: {before: 41.5, after: 23.0, unit: Percent, change_percent: -44.6, note: null},
+           "ReplicaLag app-db-r1": {before: 0.2, after: 3.5, unit: Seconds, change_percent: 1650.0, peak: 12.0, note: null}}
 windows:
   description: The two windows read, C(before) and C(after), each C(start) and C(end) in ISO 8601.
   returned: always
@@ -114,6 +123,7 @@ ARGUMENT_SPEC = dict(
     monitor_started=dict(type="str", required=True),
     monitor_ended=dict(type="str"),
     period=dict(type="int", default=60),
+    replica_lag=dict(type="bool", default=True),
     **AWS_ARGUMENT_SPEC,
 )
 
@@ -137,6 +147,16 @@ def main():
     except SafeIndexError as exc:
         module.fail_json(msg=str(exc))
     compared = metrics.compare(cloudwatch, dim, params["metrics"], before, after, params["period"])
+    if params["replica_lag"]:
+        # The read replicas' lag over the same windows (aws/replicas.py finds the replicas).
+        from ansible.module_utils.safeindex.aws.replicas import replica_lag_metrics
+
+        try:
+            rds = aws_client("rds", *aws_settings(params))
+        except SafeIndexError as exc:
+            module.fail_json(msg=str(exc))
+        compared.update(replica_lag_metrics(rds, cloudwatch, params["instance_id"], params["cluster_id"], rds.meta.region_name,
+                                            before, after, params["period"]))
     for name, entry in compared.items():
         if entry["note"] and "could not read" in entry["note"]:
             module.warn("CloudWatch %s: %s" % (name, entry["note"]))

@@ -31,11 +31,11 @@ def instance(rds, name, **extra):
                            MasterUsername="admin", MasterUserPassword="secret-admin-pw", **extra)
 
 
-def lag(cloudwatch, replica, value, metric="ReplicaLag", unit="Seconds", ago=30):
-    """A datapoint as RDS publishes it: the replica's lag `ago` seconds ago."""
+def lag(cloudwatch, replica, value, metric="ReplicaLag", unit="Seconds", ago=30, at=None):
+    """A datapoint as RDS publishes it: the replica's lag `ago` seconds ago (or at `at`)."""
     cloudwatch.put_metric_data(Namespace="AWS/RDS", MetricData=[{
         "MetricName": metric, "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": replica}],
-        "Timestamp": datetime.now(UTC) - timedelta(seconds=ago), "Value": value, "Unit": unit}])
+        "Timestamp": at or datetime.now(UTC) - timedelta(seconds=ago), "Value": value, "Unit": unit}])
 
 
 def rds_row(aws_options, cloudwatch=None, **host):
@@ -133,3 +133,19 @@ def test_migrate_refuses_an_rds_host_whose_replica_lags_before_the_backup_and_th
     assert report["snapshot"] is None
     # moto takes an automated snapshot when it creates an instance, as RDS does; the run took none of its own.
     assert [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"] if s["SnapshotType"] == "manual"] == []
+
+
+def test_rds_metrics_compares_each_replica_s_lag_before_the_run_with_the_monitoring_window(aws, run_module):
+    rds, cloudwatch, options = aws
+    instance(rds, "chat-prod")
+    rds.create_db_instance_read_replica(DBInstanceIdentifier="chat-prod-r1", SourceDBInstanceIdentifier="chat-prod")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for minutes, value in ((30, 0.5), (25, 0.5), (10, 2.0), (6, 12.0), (2, 1.0)):  # the build made it lag, then it caught up
+        lag(cloudwatch, "chat-prod-r1", value, at=now - timedelta(minutes=minutes))
+
+    result = run_module("rds_metrics", dict(
+        instance_id="chat-prod", metrics=["CPUUtilization"], run_started=(now - timedelta(minutes=15)).isoformat(),
+        baseline_seconds=1800, monitor_started=(now - timedelta(minutes=12)).isoformat(), monitor_ended=now.isoformat(), **options))
+    assert result["_rc"] == 0 and not result.get("warnings"), result
+    assert result["metrics"]["ReplicaLag chat-prod-r1"] == {"before": 0.5, "after": 5.0, "unit": "Seconds", "change_percent": 900.0,
+                                                           "peak": 12.0, "note": None}

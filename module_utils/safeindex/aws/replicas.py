@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ansible.module_utils.safeindex.aws.cloudwatch import isoformat
+from ansible.module_utils.safeindex.aws.cloudwatch import compare, isoformat
 from ansible.module_utils.safeindex.aws.rds import INSTANCE, RdsError, snapshots_for
 from ansible.module_utils.safeindex.core.errors import SafeIndexError
 from ansible.module_utils.safeindex.run.replica_lag import ReplicaLag
@@ -35,6 +35,34 @@ def rds_replica_lags(rds: Any, cloudwatch: Any, instance_id: str | None = None, 
     replicas, metric, scale = _replicas(rds, instance_id, cluster_id, region)
     now = now or datetime.now(UTC)
     return [_lag(cloudwatch, replica, metric, scale, now) for replica in replicas]
+
+
+def replica_lag_metrics(rds: Any, cloudwatch: Any, instance_id: str | None, cluster_id: str | None, region: str | None,
+                        before: tuple, after: tuple, period: int) -> dict:
+    """The monitor's view: each replica's lag metric before the run against the window, as cloudwatch.compare() gives
+    it, keyed "<metric> <replica>", with `peak`, the window's highest datapoint. Listing the replicas failing is a note."""
+    try:
+        replicas, metric, _scale = _replicas(rds, instance_id, cluster_id, region)
+    except ReplicaReadError as exc:
+        return {"ReplicaLag": {"before": None, "after": None, "unit": None, "change_percent": None, "peak": None,
+                               "note": "could not read the read replicas: %s" % exc}}
+    compared = {}
+    for replica in replicas:
+        name = replica["DBInstanceIdentifier"]
+        dim = {"Name": "DBInstanceIdentifier", "Value": name}
+        entry = compare(cloudwatch, dim, [metric], before, after, period)[metric]
+        entry["peak"] = _peak(cloudwatch, metric, dim, after, period) if entry["after"] is not None else None
+        compared["%s %s" % (metric, name)] = entry
+    return compared
+
+
+def _peak(cloudwatch, metric, dim, window, period):
+    try:
+        points = cloudwatch.get_metric_statistics(Namespace="AWS/RDS", MetricName=metric, Dimensions=[dim], StartTime=window[0],
+                                                  EndTime=window[1], Period=period, Statistics=["Maximum"])["Datapoints"]
+    except Exception:  # botocore's errors: compare() read the same metric a moment ago and noted any error
+        return None
+    return max((p["Maximum"] for p in points), default=None)
 
 
 def _replicas(rds, instance_id, cluster_id, region):
