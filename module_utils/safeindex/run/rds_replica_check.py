@@ -23,18 +23,28 @@ def rds_replica_rows(params: dict, cloudwatch: Any = None) -> list:
     instance_id, cluster_id = params.get("rds_instance_id"), params.get("rds_cluster_id")
     if not (instance_id or cluster_id):
         return []
+    what = "RDS instance %s" % instance_id if instance_id else "Aurora cluster %s" % cluster_id
+    try:
+        lags = rds_lags(params, cloudwatch)
+    except SafeIndexError as exc:
+        return [row(CHECK, "warn", "could not read the read replicas of %s: %s" % (what, exc))]
+    return [judge(what, lags, params.get("max_replication_lag_seconds"))]
+
+
+def rds_lags(params: dict, cloudwatch: Any = None) -> list:
+    """The host's RDS read replicas as ReplicaLag (source "cloudwatch"), from module params with rds_instance_id or
+    rds_cluster_id and the AWS options; [] without an RDS id. Raises SafeIndexError naming the AWS call that failed.
+    (For whatever else wants the RDS replicas' lag: the index phase's wait, the monitor.)"""
+    instance_id, cluster_id = params.get("rds_instance_id"), params.get("rds_cluster_id")
+    if not (instance_id or cluster_id):
+        return []
     # Only here: boto3 takes a while to import, and only an RDS host needs it.
     from ansible.module_utils.safeindex.aws.client import aws_client
     from ansible.module_utils.safeindex.aws.replicas import rds_replica_lags
 
-    what = "RDS instance %s" % instance_id if instance_id else "Aurora cluster %s" % cluster_id
-    try:
-        rds = aws_client("rds", *aws_settings(params))
-        cloudwatch = cloudwatch or aws_client("cloudwatch", *aws_settings(params))
-        lags = rds_replica_lags(rds, cloudwatch, instance_id, None if instance_id else cluster_id, rds.meta.region_name)
-    except SafeIndexError as exc:
-        return [row(CHECK, "warn", "could not read the read replicas of %s: %s" % (what, exc))]
-    return [judge(what, lags, params.get("max_replication_lag_seconds"))]
+    rds = aws_client("rds", *aws_settings(params))
+    cloudwatch = cloudwatch or aws_client("cloudwatch", *aws_settings(params))
+    return rds_replica_lags(rds, cloudwatch, instance_id, None if instance_id else cluster_id, rds.meta.region_name)
 
 
 def judge(what: str, lags: list, max_seconds: float | None) -> dict:
