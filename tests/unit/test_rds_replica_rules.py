@@ -95,3 +95,27 @@ def test_a_replica_not_replicating_refuses_even_without_a_limit_and_an_unknown_l
     assert warned["result"] == "warn" and "lag unknown for app-db-r2 (CloudWatch has no ReplicaLag)" in warned["detail"]
     assert judge("Aurora cluster chat", [], 10) == {"check": "RDS replica lag", "result": "ok",
                                                     "detail": "no read replicas (Aurora cluster chat)"}
+
+
+class DeniedRds:
+    """An RDS client whose credentials may not describe instances, as botocore raises it."""
+
+    meta = type("Meta", (), {"endpoint_url": "https://rds.eu-west-1.amazonaws.com"})
+
+    def describe_db_instances(self, **_arguments):
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "User: arn:aws:iam::1:user/ci is not authorized"}},
+                          "DescribeDBInstances")
+
+
+def test_the_monitor_notes_replicas_it_cannot_list_and_the_preflight_error_names_the_call():
+    window = (NOW - timedelta(minutes=10), NOW)
+    noted = replicas.replica_lag_metrics(DeniedRds(), CloudWatchAnswers(), "app-db", None, "eu-west-1", window, window, 60)
+    note = noted["ReplicaLag"]["note"]
+    # rds_metrics warns on a note with "could not read"; the call and the permission it needs are named.
+    assert note.startswith("could not read the read replicas: access denied for rds:DescribeDBInstances on instance"
+                           " app-db: User: arn:aws:iam::1:user/ci is not authorized") and noted["ReplicaLag"]["after"] is None
+    with pytest.raises(replicas.ReplicaReadError) as failed:
+        replicas.rds_replica_lags(DeniedRds(), CloudWatchAnswers(), "app-db", region="eu-west-1")
+    assert "rds:DescribeDBInstances" in str(failed.value) and "The credentials in use need that permission" in str(failed.value)

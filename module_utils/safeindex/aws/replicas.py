@@ -70,7 +70,7 @@ def _replicas(rds, instance_id, cluster_id, region):
     if instance_id:
         instance = _source(rds, instance_id, None, region)
         if not instance.get("DBClusterIdentifier"):
-            # Cross-region replicas are named by their ARN; describe_db_instances takes ARNs too.
+            # Cross-region replicas are named by their ARN (_describe does not look them up here).
             return [_describe(rds, name) for name in instance.get("ReadReplicaDBInstanceIdentifiers") or []], "ReplicaLag", 1.0
         cluster_id = instance["DBClusterIdentifier"]
     cluster = _source(rds, None, cluster_id, region)
