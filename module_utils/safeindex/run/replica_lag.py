@@ -48,6 +48,9 @@ def _number(value: float) -> str:
     return ("%d" % value) if float(value).is_integer() else ("%s" % value)
 
 
+number_text = _number  # a limit as the operator wrote it (10, not 10.0), for preflight's messages too
+
+
 # The module options every module that reads replica lag takes (db_preflight, db_index, db_health); the doc fragment
 # safeindex.safeindex.replicas documents them. Helper A of issue 20 fills these in; the names are the contract.
 REPLICA_ARGUMENT_SPEC = dict(
