@@ -16,6 +16,7 @@ import psycopg2
 import pymysql
 
 from sandbox import prepare_app_database
+from sandbox import replicas as replica_support
 from sandbox.errors import SandboxError
 from sandbox.inventory import DatabaseHost, database_hosts, select_hosts
 from sandbox.server_base import DatabaseServer
@@ -25,6 +26,9 @@ DEFAULT_ROOT = "/tmp/safeindex-sandbox"
 DEFAULT_INVENTORY = "inventories/local"
 PASSWORD_FILE = "password"
 STATE_FILE = "state.json"
+# The host's replicas as the inventory lists them ([{host, port, name}]; inventories/local reads it).
+REPLICAS_FILE = "replicas.json"
+REPLICA_NAME = "replica1"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=42, help="random seed of the sample data (default: %(default)s)")
     up.add_argument("--pg-major", type=int, metavar="N",
                     help="PostgreSQL major of the postgresql hosts: 15, 17 or 18 (default: the system's own, 15 on Debian 12)")
+    up.add_argument("--replica", action="store_true",
+                    help="start a real replica next to each server (PostgreSQL streaming, MariaDB by GTID); kept by later `up`s")
     up.set_defaults(action=up_host)
     down = commands.add_parser("down", parents=[common], help="stop the servers and remove their folders")
     down.set_defaults(action=down_host)
@@ -84,7 +90,9 @@ def up_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> None:
             f"{host.name}: {folder} holds a PostgreSQL {state.get('pg_major')} server, not {args.pg_major}; "
             "run `python -m sandbox down` first"
         )
-    server = make_server(host.engine, folder, host.port, pg_major=args.pg_major or (state or {}).get("pg_major"))
+    with_replica = bool(getattr(args, "replica", False) or (state or {}).get("replicas"))
+    server = make_server(host.engine, folder, host.port, pg_major=args.pg_major or (state or {}).get("pg_major"),
+                         settings=replica_support.primary_settings(host.engine) if with_replica else None)
     if server.is_running():
         if state and state.get("port") != host.port:
             raise SandboxError(
@@ -93,6 +101,7 @@ def up_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> None:
             )
     else:
         server.start()
+    replicas = [_start_replica(host, folder, server, state)] if with_replica else []
     password = _ensure_password(folder / PASSWORD_FILE)
     counts = prepare_app_database(
         server,
@@ -104,11 +113,37 @@ def up_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> None:
         progress=lambda line: print(f"{host.name}: {line}", file=sys.stderr, flush=True),
     )
     version = server.version()
-    _write_state(folder, host, server, version)
+    _write_state(folder, host, server, version, replicas)
     print(
         f"{host.name}: {host.engine} ({version}) on {server.host}:{server.port}, database {host.db_name}, "
         f"{counts['message']} messages; connect: {connect_command(host, server, folder / PASSWORD_FILE)}"
     )
+    for replica in replicas:
+        print(f"{host.name}: replica {replica.name} on {replica.host}:{replica.port} (pid {replica.pid}), following it")
+
+
+def _start_replica(host: DatabaseHost, folder: Path, server: DatabaseServer, state: dict | None) -> DatabaseServer:
+    """The host's replica, started (made first when new: a MariaDB replica follows from the primary's current binlog
+    position, so only a primary without the app's data yet can get one)."""
+    known = {entry["name"]: entry for entry in (state or {}).get("replicas") or []}
+    replica = replica_support.make_replica(server, folder / REPLICA_NAME, port=(known.get(REPLICA_NAME) or {}).get("port"),
+                                           name=REPLICA_NAME)
+    if host.engine == "mysql" and not (replica.root / ".initialised").exists() and _has_database(server, host.db_name):
+        raise SandboxError(f"{host.name}: the MariaDB server already holds {host.db_name}, which a new replica would miss"
+                           " (it follows from the primary's current binlog position); run `python -m sandbox down`,"
+                           " then `up --replica`")
+    replica.start()
+    return replica
+
+
+def _has_database(server: DatabaseServer, name: str) -> bool:
+    conn = server.admin_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
 
 
 def down_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> None:
@@ -119,6 +154,11 @@ def down_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> Non
     state = read_state(folder)
     if state is None and not (folder / ".initialised").exists() and not (folder / "data").exists():
         raise SandboxError(f"{host.name}: refusing to remove {folder}: it does not look like a sandbox server folder")
+    for replica_folder in replica_support.replicas_in(folder):
+        replica = make_server((state or {}).get("engine", host.engine), replica_folder, pg_major=(state or {}).get("pg_major"))
+        replica_pid = replica.pid
+        replica.stop()
+        print(f"{host.name}: replica {replica_folder.name}: " + (f"stopped pid {replica_pid}" if replica_pid else "was not running"))
     server = _server_in(folder, state, host)
     pid = server.pid
     server.destroy()
@@ -136,6 +176,11 @@ def status_host(host: DatabaseHost, folder: Path, args: argparse.Namespace) -> N
         print(f"{host.name}: {server.engine} running, pid {pid}, {server.host}:{server.port}")
     else:
         print(f"{host.name}: {server.engine} stopped (data kept in {folder}; `up` starts it again)")
+    for entry in (read_state(folder) or {}).get("replicas") or []:
+        replica = make_server(server.engine, Path(entry["root"]), entry["port"], pg_major=getattr(server, "major", None))
+        replica_pid = replica.pid
+        print(f"{host.name}: replica {entry['name']} " + (f"running, pid {replica_pid}, {entry['host']}:{entry['port']}"
+                                                         if replica_pid else "stopped"))
 
 
 def connect_command(host: DatabaseHost, server: DatabaseServer, password_file: Path) -> str:
@@ -173,7 +218,8 @@ def _ensure_password(path: Path) -> str:
     return password
 
 
-def _write_state(folder: Path, host: DatabaseHost, server: DatabaseServer, version: str) -> None:
+def _write_state(folder: Path, host: DatabaseHost, server: DatabaseServer, version: str,
+                 replicas: list | None = None) -> None:
     state = {
         "host": host.name,
         "engine": host.engine,
@@ -189,7 +235,9 @@ def _write_state(folder: Path, host: DatabaseHost, server: DatabaseServer, versi
         "db_name": host.db_name,
         "db_user": host.db_user,
         "password_file": str(folder / PASSWORD_FILE),
+        "replicas": [{**replica_support.replica_entry(r), "pid": r.pid, "root": str(r.root)} for r in replicas or ()],
     }
+    (folder / REPLICAS_FILE).write_text(json.dumps([replica_support.replica_entry(r) for r in replicas or ()]) + "\n")
     temporary = folder / (STATE_FILE + ".tmp")
     temporary.write_text(json.dumps(state, indent=2) + "\n")
     temporary.replace(folder / STATE_FILE)

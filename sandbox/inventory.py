@@ -105,7 +105,11 @@ def write_inventory(folder: Path, databases: dict, host_vars: dict | None = None
     hosts = {
         name: {
             "db_engine": db.engine, "db_host": db.host, "db_port": db.port, "db_name": db.name, "db_user": db.user,
-            "db_password": db.password, **((host_vars or {}).get(name) or {}),
+            "db_password": db.password,
+            # The replicas that follow the server (sandbox/replicas.py), as preflight and the index phase read them.
+            **({"replicas": [{"host": r.host, "port": r.port, "name": r.name} for r in db.replicas]}
+               if getattr(db, "replicas", None) else {}),
+            **((host_vars or {}).get(name) or {}),
         }
         for name, db in databases.items()
     }

@@ -52,8 +52,12 @@ class MariadbServer(mariadb_scratch.MariadbScratch, DatabaseServer):
                         # TLS mode: over TCP the app user must use TLS (socket logins are local, as with PostgreSQL).
                         cur.execute("ALTER USER %s@%s REQUIRE SSL", account)
                     cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO %s@%s", account)
-                    # PROCESS shows other sessions; REPLICATION MASTER ADMIN lists the replicas (preflight's lag check).
-                    cur.execute("GRANT PROCESS, REPLICATION MASTER ADMIN ON *.* TO %s@%s", account)
+                    # PROCESS shows other sessions (a primary's binlog dump threads among them); REPLICATION MASTER
+                    # ADMIN lists the replicas; SLAVE MONITOR (10.5.9+, REPLICATION CLIENT before) reads a replica's
+                    # own lag, SHOW REPLICA STATUS; BINLOG MONITOR the primary's binary log position. The grant reaches
+                    # a sandbox replica by replication.
+                    cur.execute("GRANT PROCESS, REPLICATION MASTER ADMIN, SLAVE MONITOR, BINLOG MONITOR ON *.* TO %s@%s",
+                                account)
                     cur.execute("GRANT ALL PRIVILEGES ON `safeindex\\_verify\\_%%`.* TO %s@%s", account)
                     # A '%' in the pattern is doubled: the driver fills in the account's %s.
                     restored = quote_identifier(db_name.replace("_", "\\_") + "\\_restored\\_%").replace("%", "%%")

@@ -273,3 +273,6 @@ def databases_seen(db, every=0.02):
         stop.set()
         watcher.join(10)
         seen.update(database_names(db))
+
+
+from tests.integration.replicas import my_replica_pair, my_replicated, pg_replica_pair, pg_replicated  # noqa: E402,F401

@@ -57,6 +57,14 @@ class Features:
     # Partitioned tables (build/partitioned.py, engines/<engine>/partitions.py):
     partitioned_online_storage_engines: tuple = None  # storage engines whose partitioned tables take an online index
     # build in one statement (MySQL: InnoDB); None where the engine builds a partitioned table's index part by part
+    # Replicas and their lag (engines/<engine>/replication.py, run/replica_lag.py; issue 20):
+    lag_seen_from_primary: bool = False  # the primary knows each replica's lag (PostgreSQL: pg_stat_replication)
+    replica_lags_by_build_time: bool = False  # a replica applies an index build only after the primary finished it, so
+    # it lags by about the build's duration (MySQL/MariaDB statement replication of ALTER TABLE)
+    replica_status_statement: str = None  # what a replica answers about its own replication (SHOW REPLICA STATUS)
+    replica_status_columns: tuple = ()  # (key, the server's column name) pairs of that answer; keys: io_running,
+    # sql_running, seconds_behind, last_io_error, last_sql_error, source_host, source_port
+    replication_sender_commands: tuple = ()  # the primary's session commands that feed a replica (binlog dump threads)
 
     @property
     def default_backup_format(self) -> str:

@@ -18,12 +18,13 @@ from ansible.module_utils.safeindex.engines.mysql.features import FEATURES
 from ansible.module_utils.safeindex.engines.mysql.online_log import MysqlOnlineLog
 from ansible.module_utils.safeindex.engines.mysql.partitions import MysqlPartitions
 from ansible.module_utils.safeindex.engines.mysql.progress import MysqlProgress
+from ansible.module_utils.safeindex.engines.mysql.replication import MysqlReplication
 from ansible.module_utils.safeindex.engines.mysql.sessions import MysqlSessions
 from ansible.module_utils.safeindex.engines.mysql.statements import MysqlStatements
 
 
 class MysqlEngine(
     MysqlConnection, MysqlCatalog, MysqlStatements, MysqlSessions, MysqlExplain, MysqlBackup, MysqlProgress, MysqlDuplicates,
-    MysqlOnlineLog, MysqlPartitions, Engine,
+    MysqlOnlineLog, MysqlPartitions, MysqlReplication, Engine,
 ):
     FEATURES = FEATURES

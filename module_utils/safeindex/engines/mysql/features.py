@@ -12,6 +12,15 @@ MARIADB_COLLATIONS = ("_uca1400_", "_nopad_")
 # MariaDB 11.4.5 takes MySQL's default collation as an alias of utf8mb4_uca1400_nopad_ai_ci; no other 0900 name is
 # counted on here (the scratch server can be asked for the rest).
 MARIADB_0900_ALIASES = ("utf8mb4_0900_ai_ci",)
+# SHOW SLAVE STATUS's columns (MariaDB's SHOW REPLICA STATUS too), and MySQL 8.0.22+'s SHOW REPLICA STATUS's.
+REPLICA_STATUS_COLUMNS_OLD = (("io_running", "Slave_IO_Running"), ("sql_running", "Slave_SQL_Running"),
+                              ("seconds_behind", "Seconds_Behind_Master"), ("last_io_error", "Last_IO_Error"),
+                              ("last_sql_error", "Last_SQL_Error"), ("source_host", "Master_Host"),
+                              ("source_port", "Master_Port"))
+REPLICA_STATUS_COLUMNS_NEW = (("io_running", "Replica_IO_Running"), ("sql_running", "Replica_SQL_Running"),
+                              ("seconds_behind", "Seconds_Behind_Source"), ("last_io_error", "Last_IO_Error"),
+                              ("last_sql_error", "Last_SQL_Error"), ("source_host", "Source_Host"),
+                              ("source_port", "Source_Port"))
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,9 @@ class MysqlFeatures(Features):
                 # MariaDB 10.5.1 renamed SHOW SLAVE HOSTS and kept the old name as an alias.
                 replica_hosts_statements=("SHOW REPLICA HOSTS", "SHOW SLAVE HOSTS") if version >= (10, 5, 1)
                 else ("SHOW SLAVE HOSTS",),
+                # 10.5.1 added SHOW REPLICA STATUS; its columns kept their old names (Slave_IO_Running, ...).
+                replica_status_statement="SHOW REPLICA STATUS" if version >= (10, 5, 1) else "SHOW SLAVE STATUS",
+                replica_status_columns=REPLICA_STATUS_COLUMNS_OLD,
                 processlist_progress=True,  # PROCESSLIST's STAGE, MAX_STAGE, PROGRESS
                 usage_counters_by_default=False,  # MariaDB ships with performance_schema off
                 default_collation="utf8mb4_general_ci",
@@ -48,6 +60,10 @@ class MysqlFeatures(Features):
             # MySQL 8.0.22 renamed SHOW SLAVE HOSTS to SHOW REPLICAS; 8.4 removed the old name.
             replica_hosts_statements=("SHOW REPLICAS",) if version >= (8, 4, 0)
             else ("SHOW REPLICAS", "SHOW SLAVE HOSTS") if version >= (8, 0, 22) else ("SHOW SLAVE HOSTS",),
+            # 8.0.22 added SHOW REPLICA STATUS with renamed columns (Replica_IO_Running, Seconds_Behind_Source, ...);
+            # 8.4 removed SHOW SLAVE STATUS.
+            replica_status_statement="SHOW REPLICA STATUS" if version >= (8, 0, 22) else "SHOW SLAVE STATUS",
+            replica_status_columns=REPLICA_STATUS_COLUMNS_NEW if version >= (8, 0, 22) else REPLICA_STATUS_COLUMNS_OLD,
             # No STAGE columns in PROCESSLIST. performance_schema's events_stages_current could say how far an ALTER
             # is, but only with the stage/innodb/alter% instruments and their consumer turned on: a server-wide
             # setting this tool does not change. So the state and the elapsed time are what a MySQL build shows.
@@ -106,4 +122,10 @@ FEATURES = MysqlFeatures(
     # Measured on MariaDB 10.11: ALTER TABLE ... ADD INDEX, ALGORITHM=INPLACE, LOCK=NONE runs on a partitioned InnoDB
     # table; on a partitioned MyISAM table the server answers "ALGORITHM=INPLACE is not supported" (1845).
     partitioned_online_storage_engines=("InnoDB",),
+    # Replicas: only a replica knows its lag; the primary shows the binlog dump threads that feed them.
+    lag_seen_from_primary=False,
+    replica_lags_by_build_time=True,
+    replica_status_statement="SHOW SLAVE STATUS",  # until the server is known: the name every version takes but 8.4
+    replica_status_columns=REPLICA_STATUS_COLUMNS_OLD,
+    replication_sender_commands=("Binlog Dump", "Binlog Dump GTID"),
 )

@@ -14,12 +14,14 @@ from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from ansible.module_utils.safeindex.engines.postgresql.partitions import PostgresPartitions
 from ansible.module_utils.safeindex.engines.postgresql.prepared import PostgresPrepared
 from ansible.module_utils.safeindex.engines.postgresql.progress import PostgresProgress
+from ansible.module_utils.safeindex.engines.postgresql.replication import PostgresReplication
 from ansible.module_utils.safeindex.engines.postgresql.sessions import PostgresSessions
 from ansible.module_utils.safeindex.engines.postgresql.statements import PostgresStatements
 
 
 class PostgresEngine(
     PostgresConnection, PostgresCatalog, PostgresStatements, PostgresSessions, PostgresExplain, PostgresBackup,
-    PostgresProgress, PostgresDuplicates, PostgresPrepared, PostgresAmcheck, PostgresPartitions, Engine,
+    PostgresProgress, PostgresDuplicates, PostgresPrepared, PostgresAmcheck, PostgresPartitions, PostgresReplication,
+    Engine,
 ):
     FEATURES = FEATURES

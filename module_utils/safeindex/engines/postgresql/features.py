@@ -77,6 +77,10 @@ FEATURES = PostgresFeatures(
     ddl_timeout=True,
     descending_indexes=True,
     replica_hosts_statements=(),  # pg_stat_replication is a view, not a statement that differs by version
+    # Replicas: the primary sees each standby's replay position (pg_stat_replication); a standby replays the build's
+    # WAL as it streams, not after the build.
+    lag_seen_from_primary=True,
+    replica_lags_by_build_time=False,
     expression_keys=True,
     nulls_not_distinct=True,  # the newest major's answer; for_server() says it for the server's
     # Known server bugs and traps:
