@@ -206,6 +206,23 @@ options:
     type: list
     elements: dict
     default: []
+    suboptions:
+      host:
+        description: The replica's host.
+        type: str
+        required: true
+      port:
+        description: The replica's port; the host's when unset.
+        type: int
+      name:
+        description: What the run calls it; C(host:port) when unset.
+        type: str
+      user:
+        description: The login user on the replica; the host's when unset.
+        type: str
+      password:
+        description: The login's password on the replica; the host's when unset.
+        type: str
   max_replication_lag_seconds:
     description: Seconds a replica may be behind; unset, no limit in seconds.
     type: float
