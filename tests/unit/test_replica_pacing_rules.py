@@ -170,3 +170,66 @@ def test_replica_line_names_the_limit_that_is_crossed():
     assert replica_line(behind(12.44)[0], 10, None) == "waiting for replica r1: 12.4 s behind, limit 10 s"
     stopped = ReplicaLag(name="r2", source="replica", state="stopped", detail="SQL thread not running")
     assert replica_line(stopped, 10, None) == "waiting for replica r2: stopped (SQL thread not running)"
+
+
+def test_the_report_shows_the_lag_over_the_run_the_waits_and_the_unbuilt_from_the_record_alone(tmp_path):
+    from ansible.module_utils.safeindex.report.from_record import report_from_record
+    from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result
+
+    record = RunRecord(str(tmp_path))
+    record.append("start", run_id="run-7", host="db1", engine="mysql", monotonic=100.0)
+    record_phase_result(str(tmp_path), "preflight", {"spec": {"names": ["a", "b", "c"]}})
+    record.append("phase_start", run_id="run-7", phase="indexes", monotonic=101.0)
+    record.append("replica_wait", index="a", outcome="clear", waited_seconds=0.0, polls=1, problems=[], last_problems=[],
+                  peak={"r1": {"lag_seconds": 1.0, "lag_bytes": None}}, lags=[], detail="")
+    record_phase_result(str(tmp_path), "index", {"name": "a", "action": "created", "changed": True, "duration_seconds": 4.0,
+                                                 "started_at": 1000.0, "finished_at": 1004.0})
+    record.append("index_pause", index="b", seconds=5)
+    record.append("replica_wait", index="b", outcome="caught_up", waited_seconds=12.5, polls=7,
+                  problems=["replica r1 is 14.0 s behind, limit 10 s (max_replication_lag_seconds)"], last_problems=[],
+                  peak={"r1": {"lag_seconds": 14.0, "lag_bytes": None}}, lags=[], detail="")
+    record_phase_result(str(tmp_path), "index", {"name": "b", "action": "created", "changed": True, "duration_seconds": 4.0,
+                                                 "started_at": 1021.5, "finished_at": 1025.5})
+    record.append("index_pause", index="c", seconds=5)
+    record.append("replica_wait", index="c", outcome="timed_out", waited_seconds=600.0, polls=300,
+                  problems=["replica r1 is stopped"], last_problems=["replica r1 is stopped"],
+                  peak={"r1": {"lag_seconds": None, "lag_bytes": None}}, lags=[], detail="")
+    record_phase_result(str(tmp_path), "index", {"name": "c", "action": "not_built", "changed": False, "sql": [],
+                                                 "reason": "not built: the replicas did not catch up within ..."})
+    record.append("phase_end", run_id="run-7", phase="indexes", monotonic=731.0)
+    samples = [{"seconds": 0.0, "connections": 3, "lock_waits": 0, "waiting": [],
+                "replicas": [{"name": "r1", "state": "streaming", "lag_seconds": 3.0, "lag_bytes": None}]},
+               {"seconds": 10.0, "connections": 3, "lock_waits": 0, "waiting": [],
+                "replicas": [{"name": "r1", "state": "streaming", "lag_seconds": 0.0, "lag_bytes": None}]}]
+    record_phase_result(str(tmp_path), "monitor", {"duration_seconds": 10.0, "smoke_checks": [], "error_logs": [],
+                                                   "health": {"samples": samples, "detail": "2 samples"}, "failed": []})
+
+    report, summary = report_from_record(str(tmp_path), "failed", "1 of 3 indexes not built: ...: c")
+    replicas = report["replicas"]
+    assert replicas["lag"] == {"r1": {"index_phase": {"max_lag_seconds": 14.0, "max_lag_bytes": None},
+                                      "monitor": {"max_lag_seconds": 3.0, "max_lag_bytes": None}}}
+    assert [(w["index"], w["outcome"]) for w in replicas["waits"]] == [("b", "caught_up"), ("c", "timed_out")]
+    assert replicas["longest_wait_seconds"] == 600.0 and replicas["wait_seconds"] == 612.5
+    assert (replicas["pauses"], replicas["paused_seconds"]) == (2, 10)
+    assert replicas["not_built"] == [{"name": "c", "reason": "not built: the replicas did not catch up within ..."}]
+    assert (report["not_built"], report["total_in_place"], report["total_expected"]) == (1, 2, 3) and summary["not_built"] == 1
+    assert [i["reason"] for i in report["indexes"]] == [None, None, "not built: the replicas did not catch up within ..."]
+    migration = next(row for row in report["timeline"] if row["phase"] == "Migration")
+    assert (migration["paused_seconds"], migration["replica_wait_seconds"]) == (10, 612.5)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Replicas and pacing" in markdown and "| r1 | 14.0 s | 3.0 s |" in markdown
+    assert "Longest wait for the replicas: 10 min 0 s (2 waits, 10 min 12 s in all); 2 pauses between builds, 10.0 s in all." in markdown
+    assert "- **c**: not built: the replicas did not catch up within ..." in markdown
+    assert "Of the migration," in markdown
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="replicas"' in html and 'id="replica-wait-table"' in html and "timed_out" in html
+
+
+def test_a_run_without_replicas_or_pauses_has_no_replica_section(tmp_path):
+    from ansible.module_utils.safeindex.report.from_record import report_from_record
+    from ansible.module_utils.safeindex.run.record import RunRecord
+
+    RunRecord(str(tmp_path)).append("start", run_id="run-8", host="db1", engine="postgresql", monotonic=100.0)
+    report, _summary = report_from_record(str(tmp_path), "success")
+    assert report["replicas"] is None and report["not_built"] == 0
+    assert "Replicas and pacing" not in (tmp_path / "report.md").read_text()
