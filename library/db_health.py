@@ -43,36 +43,6 @@ options:
   max_lock_waits:
     description: Warn when a sample counts more sessions waiting for a lock than this.
     type: int
-  # Documented here until the replicas doc fragment exists (issue 20, helper A).
-  replicas:
-    description: The replicas of this database, each C({host, port}) with an optional C(name) and C(user); the host's
-      login unless an entry gives its own.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      host:
-        description: The replica's host.
-        type: str
-        required: true
-      port:
-        description: The replica's port; the host's when unset.
-        type: int
-      name:
-        description: What the run calls it; C(host:port) when unset.
-        type: str
-      user:
-        description: The login user on the replica; the host's when unset.
-        type: str
-      password:
-        description: The login's password on the replica; the host's when unset.
-        type: str
-  max_replication_lag_seconds:
-    description: Warn when a sample finds a replica more seconds behind than this.
-    type: float
-  max_replication_lag_bytes:
-    description: Warn when a sample finds a replica more bytes behind than this.
-    type: int
   smoke_answers:
     description: A registered M(ansible.builtin.uri) loop's C(results) at the window's start, each with its smoke check
       as C(item) (C(name), C(url), C(method), C(status), C(body)).
@@ -103,6 +73,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_run
+  - replicas
 """
 
 EXAMPLES = r"""

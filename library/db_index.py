@@ -199,36 +199,6 @@ options:
     description: Seconds between two reads of the replicas' lag while waiting.
     type: float
     default: 2
-  # Documented here until the replicas doc fragment exists (issue 20, helper A).
-  replicas:
-    description: The replicas of this database, each C({host, port}) with an optional C(name) and C(user); the host's
-      login unless an entry gives its own.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      host:
-        description: The replica's host.
-        type: str
-        required: true
-      port:
-        description: The replica's port; the host's when unset.
-        type: int
-      name:
-        description: What the run calls it; C(host:port) when unset.
-        type: str
-      user:
-        description: The login user on the replica; the host's when unset.
-        type: str
-      password:
-        description: The login's password on the replica; the host's when unset.
-        type: str
-  max_replication_lag_seconds:
-    description: Seconds a replica may be behind; unset, no limit in seconds.
-    type: float
-  max_replication_lag_bytes:
-    description: Bytes a replica may be behind (PostgreSQL); unset, no limit in bytes.
-    type: int
 attributes:
   check_mode:
     support: full
@@ -242,6 +212,7 @@ extends_documentation_fragment:
   - safeindex_connection
   - safeindex_progress
   - safeindex_run
+  - replicas
 notes:
   - Supports check mode and diff mode.
 seealso:

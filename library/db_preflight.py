@@ -14,7 +14,12 @@ description:
   - active connections (against O(max_active_connections)).
   - long transactions, older than O(max_transaction_age_seconds), which stall online builds; listed, V(fail) or V(warn)
     as O(long_transaction_action) says.
-  - replication lag of the replicas (against O(max_replication_lag_seconds)).
+  - replication lag of every replica (against O(max_replication_lag_seconds) and O(max_replication_lag_bytes)); a
+    replica that is paused, stopped, in error or unreachable fails on its own, named. PostgreSQL reads each standby from
+    the primary (seconds and bytes behind) and each replica of O(replicas) itself (replay paused, WAL not yet replayed);
+    MySQL/MariaDB reads each replica of O(replicas) itself (C(SHOW REPLICA STATUS)), and warns when replicas are
+    connected that are not listed. There it also predicts each replica's lag during the run, about as long as each
+    build (the longest from the table's size at O(build_bytes_per_second)).
   - INVALID leftovers of failed builds, and existing indexes equal to a spec entry under another name.
   - disk space, the estimated size of the indexes to build times O(disk_headroom_factor) against the free
     space. It uses CloudWatch FreeStorageSpace for RDS, O(free_bytes) when given, or the data directory's file system
@@ -101,9 +106,6 @@ options:
     type: str
     choices: [fail, warn]
     default: fail
-  max_replication_lag_seconds:
-    description: Most replica lag allowed; unset, only reported.
-    type: float
   disk_headroom_factor:
     description: Free space needed, as a multiple of the indexes' estimated size (the build also writes WAL or redo).
     type: float
@@ -236,6 +238,7 @@ extends_documentation_fragment:
   - safeindex_connection
   - safeindex_aws
   - safeindex_run
+  - replicas
 """
 
 EXAMPLES = r"""
@@ -336,6 +339,7 @@ from ansible.module_utils.safeindex.core.run_options import check_run_options, r
 from ansible.module_utils.safeindex.run import interruption, preflight, server_checks
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, record_start
+from ansible.module_utils.safeindex.run.replica_lag import REPLICA_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.spec import plan as planning
 from ansible.module_utils.safeindex.verify import check as verification
 
@@ -351,7 +355,7 @@ ARGUMENT_SPEC = argument_spec(
     max_active_connections=dict(type="int"),
     max_transaction_age_seconds=dict(type="float", default=300),
     long_transaction_action=dict(type="str", choices=["fail", "warn"], default="fail"),
-    max_replication_lag_seconds=dict(type="float"),
+    **REPLICA_ARGUMENT_SPEC,
     disk_headroom_factor=dict(type="float", default=2.0),
     free_bytes=dict(type="int"),
     rds_instance_id=dict(type="str"),
@@ -461,7 +465,9 @@ def database_checks(module, dialect, tables, summary):
         g("active connections", preflight.active_connections, dialect, params["max_active_connections"]),
         g("long transactions", preflight.long_transactions, dialect, params["max_transaction_age_seconds"],
           params["long_transaction_action"]),
-        g("replication lag", preflight.replication_lag, dialect, params["max_replication_lag_seconds"]),
+        g("replication lag", preflight.replication_lag, dialect, params, params["replicas"],
+          params["max_replication_lag_seconds"], params["max_replication_lag_bytes"], to_build,
+          params["build_bytes_per_second"]),
         g("invalid and duplicate indexes", preflight.leftovers, dialect, summary["equivalents"] if summary else {}),
         g("disk space", preflight.disk_space, dialect, to_build, params["disk_headroom_factor"], params["rds_instance_id"],
           params["rds_cluster_id"], params["free_bytes"], cloudwatch),

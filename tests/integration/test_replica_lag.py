@@ -1,7 +1,10 @@
 """Replica lag on real replicas (tests/integration/replicas.py): read from the primary and from each listed replica,
 both engines, and preflight's gate on it."""
 
+import time
+
 import pytest
+import yaml
 from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.engines import open_engine
 from ansible.module_utils.safeindex.run.replica_lag import lag_problems, read_replica_lags
@@ -9,6 +12,8 @@ from ansible.module_utils.safeindex.run.replica_lag import lag_problems, read_re
 from tests.integration.conftest import connection_args
 
 pytestmark = pytest.mark.slow  # preflight's gate runs migrate.yml
+
+INDEX = {"name": "idx_message_conversation", "table": "message", "columns": ["conversation_id"]}
 
 
 def lags(pair, listed):
@@ -64,3 +69,105 @@ def test_an_unreachable_replica_is_named(pg_replicated):
     assert found["gone"].state == "unreachable" and found["gone"].detail
     assert pg_replicated.db.password not in found["gone"].detail
     assert found["replica1@127.0.0.1"].state == "streaming"
+
+
+class StandbyReader:
+    """A session on the standby holding a table in a transaction: replaying the primary's exclusive lock on it must wait
+    (up to max_standby_streaming_delay, 30 s), so the standby falls behind for real while replay is not paused."""
+
+    def __init__(self, pair):
+        self.conn = pair.replica.admin_connect(pair.db.name)
+        self.conn.autocommit = False
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM lag_maker")
+
+    def close(self):
+        self.conn.close()
+
+
+def test_postgresql_standby_behind_for_real_is_seen_in_seconds_and_bytes(pg_replicated, run_module, tmp_path):
+    pair = pg_replicated
+    pair.write_on_primary(10)
+    pair.wait_caught_up()
+    reader = StandbyReader(pair)
+    try:
+        conn = pair.db.connect()
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE lag_maker")  # its exclusive lock waits for the reader on the standby
+        conn.close()
+        time.sleep(1.5)
+        pair.write_on_primary(20000)
+        (behind,) = lags(pair, [pair.entry])
+        assert behind.state == "streaming", behind
+        assert behind.lag_bytes > 500_000 and behind.lag_seconds >= 1, behind
+        result = preflight(run_module, pair, tmp_path, max_replication_lag_seconds=600, max_replication_lag_bytes=100_000)
+        row = check_row(result, "replication lag")
+        assert row["result"] == "fail", row
+        # Not listed: seen from the primary alone, under its application_name and address.
+        assert "replica replica1@127.0.0.1 is " in row["detail"] and "limit 100000 bytes (max_replication_lag_bytes)" in row["detail"]
+    finally:
+        reader.close()
+    pair.wait_caught_up()
+    result = preflight(run_module, pair, tmp_path, max_replication_lag_seconds=600, max_replication_lag_bytes=1_000_000)
+    assert check_row(result, "replication lag")["result"] == "ok", check_row(result, "replication lag")
+
+
+def test_mariadb_replica_behind_for_real_and_unlisted_replicas(my_replicated, run_module, tmp_path):
+    pair = my_replicated
+    pair.write_on_primary(10)
+    pair.wait_caught_up()
+    # Not listed: the primary sees a binlog dump thread and cannot say its lag. Preflight says so, and predicts.
+    result = preflight(run_module, pair, tmp_path, max_replication_lag_seconds=60)
+    row = check_row(result, "replication lag")
+    assert row["result"] == "warn", row
+    assert "1 replicas connected (binlog dump threads) whose lag cannot be checked" in row["detail"]
+    assert "`replicas` inventory setting" in row["detail"]
+    assert "each replica will lag about as long as each build; the largest here is about" in row["detail"]
+    # A lock on the replica holds its SQL thread in the middle of an event: it runs, and falls behind.
+    holder = pair.replica.admin_connect(pair.db.name)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLES lag_maker WRITE")
+        pair.write_on_primary(10)
+        time.sleep(3)
+        (behind,) = lags(pair, [pair.entry])
+        assert behind.state == "streaming" and behind.lag_seconds >= 2, behind
+        result = preflight(run_module, pair, tmp_path, max_replication_lag_seconds=1, replicas=[pair.entry])
+        row = check_row(result, "replication lag")
+        assert row["result"] == "fail", row
+        assert "replica replica1 is" in row["detail"] and "s behind, limit 1 s (max_replication_lag_seconds)" in row["detail"]
+    finally:
+        holder.close()
+
+
+def test_a_paused_postgresql_replica_refuses_migrate_before_the_backup(pg_replicated, tmp_path):
+    assert_paused_replica_refuses(pg_replicated, tmp_path, "is paused: WAL replay is paused")
+
+
+def test_a_stopped_mariadb_sql_thread_refuses_migrate_before_the_backup(my_replicated, tmp_path):
+    assert_paused_replica_refuses(my_replicated, tmp_path, "is stopped: its SQL thread is stopped")
+
+
+def assert_paused_replica_refuses(pair, tmp_path, words):
+    from tests.integration.test_preflight import assert_refused_before_any_work, migrate
+
+    pair.pause()
+    pair.write_on_primary(1000)
+    # write_inventory lists the pair's replica under the host (replicas: [{host, port, name}]).
+    inventory, completed = migrate(tmp_path, pair.db, max_replication_lag_seconds=30, max_replication_lag_bytes=50_000_000)
+    report = assert_refused_before_any_work(pair.db, inventory, completed, "replication lag", "replica replica1 " + words,
+                                            "max_replication_lag_seconds 30 s", "max_replication_lag_bytes 50000000")
+    return report
+
+
+def preflight(run_module, pair, folder, **options):
+    """db_preflight as the preflight role calls it, in check mode (the run lock is only tested)."""
+    spec = folder / "indexes.yml"
+    spec.write_text(yaml.safe_dump({"indexes": [INDEX], "probes": []}))
+    args = dict(connection_args(pair.db), spec_path=str(spec), run_id="replica-lag-1", holder_file=str(folder / "lock.json"),
+                **options)
+    return run_module("db_preflight", args, check_mode=True)
+
+
+def check_row(result, name):
+    return next(c for c in result["checks"] if c["check"] == name)

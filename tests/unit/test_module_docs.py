@@ -26,6 +26,7 @@ SECRET_WORDS = re.compile(r"\b(token|bearer|password|secret|credentials?)\b", re
 NOT_SECRETS = {
     "aws_profile": "names a profile; the credentials stay in the AWS config files",
     "database": "run_notice's database as people read it; its description says: never the password",
+    "replicas": "a list of replicas: the secret is its entries' password, a suboption that must be no_log (checked below)",
 }
 SUPPORT = {"full", "partial", "none", "N/A"}
 SAMPLE_TYPES = {"str": str, "int": int, "bool": bool, "float": (int, float), "list": list, "dict": dict, "path": str, "raw": object}
@@ -77,6 +78,18 @@ def test_every_option_that_can_carry_a_secret_is_no_log(name):
         else:
             # no_log on an option that holds nothing secret would mask its value in every output for no reason
             assert not module.ARGUMENT_SPEC[option].get("no_log"), "%s is no_log but not recognised as a secret here" % option
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_suboption_that_can_carry_a_secret_is_no_log_and_documented(name):
+    module, doc = merged_documentation(name)
+    for option, settings in module.ARGUMENT_SPEC.items():
+        suboptions = settings.get("options") or {}
+        documented = (doc.get("options") or {}).get(option, {}).get("suboptions") or {}
+        assert sorted(documented) == sorted(suboptions), "%s: documented suboptions differ from the argument_spec" % option
+        for name_, sub in suboptions.items():
+            if SECRET_NAME.search(name_):
+                assert sub.get("no_log") is True, "%s.%s can carry a secret: it must be no_log" % (option, name_)
 
 
 @pytest.mark.parametrize("name", MODULES)

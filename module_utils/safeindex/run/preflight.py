@@ -89,24 +89,77 @@ def long_transactions(engine, max_age, action) -> dict:
                "%d sessions in a transaction for more than %gs (they stall online index builds): %s" % (len(sessions), max_age, listed))
 
 
-def replication_lag(engine, maximum) -> dict:
+def replication_lag(engine, module_params: dict, listed: list, max_seconds, max_bytes, to_build=(),
+                    build_bytes_per_second=None) -> dict:
+    """Every replica's lag (run/replica_lag.py: the primary's view joined with each listed replica's own), against the
+    thresholds; a replica that is paused, stopped, in error or unreachable fails on its own. Where replicas apply a build
+    only after the primary finished it (MySQL/MariaDB), the longest build to come says how far they will fall behind."""
+    from ansible.module_utils.safeindex.run.replica_lag import lag_problems, read_replica_lags
+
+    check = "replication lag"
     try:
-        replicas = engine.replicas()
+        lags = read_replica_lags(engine, module_params, listed)
     except SafeIndexError as exc:
-        return row("replication lag", "warn", "could not read the replicas: %s" % exc)
-    if not replicas:
-        return row("replication lag", "ok", "no replicas attached")
-    unknown = [r["name"] for r in replicas if r["lag_seconds"] is None]
-    known = [r for r in replicas if r["lag_seconds"] is not None]
-    worst = max(known, key=lambda r: r["lag_seconds"]) if known else None
-    if worst and maximum is not None and worst["lag_seconds"] > maximum:
-        return row("replication lag", "fail", "replica %s lags %.1fs, more than max_replication_lag_seconds %s"
-                   % (worst["name"], worst["lag_seconds"], maximum))
-    detail = "%d replicas" % len(replicas) + (", worst lag %.1fs" % worst["lag_seconds"] if worst else "")
-    if unknown:
-        return row("replication lag", "warn",
-                   detail + "; lag unknown for %s (the user may not read it; check them by hand)" % ", ".join(unknown))
-    return row("replication lag", "ok", detail + (" (max %s)" % maximum if maximum is not None else ""))
+        return row(check, "warn", "could not read the replicas: %s" % exc)
+    limits = _lag_limits(max_seconds, max_bytes)
+    problems = lag_problems(lags, max_seconds, max_bytes)
+    if not lags:
+        return row(check, "ok", "no replicas attached")
+    parts = ["%d replicas: %s" % (len(lags), ", ".join(_lag_text(lag) for lag in lags))]
+    if limits:
+        parts.append(limits)
+    if problems:
+        return row(check, "fail", "; ".join(problems + parts))
+    features = engine.features
+    unknown = [lag for lag in lags if lag.state == "unknown" or (lag.lag_seconds is None and lag.lag_bytes is None)]
+    result = "ok"
+    if unknown and not listed and not features.lag_seen_from_primary:
+        result = "warn"
+        parts = ["%d replicas connected (binlog dump threads) whose lag cannot be checked from the primary: list them in"
+                 " the `replicas` inventory setting ([{host, port}]) so preflight reads each one's own lag" % len(unknown)]
+    elif unknown:
+        result = "warn"
+        parts.append("lag unknown for %s" % "; ".join("%s (%s)" % (lag.name, lag.detail or "not said") for lag in unknown))
+    longest = longest_build_seconds(engine, to_build, build_bytes_per_second) if features.replica_lags_by_build_time else None
+    if longest is not None:
+        parts.append("each replica will lag about as long as each build; the largest here is about %.0f s" % longest)
+        if max_seconds is not None and longest > max_seconds:
+            result = "warn"
+            parts.append("more than max_replication_lag_seconds %s s" % _number(max_seconds))
+    return row(check, result, "; ".join(parts))
+
+
+def longest_build_seconds(engine, to_build, build_bytes_per_second) -> float | None:
+    """The longest build to come, at the assumed build speed (run/server_checks.py's estimate: the table's bytes);
+    None with nothing to build."""
+    from ansible.module_utils.safeindex.run.server_checks import online_log_estimate
+
+    if not to_build or not build_bytes_per_second:
+        return None
+    return max(online_log_estimate(0, engine.table_bytes(schema, definition.table), 0, build_bytes_per_second)
+               ["build_seconds"] for schema, definition in to_build)
+
+
+def _lag_text(lag) -> str:
+    figures = []
+    if lag.lag_seconds is not None:
+        figures.append("%.1f s" % lag.lag_seconds)
+    if lag.lag_bytes is not None:
+        figures.append("%s behind" % _size(lag.lag_bytes))
+    return "%s %s%s" % (lag.name, lag.state, " (%s)" % ", ".join(figures) if figures else "")
+
+
+def _lag_limits(max_seconds, max_bytes) -> str:
+    limits = []
+    if max_seconds is not None:
+        limits.append("max_replication_lag_seconds %s s" % _number(max_seconds))
+    if max_bytes is not None:
+        limits.append("max_replication_lag_bytes %d" % max_bytes)
+    return "limits: " + ", ".join(limits) if limits else ""
+
+
+def _number(value) -> str:
+    return ("%d" % value) if float(value).is_integer() else ("%s" % value)
 
 
 def leftovers(engine, equivalents) -> dict:

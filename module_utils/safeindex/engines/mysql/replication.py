@@ -40,4 +40,3 @@ class MysqlReplication:
             "last_error": "; ".join(e for e in errors if e) or None,
             "source": "%s:%s" % (value.get("source_host"), value.get("source_port")),
         }
-
