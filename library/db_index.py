@@ -375,6 +375,21 @@ equivalent_to:
   returned: when action is skipped_equivalent
   type: str
   sample: "conversation_user_id_created_at_idx"
+started_at:
+  description: When the build began (epoch seconds), after any pause and wait for the replicas.
+  returned: when a build was attempted
+  type: float
+  sample: 1767225600.123
+finished_at:
+  description: When the build ended (epoch seconds).
+  returned: when a build was attempted
+  type: float
+  sample: 1767225641.82
+reason:
+  description: Why the index was not built (a wait for the replicas that timed out).
+  returned: when action is not_built
+  type: str
+  sample: "not built: the replicas did not catch up within replica_wait_timeout (600 s): replica r1 is paused"
 attempts:
   description: Attempts it took to get the locks.
   returned: when O(indexes) is not given

@@ -83,9 +83,9 @@ def test_lag_made_during_a_run_makes_it_wait_then_go_on_and_the_pause_shows_in_t
     progress = tmp_path / "progress.jsonl"
     replicated.pause()
     replicated.write_on_primary()  # lag for real: writes the paused replica has not applied
-    resumer = when_line(progress, "waiting for replica", lambda: (time.sleep(3), replicated.resume()))
+    resumer = when_line(progress, "waiting for replica", lambda: (time.sleep(2), replicated.resume()))
 
-    result = run_module("db_index", pacing_args(replicated, run_dir, progress, pause_between_indexes=1.5))
+    result = run_module("db_index", pacing_args(replicated, run_dir, progress, pause_between_indexes=1))
     resumer.join(10)
 
     assert result["_rc"] == 0, result.get("msg")
@@ -100,14 +100,14 @@ def test_lag_made_during_a_run_makes_it_wait_then_go_on_and_the_pause_shows_in_t
     # The record: the wait before the first build (caught up after the resume), then the pause before the second.
     waits = [w for w in events(run_dir, "replica_wait") if w["outcome"] != "clear"]
     assert [(w["index"], w["outcome"]) for w in waits] == [("pacing_message_role", "caught_up")]
-    assert waits[0]["waited_seconds"] >= 2.5 and name in waits[0]["peak"]
-    assert [(p["index"], p["seconds"]) for p in events(run_dir, "index_pause")] == [("pacing_message_timestamp", 1.5)]
+    assert waits[0]["waited_seconds"] >= 1.8 and name in waits[0]["peak"]
+    assert [(p["index"], p["seconds"]) for p in events(run_dir, "index_pause")] == [("pacing_message_timestamp", 1)]
     first, second = result["results"]
-    assert first["replica_wait_seconds"] >= 2.5 and second["paused_before_seconds"] >= 1.5
-    assert second["started_at"] - first["finished_at"] >= 1.5  # the pause, in the builds' own times
+    assert first["replica_wait_seconds"] >= 1.8 and second["paused_before_seconds"] >= 1
+    assert second["started_at"] - first["finished_at"] >= 1  # the pause, in the builds' own times
     recorded = {r["name"]: r for r in phase_results(RunRecord(str(run_dir)).events(), "index")}
-    assert recorded["pacing_message_timestamp"]["started_at"] - recorded["pacing_message_role"]["finished_at"] >= 1.5
-    assert result["longest_replica_wait_seconds"] >= 2.5 and result["paused_seconds"] >= 1.5
+    assert recorded["pacing_message_timestamp"]["started_at"] - recorded["pacing_message_role"]["finished_at"] >= 1
+    assert result["longest_replica_wait_seconds"] >= 1.8 and result["paused_seconds"] >= 1
 
 
 def test_a_wait_that_times_out_leaves_the_rest_unbuilt_and_reported(replicated, run_dir, run_module, tmp_path):
@@ -118,16 +118,20 @@ def test_a_wait_that_times_out_leaves_the_rest_unbuilt_and_reported(replicated, 
         replicated.write_on_primary()
 
     pauser = when_line(progress, "created in", lag_after_the_first_build)
-    result = run_module("db_index", pacing_args(replicated, run_dir, progress, count=3, pause_between_indexes=1.5,
-                                                replica_wait_timeout=2))
+    result = run_module("db_index", pacing_args(replicated, run_dir, progress, count=3, pause_between_indexes=1,
+                                                replica_wait_timeout=1.5))
     pauser.join(10)
 
     assert result["_rc"] == 1
     assert [r["action"] for r in result["results"]] == ["created", "not_built", "not_built"]
     assert [n["name"] for n in result["not_built"]] == ["pacing_message_timestamp", "pacing_conversation_user"]
     reason = result["not_built"][0]["reason"]
-    assert "replica_wait_timeout (2 s)" in reason and replicated.entry["name"] in reason
+    assert "replica_wait_timeout (1.5 s)" in reason and replicated.entry["name"] in reason
     assert "2 of 3 indexes not built" in result["msg"] and "pacing_conversation_user" in result["msg"]
+    # The table built before the stop still gets its statistics (its last build of the list never came); MySQL and
+    # MariaDB builds analyze nothing (engines/mysql/statements.py says why).
+    analyzed = any(statement.upper().startswith("ANALYZE") for statement in result["results"][0]["sql"])
+    assert analyzed == (replicated.db.engine == "postgresql")
     # The catalog: the one built stays, the others are not there.
     assert index_in_catalog(replicated.db, "message", "pacing_message_role")["usable"]
     assert not index_in_catalog(replicated.db, "message", "pacing_message_timestamp")
@@ -137,7 +141,7 @@ def test_a_wait_that_times_out_leaves_the_rest_unbuilt_and_reported(replicated, 
     report, _summary = report_from_record(str(run_dir), "failed", result["msg"])
     replicas = report["replicas"]
     assert [n["name"] for n in replicas["not_built"]] == ["pacing_message_timestamp", "pacing_conversation_user"]
-    assert replicas["longest_wait_seconds"] >= 2 and replicas["waits"][0]["outcome"] == "timed_out"
+    assert replicas["longest_wait_seconds"] >= 1.5 and replicas["waits"][0]["outcome"] == "timed_out"
     assert (report["total_in_place"], report["total_expected"], report["not_built"]) == (1, 3, 2)
     assert "   Not built (the replicas did not catch up in time): 2" in report["summary_lines"]
     markdown = (run_dir / "report.md").read_text()
