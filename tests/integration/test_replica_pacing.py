@@ -6,6 +6,7 @@ built from the run's record.jsonl alone, as every report is."""
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from ansible.module_utils.safeindex.report.from_record import report_from_record
 from ansible.module_utils.safeindex.run.record import RunRecord, phase_results, record_phase_result
 
+from tests.conftest import REPO
 from tests.integration.conftest import connection_args, index_in_catalog, query
 
 pytestmark = pytest.mark.slow
@@ -176,3 +178,55 @@ def test_the_monitor_samples_the_replicas_lag(replicated, run_module):
     assert seen["state"] in ("paused", "stopped")
     assert result["replica_lag"][name]["samples_not_replicating"] == 1
     assert any("replica %s was" % name in warning for warning in result["threshold_warnings"])
+
+
+def test_ctrl_c_to_ansible_playbook_during_a_wait_records_the_interruption_and_releases_the_lock(pg_replicated, tmp_path):
+    """The one playbook run of this file: a wait for a replica (paused once preflight has passed it), then Ctrl-C."""
+    from tests.integration.conftest import HOST, ansible_command, write_inventory
+    from tests.reliability.test_interrupt import run_lock_held
+
+    db = pg_replicated.db
+    spec = tmp_path / "indexes.yml"
+    spec.write_text(json.dumps({"indexes": INDEXES[:1]}))
+    inventory = write_inventory(tmp_path / "inventory", db, indexes_replica_wait_timeout=120)
+    run_dir = inventory / "artifacts" / HOST / RUN_ID
+    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    playbook = None
+    try:
+        with out_path.open("w") as out, err_path.open("w") as err:
+            playbook = subprocess.Popen(
+                [ansible_command("ansible-playbook"), "migrate.yml", "-i", str(inventory), "-e", "index_spec_file=%s" % spec,
+                 "-e", "run_id=%s" % RUN_ID],
+                cwd=REPO, stdout=out, stderr=err, env=dict(os.environ, ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1"),
+                start_new_session=True,  # killpg reaches it as a terminal's Ctrl-C would, and nothing else
+            )
+
+        def until_output(fragment):
+            deadline = time.monotonic() + 180
+            while fragment not in out_path.read_text():
+                assert playbook.poll() is None and time.monotonic() < deadline, out_path.read_text()[-3000:]
+                time.sleep(0.05)
+
+        until_output("TASK [backup : ")  # preflight has passed the replica: now lag appears
+        pg_replicated.pause()
+        until_output("waiting for replica %s: paused" % pg_replicated.entry["name"])
+        assert run_lock_held(db)
+        os.killpg(playbook.pid, signal.SIGINT)
+        playbook.wait(60)
+        assert playbook.returncode == 99, out_path.read_text()[-2000:] + err_path.read_text()[-2000:]
+    finally:
+        if playbook is not None and playbook.poll() is None:
+            playbook.kill()  # our own child, by its pid
+            playbook.wait()
+
+    deadline = time.monotonic() + 20
+    while run_lock_held(db) or not (run_dir / "report.json").exists():
+        assert time.monotonic() < deadline, "the run lock outlived the playbook, or no report"
+        time.sleep(0.1)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "interrupted" and "indexes phase" in report["error"]
+    recorded = RunRecord(str(run_dir)).events()
+    assert [e["phase"] for e in recorded if e["event"] == "interrupted"] == ["indexes"]
+    assert [e["outcome"] for e in recorded if e["event"] == "replica_wait"] == ["interrupted"]
+    assert report["replicas"]["waits"][0]["outcome"] == "interrupted"
+    assert not index_in_catalog(db, "message", "pacing_message_role")
