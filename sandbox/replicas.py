@@ -53,6 +53,8 @@ class PostgresReplica(PostgresServer):
     """A hot standby: its data folder is the primary's pg_basebackup -R (standby.signal, primary_conninfo), streaming
     over loopback TCP as a replication role with a password of its own."""
 
+    template_cache = False  # its data folder is a copy of its own primary, never a template
+
     def __init__(self, root: Path, primary: PostgresServer, port: int | None = None, name: str = "replica1"):
         # The primary's settings (its settings file is rewritten with this server's port and socket at each start);
         # cluster_name is the application_name the walreceiver gives the primary.

@@ -13,6 +13,10 @@ MAX_SOCKET_PATH_BYTES = scratch_server.MAX_SOCKET_PATH_BYTES
 class DatabaseServer(scratch_server.ScratchServer):
     """One ephemeral sandbox server living entirely in `root`: data, socket, pid file and log."""
 
+    # A fresh data folder is a copy of the build's template (backup/scratch_server.py), made once per build: measured,
+    # a MariaDB server starts in 0.6 s instead of 2.6 s (mariadb-install-db), and the tests start many.
+    template_cache = True
+
     @property
     def tls_files(self) -> TlsFiles | None:
         """The server's certificate and key and the CA that signed it (clients trust ca_cert); None without TLS."""

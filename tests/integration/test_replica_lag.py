@@ -171,3 +171,59 @@ def preflight(run_module, pair, folder, **options):
 
 def check_row(result, name):
     return next(c for c in result["checks"] if c["check"] == name)
+
+
+@pytest.mark.timeout(240)
+def test_sandbox_up_replica_starts_real_replicas_and_down_stops_them(tmp_path):
+    """`python -m sandbox up --replica`: a replica next to each server, with the app's data (replicated), listed in
+    replicas.json as inventories/local reads it; `down` stops the replicas by pid with the rest."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from sandbox.processes import pid_alive
+    from tests.integration.test_sandbox import free_ports, kill_leftovers, run_cli
+    from tests.integration.test_sandbox import write_inventory as sandbox_inventory
+
+    names = ["sandbox_postgres", "sandbox_mariadb"]
+    root = Path(tempfile.mkdtemp(prefix="safeindex-rep-", dir="/tmp"))
+    root.chmod(0o711)
+    options = ["--inventory", str(sandbox_inventory(tmp_path / "inventory", dict(zip(names, free_ports(2), strict=True)))),
+               "--root", str(root)]
+    pids = []
+    try:
+        up = run_cli("up", *options, "--messages", "500", "--replica")
+        assert up.returncode == 0, up.stderr
+        states = {name: json.loads((root / name / "state.json").read_text()) for name in names}
+        pids = [state["pid"] for state in states.values()] + [r["pid"] for s in states.values() for r in s["replicas"]]
+        for name, state in states.items():
+            (replica,) = state["replicas"]
+            listed = json.loads((root / name / "replicas.json").read_text())
+            assert listed == [{"host": "127.0.0.1", "port": replica["port"], "name": "replica1"}]
+            assert pid_alive(replica["pid"]) and "replica replica1 on 127.0.0.1:%d" % replica["port"] in up.stdout
+            entry = {"host": "127.0.0.1", "port": replica["port"], "name": "replica1"}
+            args = {"db_engine": state["engine"], "db_host": "127.0.0.1", "db_port": state["port"], "db_name": "chatbot",
+                    "db_user": "chatbot", "db_password": (root / name / "password").read_text()}
+            engine = open_engine(connection_params(args))
+            try:
+                (lag,) = read_replica_lags(engine, args, [entry])
+            finally:
+                engine.close()
+            assert lag.state == "streaming", lag
+            # The app's data is there, as the app user reads it on the replica.
+            replica_engine = open_engine(connection_params(dict(args, db_port=replica["port"])))
+            try:
+                assert replica_engine._rows("SELECT count(*) FROM message")[0][0] == 500
+            finally:
+                replica_engine.close()
+        status = run_cli("status", *options)
+        assert status.stdout.count("replica replica1 running") == 2, status.stdout
+        down = run_cli("down", *options)
+        assert down.returncode == 0, down.stderr
+        assert not any(pid_alive(pid) for pid in pids)
+        assert down.stdout.count("replica replica1: stopped pid") == 2
+    finally:
+        run_cli("down", *options)
+        kill_leftovers([pid for pid in pids if pid])
+        shutil.rmtree(root, ignore_errors=True)

@@ -239,3 +239,12 @@ def test_no_replicas_is_ok_and_postgresql_makes_no_build_time_prediction():
 ])
 def test_the_name_a_standby_gives_its_primary(conninfo, name):
     assert _application_name(conninfo) == name
+
+
+def test_a_listed_standby_that_cannot_be_reached_stays_unreachable_with_the_primarys_figures():
+    primary = ReplicaLag(name="r1@10.0.0.2", source="primary", state="streaming", lag_seconds=0.2, lag_bytes=100,
+                         extra={"application_name": "r1"})
+    own = ReplicaLag(name="r1", source="replica", state="unreachable", detail="connection refused")
+    both = joined(primary, own)
+    assert (both.state, both.lag_bytes, both.detail) == ("unreachable", 100, "connection refused")
+    assert lag_problems([both], None, None) == ["replica r1 is unreachable: connection refused"]

@@ -94,7 +94,7 @@ def replication_lag(engine, module_params: dict, listed: list, max_seconds, max_
     """Every replica's lag (run/replica_lag.py: the primary's view joined with each listed replica's own), against the
     thresholds; a replica that is paused, stopped, in error or unreachable fails on its own. Where replicas apply a build
     only after the primary finished it (MySQL/MariaDB), the longest build to come says how far they will fall behind."""
-    from ansible.module_utils.safeindex.run.replica_lag import lag_problems, read_replica_lags
+    from ansible.module_utils.safeindex.run.replica_lag import lag_problems, number_text, read_replica_lags
 
     check = "replication lag"
     try:
@@ -125,7 +125,7 @@ def replication_lag(engine, module_params: dict, listed: list, max_seconds, max_
         parts.append("each replica will lag about as long as each build; the largest here is about %.0f s" % longest)
         if max_seconds is not None and longest > max_seconds:
             result = "warn"
-            parts.append("more than max_replication_lag_seconds %s s" % _number(max_seconds))
+            parts.append("more than max_replication_lag_seconds %s s" % number_text(max_seconds))
     return row(check, result, "; ".join(parts))
 
 
@@ -150,16 +150,14 @@ def _lag_text(lag) -> str:
 
 
 def _lag_limits(max_seconds, max_bytes) -> str:
+    from ansible.module_utils.safeindex.run.replica_lag import number_text
+
     limits = []
     if max_seconds is not None:
-        limits.append("max_replication_lag_seconds %s s" % _number(max_seconds))
+        limits.append("max_replication_lag_seconds %s s" % number_text(max_seconds))
     if max_bytes is not None:
         limits.append("max_replication_lag_bytes %d" % max_bytes)
     return "limits: " + ", ".join(limits) if limits else ""
-
-
-def _number(value) -> str:
-    return ("%d" % value) if float(value).is_integer() else ("%s" % value)
 
 
 def leftovers(engine, equivalents) -> dict:

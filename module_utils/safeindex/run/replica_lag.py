@@ -48,6 +48,9 @@ def _number(value: float) -> str:
     return ("%d" % value) if float(value).is_integer() else ("%s" % value)
 
 
+number_text = _number  # a limit as the operator wrote it (10, not 10.0), for preflight's messages too
+
+
 # The module options every module that reads replica lag takes (db_preflight, db_index, db_health); the doc fragment
 # safeindex.safeindex.replicas documents them. Helper A of issue 20 fills these in; the names are the contract.
 REPLICA_ARGUMENT_SPEC = dict(
@@ -148,10 +151,12 @@ def state_of_view(view: dict) -> tuple:
 
 def joined(primary: ReplicaLag, own: ReplicaLag) -> ReplicaLag:
     """One replica as both the primary and it see it: its own state when it has one to tell (paused, stopped, ...),
-    the larger of the two lags. A standby's time since its last replay counts when the primary says it is behind."""
-    if own.state in ("unreachable",):
-        return ReplicaLag(name=own.name, source="primary", state=primary.state, lag_seconds=primary.lag_seconds,
-                          lag_bytes=primary.lag_bytes, detail=own.detail, extra={**primary.extra, "replica": own.state})
+    the larger of the two lags. A standby's time since its last replay counts when the primary says it is behind. One
+    that cannot be reached stays unreachable, with the primary's figures."""
+    if own.state == "unreachable":
+        # Listed to be read there: that it cannot be is the operator's to know, whatever the primary sees.
+        return ReplicaLag(name=own.name, source="primary", state=own.state, lag_seconds=primary.lag_seconds,
+                          lag_bytes=primary.lag_bytes, detail=own.detail, extra=dict(primary.extra))
     seconds = [v for v in (primary.lag_seconds, own.lag_seconds) if v is not None]
     if (primary.lag_bytes or 0) > IN_FLIGHT_BYTES and own.extra.get("seconds_since_replay") is not None:
         seconds.append(own.extra["seconds_since_replay"])
