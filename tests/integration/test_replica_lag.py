@@ -27,7 +27,7 @@ def lags(pair, listed):
 def test_postgresql_lag_read_from_the_primary_and_the_replica(pg_replicated):
     pair = pg_replicated
     (seen,) = lags(pair, [])
-    assert seen.source == "primary" and seen.state == "streaming" and seen.lag_bytes == 0
+    assert seen.source == "primary" and seen.state == "streaming" and seen.lag_bytes < 8192  # a record may be on its way
     assert seen.name == "replica1@127.0.0.1"
     pair.pause()
     pair.write_on_primary(20000)
