@@ -11,7 +11,11 @@ description:
     the active ones among them, and the sessions waiting for a lock. PostgreSQL reads C(pg_stat_activity) sessions
     of this database whose wait event is C(Lock) (and the lock from C(pg_locks)); MySQL and MariaDB read
     C(INNODB_TRX) transactions in C(LOCK WAIT) and C(PROCESSLIST) sessions waiting for a metadata or table lock.
-  - O(max_connections) and O(max_lock_waits) are thresholds for warnings, never failures.
+  - Each sample also reads every replica's lag (as M(db_index) and M(db_preflight) read it, from the primary and from
+    each replica O(replicas) lists), kept in the sample as C(replicas); a lag that cannot be read is noted in the sample
+    (C(replica_error)) and the rest of the sample stands. RV(replica_lag) has the most lag seen per replica.
+  - O(max_connections), O(max_lock_waits), O(max_replication_lag_seconds) and O(max_replication_lag_bytes) are
+    thresholds for warnings here, never failures.
   - A sample that fails (the server went away) is kept with its error and the next one connects again. The module
     fails only when its options are wrong.
   - Reads only; never changed; supports check mode.
@@ -69,6 +73,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - safeindex_connection
   - safeindex_run
+  - replicas
 """
 
 EXAMPLES = r"""
@@ -85,12 +90,23 @@ EXAMPLES = r"""
 RETURN = r"""
 samples:
   description: Each sample, C(seconds) since the start, C(connections), C(active_connections), C(lock_waits) and
-    C(waiting) (up to 5 waiting sessions with C(pid), C(waiting_seconds), C(query), C(blocked_by), C(lock)); or
-    C(seconds) and C(error).
+    C(waiting) (up to 5 waiting sessions with C(pid), C(waiting_seconds), C(query), C(blocked_by), C(lock)) and
+    C(replicas) (each replica's C(name), C(source), C(state), C(lag_seconds), C(lag_bytes), C(detail), C(extra));
+    or C(seconds) and C(error).
   returned: always
   type: list
   elements: dict
-  sample: [{"seconds": 0.0, "connections": 14, "active_connections": 3, "lock_waits": 0, "waiting": []}]
+  sample: [{"seconds": 0.0, "connections": 14, "active_connections": 3, "lock_waits": 0, "waiting": [],
+            "replicas": [{"name": "127.0.0.1:5433", "source": "replica", "state": "streaming", "lag_seconds": 0.4,
+                          "lag_bytes": 0, "detail": "", "extra": {}}]}]
+replica_lag:
+  description: Per replica, the most lag seen over the samples (C(max_lag_seconds), C(max_lag_bytes), C(at_seconds)
+    of the sample with the most seconds), C(samples), and the failing states seen (C(not_replicating),
+    C(samples_not_replicating)); empty without replicas.
+  returned: always
+  type: dict
+  sample: {"127.0.0.1:5433": {"max_lag_seconds": 3.2, "max_lag_bytes": 81920, "at_seconds": 20.0, "samples": 7,
+                              "not_replicating": [], "samples_not_replicating": 0}}
 max_connections:
   description: Most client sessions in a sample; null when no sample succeeded.
   returned: always
@@ -165,6 +181,7 @@ from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.monitor import health, smoke, window
 from ansible.module_utils.safeindex.run.record import record_phase
+from ansible.module_utils.safeindex.run.replica_lag import REPLICA_ARGUMENT_SPEC, read_replica_lags
 
 ARGUMENT_SPEC = argument_spec(
     duration_seconds=dict(type="float", default=0),
@@ -177,6 +194,7 @@ ARGUMENT_SPEC = argument_spec(
     host=dict(type="str"),
     inventories=dict(type="list", elements="str"),
     **run_options(),
+    **REPLICA_ARGUMENT_SPEC,
 )
 
 
@@ -193,8 +211,10 @@ def main():
     failed = smoke.any_failed(verdicts)
     duration = 0 if failed else params["duration_seconds"]
     # health.watch opens the session itself and opens a new one after an error, so a dropped connection costs one sample.
-    samples, took = health.watch(lambda: connect(module, "db_health"), duration, params["interval_seconds"])
-    result = health.summary(samples, params["max_connections"], params["max_lock_waits"])
+    samples, took = health.watch(lambda: connect(module, "db_health"), duration, params["interval_seconds"],
+                                 read_lags=lambda dialect: read_replica_lags(dialect, params, params["replicas"]))
+    result = health.summary(samples, params["max_connections"], params["max_lock_waits"],
+                            params["max_replication_lag_seconds"], params["max_replication_lag_bytes"])
     for warning in result["threshold_warnings"]:
         module.warn(warning)
     found = dict(samples=samples, duration_seconds=took, smoke_checks=verdicts, smoke_failed=failed, **result)

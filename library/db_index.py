@@ -166,6 +166,39 @@ options:
         happens so that a killed run still tells what it built. Nothing is written in check mode.
       - With O(indexes), also the C(phase_start) and C(phase_end) of the run's C(indexes) phase, around the list.
     type: path
+  # Pacing of the builds (build/pacing.py): the runbook's pause, and the wait for the replicas before each build.
+  pause_between_indexes:
+    description:
+      - Seconds to sleep between two builds (the runbook's "one at a time, with a pause"), with a progress line. Not
+        before the first build nor after the last, not before an index that needs no build, not in check mode.
+      - The record's C(index_pause) events and each build's C(started_at) and C(finished_at) show the pauses.
+    type: float
+    default: 0
+  wait_for_replicas:
+    description:
+      - >-
+        Before each build, read every replica's lag and wait while one is over O(max_replication_lag_seconds) or
+        O(max_replication_lag_bytes), or is paused, stopped, in error or unreachable, with a progress line per poll
+        (C(waiting for replica X: 42 s behind, limit 10 s)), up to O(replica_wait_timeout).
+      - Unset, it waits when replicas are known (O(replicas) lists them, or the primary shows any). V(false) reads no lag.
+      - A lag that cannot be read is said in a line and the build goes on.
+    type: bool
+  replica_wait_timeout:
+    description: Seconds one wait before a build may last; then O(replica_wait_action) decides.
+    type: float
+    default: 600
+  replica_wait_action:
+    description:
+      - When a wait times out. V(stop) builds nothing more; the indexes not yet started are reported as
+        C(action=not_built) with the reason, the ones built stay, and the call fails naming them.
+      - V(continue) builds the index anyway, with a warning.
+    type: str
+    choices: [stop, continue]
+    default: stop
+  replica_wait_poll_seconds:
+    description: Seconds between two reads of the replicas' lag while waiting.
+    type: float
+    default: 2
 attributes:
   check_mode:
     support: full
@@ -179,6 +212,7 @@ extends_documentation_fragment:
   - safeindex_connection
   - safeindex_progress
   - safeindex_run
+  - replicas
 notes:
   - Supports check mode and diff mode.
 seealso:
@@ -258,12 +292,45 @@ results:
       (name, action, changed, sql, definition, existing_definition, equivalent_to, attempts, duration_seconds, size_bytes,
       blockers, skipped_steps, engine; partitions on a partitioned table), and C(failed) and C(msg) for an index that
       failed.
+    - Each index built (or attempted) also has C(started_at) and C(finished_at) (epoch seconds), and, when the pacing
+      held it back, C(paused_before_seconds) and C(replica_wait_seconds). An index not built because a replica wait
+      timed out has C(action) V(not_built) and a C(reason).
     - A table's ANALYZE runs once, after its last build, and is listed in the C(sql) of that index.
   returned: when O(indexes) is given
   type: list
   elements: dict
   sample: [{"name": "idx_session_token", "action": "exists", "changed": false, "sql": [], "attempts": 0,
             "duration_seconds": 0.0, "size_bytes": 16384, "skipped_steps": [], "engine": "postgresql"}]
+replica_waits:
+  description:
+    - Each look at the replicas before a build that waited (or could not read the lag), in order, with C(index), the
+      C(outcome) (V(caught_up), V(timed_out), V(continued), V(interrupted) or V(unread)), C(waited_seconds), C(polls),
+      C(problems) (why it waited), C(last_problems), C(peak) (the most lag seen per replica) and C(lags) (the last read).
+    - The run record has one C(replica_wait) event per look, also those that needed no wait (C(outcome) V(clear)).
+  returned: when O(indexes) is given
+  type: list
+  elements: dict
+  sample: [{"index": "idx_session_token", "outcome": "caught_up", "waited_seconds": 6.1, "polls": 4,
+            "problems": ["replica 127.0.0.1:5433 is paused"], "last_problems": ["replica 127.0.0.1:5433 is paused"],
+            "peak": {"127.0.0.1:5433": {"lag_seconds": 5.2, "lag_bytes": 81920}}, "lags": [], "detail": ""}]
+longest_replica_wait_seconds:
+  description: The longest wait for the replicas before one build; 0 when none waited.
+  returned: when O(indexes) is given
+  type: float
+  sample: 6.1
+paused_seconds:
+  description: Seconds slept between builds (O(pause_between_indexes)), in all.
+  returned: when O(indexes) is given
+  type: float
+  sample: 95.0
+not_built:
+  description: The indexes not built because a wait for the replicas timed out (O(replica_wait_action=stop)), each
+    with C(name) and C(reason); their entries in RV(results) have C(action) V(not_built) and the C(reason).
+  returned: when O(indexes) is given
+  type: list
+  elements: dict
+  sample: [{"name": "idx_session_token",
+            "reason": "not built: the replicas did not catch up within replica_wait_timeout (600 s): replica r1 is paused"}]
 failed_indexes:
   description: Names of the indexes of O(indexes) that failed (were not built, or with O(state=absent) not dropped).
   returned: when O(indexes) is given
@@ -283,7 +350,7 @@ name:
 action:
   description:
     - What was done (or, in check mode, would be done). V(created), V(exists), V(rebuilt_invalid),
-      V(skipped_equivalent), V(dropped), V(absent) or, on failure, V(failed).
+      V(skipped_equivalent), V(dropped), V(absent), V(not_built) (a replica wait timed out) or, on failure, V(failed).
   returned: when O(indexes) is not given
   type: str
   sample: created
@@ -308,6 +375,21 @@ equivalent_to:
   returned: when action is skipped_equivalent
   type: str
   sample: "conversation_user_id_created_at_idx"
+started_at:
+  description: When the build began (epoch seconds), after any pause and wait for the replicas.
+  returned: when a build was attempted
+  type: float
+  sample: 1767225600.123
+finished_at:
+  description: When the build ended (epoch seconds).
+  returned: when a build was attempted
+  type: float
+  sample: 1767225641.82
+reason:
+  description: Why the index was not built (a wait for the replicas that timed out).
+  returned: when action is not_built
+  type: str
+  sample: "not built: the replicas did not catch up within replica_wait_timeout (600 s): replica r1 is paused"
 attempts:
   description: Attempts it took to get the locks.
   returned: when O(indexes) is not given
@@ -355,13 +437,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.build.batch import Batch, diff, failure
 from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFailed, IndexResult, ensure_absent
+from ansible.module_utils.safeindex.build.pacing import PACING_ARGUMENT_SPEC, Pacer, pacing_options
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC, announce
 from ansible.module_utils.safeindex.core.connection import connection_params
-from ansible.module_utils.safeindex.core.errors import SafeIndexError
+from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result, recorder
+from ansible.module_utils.safeindex.run.replica_lag import REPLICA_ARGUMENT_SPEC, read_replica_lags
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
 
 INDEX_KEYS = ("name", "table", "schema", "columns", "unique", "where", "method", "include", "nulls_distinct")
@@ -399,6 +483,8 @@ ARGUMENT_SPEC = argument_spec(
     allow_blocking=dict(type="bool", default=False),
     **run_options(),
     **PROGRESS_ARGUMENT_SPEC,
+    **REPLICA_ARGUMENT_SPEC,
+    **PACING_ARGUMENT_SPEC,
 )
 
 
@@ -449,10 +535,29 @@ def run_batch(module, entries, options, lines=True):
         record_phase_result(params["run_dir"], "index", entry, module.check_mode)
 
     holder_file = os.path.join(params["run_dir"], runlock.RUN_LOCK_FILE) if params["run_dir"] else None
+    pacer = replica_pacer(module, record, runlock.run_is_over(holder_file))
     batch = Batch(lambda: connect(module, "db_index"), options, module.check_mode, record, report,
                   announce=lambda name, text: announce(options.progress_file if lines else None, name, "index", text),
-                  run_is_over=runlock.run_is_over(holder_file))
-    return engine, batch.run(parsed)
+                  run_is_over=runlock.run_is_over(holder_file), pacer=pacer)
+    return engine, batch.run(parsed), pacer
+
+
+def replica_pacer(module, record, run_is_over):
+    """The pause between builds and the wait for the replicas (build/pacing.py); its lines shown also for one index."""
+    params = module.params
+
+    def read_lags(dialect):
+        if dialect is None:
+            raise DatabaseUnavailable("no connection to the primary")
+        return read_replica_lags(dialect, params, params["replicas"])
+
+    return Pacer(pacing_options(params), read_lags, record=record, run_is_over=run_is_over,
+                 line=lambda name, text: announce(params["progress_file"], name, "index", text))
+
+
+def pacing_result(outcome, pacer) -> dict:
+    """The run's pacing in db_index's result: the waits, the longest, the pauses, and the indexes not built."""
+    return dict(pacer.summary(), not_built=[{"name": r["name"], "reason": r["reason"]} for r in outcome.not_built])
 
 
 def phase_event(module, event):
@@ -464,16 +569,20 @@ def phase_event(module, event):
 
 def main_batch(module, options):
     phase_event(module, "phase_start")
-    engine, outcome = run_batch(module, module.params["indexes"], options)
+    engine, outcome, pacer = run_batch(module, module.params["indexes"], options)
     result = dict(changed=outcome.changed, results=outcome.results, failed_indexes=[r["name"] for r in outcome.failed],
-                  engine=engine)
+                  engine=engine, **pacing_result(outcome, pacer))
+    for wait in result["replica_waits"]:
+        if wait["outcome"] == "continued":
+            module.warn("%s was built although the replicas were still behind after %s s (replica_wait_action=continue): %s"
+                        % (wait["index"], wait["waited_seconds"], "; ".join(wait["last_problems"])))
     if module._diff and outcome.diffs:
         result["diff"] = outcome.diffs
     if outcome.interrupted:
         # No phase end: the run lock's holder records the interruption and names the phase it cut short.
         module.fail_json(msg=outcome.message(), **result)
     phase_event(module, "phase_end")
-    if outcome.failed:
+    if outcome.failed or outcome.not_built:
         module.fail_json(msg=outcome.message(), **result)
     module.exit_json(**result)
 
@@ -481,9 +590,11 @@ def main_batch(module, options):
 def main_single(module, options):
     """One present index: a batch of one, returned as its entry alone (the return of db_index before batches)."""
     entry = {key: module.params[key] for key in INDEX_KEYS}
-    engine, outcome = run_batch(module, [entry], options, lines=False)
+    engine, outcome, _pacer = run_batch(module, [entry], options, lines=False)
     if outcome.results:
         result = dict(outcome.results[0])
+        if result.get("action") == "not_built":
+            module.fail_json(**dict(result, engine=engine, msg="%s: %s" % (entry["name"], result["reason"])))
     else:  # interrupted before the index was reached
         result = failure(IndexResult(name=entry["name"]), SafeIndexError(outcome.message()))
     result["engine"] = engine
@@ -577,6 +688,7 @@ def main():
         module.fail_json(msg="state is present but all of the following are missing: %s" % ", ".join(missing))
     try:
         options = build_options(params)
+        pacing_options(params)
     except ValueError as exc:
         module.fail_json(msg=str(exc), name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0,
                          skipped_steps=[])

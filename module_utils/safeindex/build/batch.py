@@ -47,6 +47,11 @@ class BatchOutcome:
         return [r for r in self.results if r.get("failed")]
 
     @property
+    def not_built(self) -> list:
+        """The indexes left unbuilt because the builds stopped (a replica wait timed out), each with its reason."""
+        return [r for r in self.results if r.get("action") == "not_built"]
+
+    @property
     def changed(self) -> bool:
         return any(r.get("changed") for r in self.results)
 
@@ -54,6 +59,10 @@ class BatchOutcome:
         """The call's own error: every failed index and its cause (a playbook's rescue shows it as the run's error)."""
         causes = [r["msg"] if r["msg"].startswith(r["name"]) else "%s: %s" % (r["name"], r["msg"]) for r in self.failed]
         text = "%d of %d indexes failed: %s" % (len(causes), len(self.results), "; ".join(causes)) if causes else ""
+        if self.not_built:
+            unbuilt = "%d of %d indexes %s: %s" % (len(self.not_built), len(self.results), self.not_built[0]["reason"],
+                                                   ", ".join(r["name"] for r in self.not_built))
+            text = "%s. %s" % (text, unbuilt) if text else unbuilt
         if self.interrupted:
             text = "interrupted (Ctrl-C) after %d indexes; the rest were not attempted%s" % (
                 len(self.results), ". " + text if text else "")
@@ -70,6 +79,13 @@ def failure(result: IndexResult, error: Exception) -> dict:
     return entry
 
 
+def not_built(decision, reason: str, paced: dict) -> dict:
+    """An index the batch did not build because the builds stopped (a replica wait timed out): said, with the reason."""
+    entry = decision.result.as_dict()
+    entry.update(paced, action="not_built", changed=False, sql=[], reason=reason)
+    return entry
+
+
 def index_line(entry: dict, check_mode: bool = False) -> str:
     """The line shown as an index ends: `created in 4.2 s, 28.0 MB`, `exists`, `failed: <cause>`."""
     action = entry.get("action")
@@ -77,6 +93,8 @@ def index_line(entry: dict, check_mode: bool = False) -> str:
         return "failed: %s" % (str(entry.get("msg") or "").strip().splitlines() or ["?"])[0]
     if check_mode and action in ("created", "rebuilt_invalid"):
         return "would be %s (check mode)" % ("created" if action == "created" else "rebuilt from its INVALID leftover")
+    if action == "not_built":
+        return entry.get("reason") or "not built"
     if action == "skipped_equivalent":
         return "skipped: an equal index exists as %s" % entry.get("equivalent_to")
     if action in ("created", "rebuilt_invalid"):
@@ -125,10 +143,11 @@ class Batch:
                  record: Callable[..., None] = lambda event, **data: None,
                  report: Callable[[dict], None] = lambda entry: None,
                  announce: Callable[[str, str], None] = lambda name, text: None,
-                 run_is_over: Callable[[], bool] = lambda: False):
+                 run_is_over: Callable[[], bool] = lambda: False, pacer: Any = None):
         self.open_engine, self.options, self.check_mode = open_engine, options, check_mode
         self.record, self.report, self.announce = record, report, announce
         self.run_is_over = run_is_over
+        self.pacer = pacer  # build/pacing.Pacer: the pause and the replica wait before each build; None: none
         self.engine = None
         self.session_set = False  # the session settings run once per connection, before its first build
 
@@ -158,6 +177,7 @@ class Batch:
             if not isinstance(item, Exception) and item.builds:
                 last_build[(item.schema, item.spec.table)] = position
         built_tables = set()
+        stopped = None  # why the builds stopped (a replica wait that timed out): the rest are not built
         for position, (name, item) in enumerate(decided):
             if not state["interrupted"] and self.run_is_over():
                 state["interrupted"] = True  # the playbook ended and its run lock with it: no Ctrl-C reached us
@@ -166,11 +186,56 @@ class Batch:
             if isinstance(item, Exception):
                 self._emit(outcome, failure(getattr(item, "result", None) or IndexResult(name=name), item), diff_of=item)
                 continue
+            paced = {}
+            if item.builds and not self.check_mode and self.pacer is not None:
+                if stopped is None:
+                    verdict = self._pace(item)
+                    if verdict.interrupted:
+                        state["interrupted"] = True
+                        return
+                    stopped = verdict.reason
+                    paced = {k: round(v, 1) for k, v in (("paused_before_seconds", verdict.paused_seconds),
+                                                         ("replica_wait_seconds", verdict.waited_seconds)) if v}
+                if stopped is not None:
+                    self._emit(outcome, not_built(item, stopped, paced))
+                    self._analyze_pending(decided, position, last_build, built_tables, outcome)
+                    continue
+            started_at = time.time()
             entry = self._build(item, built_tables)
+            if item.builds and not self.check_mode:
+                # Wall-clock times of each build: the gaps between them show the pauses and waits of the run.
+                entry.update(paced, started_at=round(started_at, 3), finished_at=round(time.time(), 3))
+                if self.pacer is not None:
+                    self.pacer.built()
             table = (item.schema, item.spec.table)
             if last_build.get(table) == position and (table in built_tables or self.check_mode) and not state["interrupted"]:
                 self._analyze(item, entry)
             self._emit(outcome, entry, diff_of=item)
+
+    def _pace(self, decision):
+        """The pacer's verdict before a build, on the batch's connection (opened again after a lost one)."""
+        if self.engine is None:
+            try:
+                self.engine, self.session_set = self.open_engine(), False
+            except SafeIndexError:
+                pass  # the lag is then unread (the pacer says so) and the build meets the error as its own
+        return self.pacer.before_build(decision.spec.name, self.engine)
+
+    def _analyze_pending(self, decided, position, last_build, built_tables, outcome):
+        """The builds stopped at `position`: a table built earlier whose last build was still to come gets its ANALYZE
+        now, listed with the last index built on it (its entry in the result; the record has that entry already)."""
+        for table, last in list(last_build.items()):
+            if last < position or table not in built_tables:
+                continue
+            del last_build[table]
+            built = [(decision, entry) for (_name, decision), entry in zip(decided, outcome.results, strict=False)
+                     if not isinstance(decision, Exception) and (decision.schema, decision.spec.table) == table
+                     and entry.get("action") in ("created", "rebuilt_invalid")]
+            if built:
+                decision, entry = built[-1]
+                took = entry.get("duration_seconds")
+                self._analyze(decision, entry)
+                entry["duration_seconds"] = took  # its build's time, not the time since (the wait came after it)
 
     def _decide_all(self, entries) -> list:
         """Every index decided from one read of the catalog: [(name, Decision or the error that stops it)]."""

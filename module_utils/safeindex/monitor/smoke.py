@@ -93,7 +93,10 @@ def health_summary(health: dict[str, Any] | None) -> dict[str, Any] | None:
     """db_health's samples and maxima; None when it took no sample (it failed before sampling)."""
     if not health or "samples" not in health:
         return None
-    return {key: health.get(key) for key in ("samples", "max_connections", "max_lock_waits", "detail")}
+    kept = {key: health.get(key) for key in ("samples", "max_connections", "max_lock_waits", "detail")}
+    if health.get("replica_lag"):  # the most lag of each replica (db_health reads them when there are any)
+        kept["replica_lag"] = health["replica_lag"]
+    return kept
 
 
 def rollback_command(inventories: list[str], run_id: str, host: str) -> str:

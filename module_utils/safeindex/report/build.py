@@ -28,6 +28,7 @@ def summarize(index_results, expected_names, check_mode=False):
         "already_existed": count("exists"),
         "equivalent_existed": count("skipped_equivalent"),
         "errors": count("failed"),
+        "not_built": count("not_built"),  # a replica wait timed out (build/pacing.py): the builds stopped there
         "not_attempted": count(None),
         "total_expected": len(expected_names),
     }
@@ -54,6 +55,8 @@ def summary_lines(summary, host, run_id, check_mode=False, verify=None):
     if summary["equivalent_existed"]:
         lines.append("   Equivalent index under another name (skipped): %d" % summary["equivalent_existed"])
     lines.append("   Errors: %d" % summary["errors"])
+    if summary.get("not_built"):
+        lines.append("   Not built (the replicas did not catch up in time): %d" % summary["not_built"])
     if summary["not_attempted"]:
         lines.append("   Not attempted: %d" % summary["not_attempted"])
     lines.append("Total indexes in place: %d/%d" % (summary["total_in_place"], summary["total_expected"]))
@@ -136,6 +139,7 @@ def index_rows(index_results):
             "attempts": result.get("attempts"),
             "sql": result.get("sql") or [],
             "error": result.get("msg") if result.get("failed") else None,
+            "reason": result.get("reason"),  # why it was not built (action not_built)
             "skipped_steps": result.get("skipped_steps") or [],
         })
         if result.get("partitions"):  # a partitioned table's index: each partition's (build/partitioned.py)
@@ -159,6 +163,7 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
         "equivalent_existed": summary["equivalent_existed"],
         "rebuilt_invalid": summary["rebuilt_invalid"],
         "errors": summary["errors"],
+        "not_built": summary.get("not_built", 0),
         "total_in_place": summary["total_in_place"],
         "total_expected": summary["total_expected"],
         "backup": backup_summary(backup),
@@ -171,7 +176,7 @@ def build_report(run_id, host, engine, status, summary, index_results, phases, s
     report.update(verify=phase_result(verify), probes_before=phase_result(probes_before), monitor=phase_result(monitor),
                   summary_lines=lines or [], notices=dict(notices or {}))
     report["warnings"] = list(report.get("warnings") or []) + notice_warnings(report["notices"])
-    report["timeline"] = timeline(phases, total_seconds)
+    report["timeline"] = timeline(phases, total_seconds, report.get("replicas"))
     report["checklist"] = checklist(report)
     return report
 

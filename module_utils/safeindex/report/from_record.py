@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.report.replicas import replica_section
 from ansible.module_utils.safeindex.run.record import RunRecord, last_phase_result, last_run, now_iso, phase_results, phases_of
 
 
@@ -40,6 +41,7 @@ def report_inputs(events: list[dict[str, Any]], status: str, error: str | None =
         "spec_fingerprint": (preflight.get("spec") or {}).get("fingerprint"),
         "preflight": preflight.get("checks") or [],
         "warnings": preflight.get("warnings_found") or [],
+        "replicas": replica_section(events, index_results, last_phase_result(events, "monitor")),
     }
     return dict(
         run_id=run_id, host=host, engine=start.get("engine") or preflight.get("engine"), status=status, summary=summary,

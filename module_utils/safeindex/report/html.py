@@ -70,6 +70,7 @@ def render_html(report):
         index_verification(report.get("verify")),
         index_check((report.get("verify") or {}).get("amcheck")),
         timeline(report),
+        replicas(report.get("replicas")),
         preflight(report),
         backup_and_snapshot(report),
         monitor(report.get("monitor")),
@@ -175,6 +176,37 @@ def timeline(report):
             for r in report.get("timeline") or []]
     return section("Timeline against the runbook", "timeline", table(["phase", "run phases", "runbook expects", "actual", "verdict"],
                                                                      rows, "timeline-table"))
+
+
+def lag_text(peak):
+    if not peak:
+        return None
+    parts = ["%s s" % peak["max_lag_seconds"]] if peak.get("max_lag_seconds") is not None else []
+    parts += [size(peak["max_lag_bytes"])] if peak.get("max_lag_bytes") is not None else []
+    return ", ".join(parts) or "unknown"
+
+
+def replicas(section_data):
+    """The replicas over the run (report/replicas.py): the most lag of each, the waits and the indexes not built."""
+    if not section_data:
+        return ""
+    parts = [definitions([("Longest wait", seconds(section_data["longest_wait_seconds"])),
+                          ("Waits", "%d, %s in all" % (len(section_data["waits"]), seconds(section_data["wait_seconds"]))),
+                          ("Pauses between builds", "%d, %s in all" % (section_data["pauses"],
+                                                                       seconds(section_data["paused_seconds"])))])]
+    if section_data["lag"]:
+        parts.append(table(["replica", "most lag, index phase", "most lag, monitoring window"], [
+            [cell(name), cell(lag_text(lag["index_phase"]), num=True), cell(lag_text(lag["monitor"]), num=True)]
+            for name, lag in section_data["lag"].items()], "replica-lag-table"))
+    if section_data["waits"]:
+        parts.append(table(["before index", "outcome", "waited", "polls", "why"], [
+            [cell(w["index"]), cell(w["outcome"], "fail" if w["outcome"] == "timed_out" else None),
+             cell(seconds(w["waited_seconds"]), num=True), cell(w["polls"], num=True),
+             cell("; ".join(w.get("problems") or []) or w.get("detail"))] for w in section_data["waits"]], "replica-wait-table"))
+    if section_data["not_built"]:
+        parts.append("<h3>Not built</h3><ul>%s</ul>" % "".join(
+            '<li class="fail"><strong>%s</strong>: %s</li>' % (esc(n["name"]), esc(n["reason"])) for n in section_data["not_built"]))
+    return section("Replicas and pacing", "replicas", *parts)
 
 
 def preflight(report):

@@ -32,12 +32,14 @@ def render_markdown(report):
     out += ["## Timeline against the runbook", ""] + table(["phase", "runbook phases", "expected", "actual", "verdict"], [
         (row["phase"], ", ".join(row["runbook_phases"]) or "whole run", row["expected"], seconds(row["actual_seconds"]), row["verdict"])
         for row in report.get("timeline") or []])
+    out += pacing_line(report.get("timeline") or [])
     out += ["## Indexes", ""] + table(["index", "action", "duration (s)", "size (bytes)", "attempts"], [
         (i["name"], i["action"], i["duration_seconds"], i["size_bytes"], i["attempts"]) for i in report["indexes"]])
     out += partitions(report["indexes"])
     errors = [i for i in report["indexes"] if i["error"]]
     if errors:
         out += ["## Errors", ""] + ["- **%s**: %s" % (cell(i["name"]), cell(i["error"])) for i in errors] + [""]
+    out += replicas(report.get("replicas"))
     out += verification(report.get("verify"))
     out += index_check((report.get("verify") or {}).get("amcheck"))
     out += monitoring(report.get("monitor"))
@@ -46,6 +48,44 @@ def render_markdown(report):
     out += ["- %s %s (%s)" % (TICKS[c["ticked"]], c["item"], cell(c["evidence"])) for c in report.get("checklist") or []]
     out += [""]
     return "\n".join(out)
+
+
+def pacing_line(rows):
+    """Under the timeline: how much of the index phase was paced (pauses between builds, waits for the replicas)."""
+    row = next((r for r in rows if "paused_seconds" in r), None)
+    if not row:
+        return []
+    return ["Of the migration, %s paused between builds and %s waiting for the replicas." % (
+        seconds(row["paused_seconds"]), seconds(row["replica_wait_seconds"])), ""]
+
+
+def lag_cell(peak):
+    if not peak:
+        return None
+    parts = ["%s s" % peak["max_lag_seconds"]] if peak.get("max_lag_seconds") is not None else []
+    parts += [size(peak["max_lag_bytes"])] if peak.get("max_lag_bytes") is not None else []
+    return ", ".join(parts) or "unknown"
+
+
+def replicas(section):
+    """The replicas over the run: the most lag of each (index phase, monitoring window), the waits, the unbuilt."""
+    if not section:
+        return []
+    out = ["## Replicas and pacing", "",
+           "Longest wait for the replicas: %s (%d waits, %s in all); %d pauses between builds, %s in all." % (
+               seconds(section["longest_wait_seconds"]), len(section["waits"]), seconds(section["wait_seconds"]),
+               section["pauses"], seconds(section["paused_seconds"])), ""]
+    if section["lag"]:
+        out += ["### Most lag seen", ""] + table(["replica", "index phase (before each build)", "monitoring window"], [
+            (name, lag_cell(lag["index_phase"]), lag_cell(lag["monitor"])) for name, lag in section["lag"].items()])
+    if section["waits"]:
+        out += ["### Waits", ""] + table(["before index", "outcome", "waited (s)", "polls", "why"], [
+            (w["index"], w["outcome"], w["waited_seconds"], w["polls"], "; ".join(w.get("problems") or []) or w.get("detail"))
+            for w in section["waits"]])
+    if section["not_built"]:
+        out += ["### Not built", ""] + ["- **%s**: %s" % (cell(n["name"]), cell(n["reason"])) for n in section["not_built"]]
+        out += [""]
+    return out
 
 
 def partitions(indexes):

@@ -25,9 +25,11 @@ def verdict(actual, low, high, started=True):
     return "within"
 
 
-def timeline(phases, total_seconds=None):
+def timeline(phases, total_seconds=None, replicas=None):
     """One row per runbook phase: {phase, runbook_phases, expected, expected_min_seconds, expected_max_seconds,
-    actual_seconds, verdict (within, shorter, longer, not run, unfinished)}, then the total."""
+    actual_seconds, verdict (within, shorter, longer, not run, unfinished)}, then the total. With the report's
+    `replicas` (report/replicas.py), the Migration row also says how much of it was paced: paused_seconds (between
+    builds) and replica_wait_seconds."""
     by_name = {phase["name"]: phase for phase in phases or []}
     rows = []
     for row, names, low, high in EXPECTED:
@@ -37,6 +39,8 @@ def timeline(phases, total_seconds=None):
         finished = ran and len(durations) == len(ran)
         actual = round(sum(durations), 3) if finished else None
         rows.append(_row(row, list(names), low, high, actual, bool(ran)))
+        if replicas and "indexes" in names:
+            rows[-1].update(paused_seconds=replicas.get("paused_seconds"), replica_wait_seconds=replicas.get("wait_seconds"))
     name, low, high = TOTAL
     rows.append(_row(name, [], low, high, None if total_seconds is None else round(total_seconds, 3), True))
     return rows
