@@ -13,6 +13,23 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 
+# Each test file's seconds in a full run (scripts/test_weights.py writes them); a file not weighed yet counts as a
+# typical playbook test file.
+FILE_WEIGHTS = json.loads((REPO / "tests" / "file_weights.json").read_text())
+UNWEIGHED_FILE_SECONDS = 60.0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The slowest files first and the unit tests last: `make test` hands whole files to its workers in this order
+    (--dist loadfile --no-loadscope-reorder), so no worker starts a long file while the others run out of work, and
+    the unit tests' many short ones fill the workers' ends. The tests of one file keep their order (a stable sort)."""
+    def weight(item):
+        path = item.nodeid.split("::")[0]
+        if path.startswith("tests/unit/"):
+            return 0.0
+        return FILE_WEIGHTS.get(path, UNWEIGHED_FILE_SECONDS)
+    items.sort(key=weight, reverse=True)
+
 
 def load_module(name):
     """A module from library/, imported by path (library/ is not a package)."""
