@@ -17,6 +17,7 @@ import sandbox
 from sandbox import inventory as sandbox_inventory
 from sandbox.sample_app import TABLES
 from tests.conftest import REPO
+from tests.integration.rows import rows_of
 
 # Big enough that the planner prefers the indexes; small enough to load in a few seconds.
 TEST_MESSAGES = int(os.environ.get("SAFEINDEX_TEST_MESSAGES", "20000"))
@@ -164,13 +165,7 @@ def index_args(db, **index):
 
 def query(db, statement, params=None):
     """Rows of one query, on a connection of its own."""
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
+    return rows_of(db.connect(), statement, params)
 
 
 def pg_index(db, name):

@@ -21,6 +21,7 @@ import pytest
 
 import sandbox
 from sandbox.replicas import replica_entry
+from tests.integration.rows import rows_of
 
 
 @dataclass
@@ -34,13 +35,7 @@ class Replicated:
         return replica_entry(self.replica)
 
     def _on(self, server, statement: str, params=None):
-        conn = server.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+        return rows_of(server.admin_connect(), statement, params)
 
     def pause(self) -> None:
         """Stop applying what the primary sends (it still arrives): the lag grows with each write on the primary."""
