@@ -224,7 +224,8 @@ def test_a_statement_may_outlast_the_connect_timeout(my_db):
     try:
         started = time.monotonic()
         dialect.idle(2.5)
-        assert time.monotonic() - started >= 2.5
+        # Well past connect_timeout; MariaDB's SLEEP() keeps its own clock and was measured ending 12 ms early.
+        assert time.monotonic() - started >= 2.4
         assert dialect.server_version()  # and the session is still usable after it
     finally:
         dialect.close()
