@@ -19,10 +19,10 @@ applied, 0 when it has the primary's newest: how old the replica's data is, with
 definition on both engines, measured on the replica itself. The engines' own figures are sampled beside it and kept in
 the JSON, but are not what the target is judged on:
 
-- MariaDB's Seconds_Behind_Master is whole seconds, and it is the replica's clock minus the *start* time on the
-  primary of the event being applied: while the replica applies an ALTER TABLE it counts the primary's build as well
-  (the event is written to the binary log when the build has finished), so it overstates how stale the data is by up
-  to one build. The heartbeats the primary wrote during that build were applied before the ALTER began.
+- MariaDB's Seconds_Behind_Master is whole seconds (the target's margin is 2 s, and most builds here take less than
+  one), it measures only the relay log the replica has already received (a lagging IO thread reads as 0), it is NULL
+  whenever the SQL thread is not running, and it has no PostgreSQL counterpart. Measured beside the heartbeat (the
+  JSON's engine_peaks), it agreed with it to within its rounding.
 - PostgreSQL's bytes behind (the primary's pg_current_wal_lsn() minus the standby's pg_last_wal_replay_lsn()) say how
   much WAL waits, not for how long; now() - pg_last_xact_replay_timestamp() while WAL waits to be replayed is
   seconds, but only as fine as the commits it has replayed. Both are kept.
@@ -55,6 +55,9 @@ PACED_POLL_SECONDS = 0.5
 HEARTBEAT_TABLE = "safeindex_bench_heartbeat"
 HEARTBEAT_SECONDS = 0.05
 SAMPLE_SECONDS = 0.1
+# Caught up: at most this far behind. Not 0: on a busy machine the replica is often a beat or two behind the primary's
+# newest heartbeat for no other reason than the time between the two reads.
+CAUGHT_UP_SECONDS = 0.25
 TIMELINE_BUCKET_SECONDS = 0.5
 VARIANTS = (("baseline", False), ("paced", True))
 BUILT_ACTIONS = ("created", "rebuilt_invalid")
@@ -65,7 +68,7 @@ def main():
     servers = harness.servers_to_measure(args.engine, args.pg_majors)
     shape = workload.WorkloadShape(args.writers, args.readers, args.write_rate, args.read_rate)
     results = []
-    parameters = {"messages": args.messages, "pg_majors": sorted({m for _e, m in servers if m}),
+    parameters = {"messages": args.messages, "caught_up_seconds": CAUGHT_UP_SECONDS, "pg_majors": sorted({m for _e, m in servers if m}),
                   "settle_seconds": args.settle_seconds, "catch_up_timeout_seconds": args.catch_up_timeout,
                   "writers": shape.writers, "readers": shape.readers, "writes_per_second_per_writer": shape.writes_per_second,
                   "reads_per_second_per_reader": shape.reads_per_second, "paced_max_replication_lag_seconds":
@@ -331,7 +334,7 @@ class LagSampler:
         return {key: max((s[key] for s in self.samples if s.get(key) is not None), default=None) for key in keys}
 
     def wait_caught_up(self, timeout, since=None):
-        """Until a reading finds the replica with the primary's newest heartbeat; the seconds it took from `since`
+        """Until a reading finds the replica at most CAUGHT_UP_SECONDS behind; the seconds it took from `since`
         (default: now), None at the timeout. Reads on its own while the thread is not running."""
         since = since or time.time()
         deadline = time.monotonic() + timeout
@@ -346,7 +349,7 @@ class LagSampler:
                 except Exception:  # noqa: BLE001 (e.g. the heartbeat table not yet replayed: try again)
                     latest = None
                     self._primary, self._on_replica = _discard(self._primary), _discard(self._on_replica)
-            if latest is not None and latest["lag_seconds"] == 0.0:
+            if latest is not None and latest["lag_seconds"] <= CAUGHT_UP_SECONDS:
                 return time.time() - since
             time.sleep(SAMPLE_SECONDS)
         return None
