@@ -87,7 +87,7 @@ test: setup
 # The benchmarks of bench/README.md at full size, one after the other (each starts and stops its own servers; results in
 # bench/results/). Not part of `make test`, which runs each at --quick size. E.g. `make bench BENCH_ARGS=--quick`,
 # `make bench BENCHMARKS=backup_overhead`.
-BENCHMARKS ?= production_impact overhead index_check build_speed fleet rerun
+BENCHMARKS ?= production_impact overhead index_check build_speed fleet rerun replica_lag
 BENCH_ARGS ?=
 
 bench: setup
