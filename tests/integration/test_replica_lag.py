@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow  # preflight's gate runs migrate.yml
 INDEX = {"name": "idx_message_conversation", "table": "message", "columns": ["conversation_id"]}
 
 
-def lags(pair, listed):
+def lags(pair, listed, **params):
     engine = open_engine(connection_params(connection_args(pair.db)))
     try:
-        return read_replica_lags(engine, connection_args(pair.db), listed)
+        return read_replica_lags(engine, dict(connection_args(pair.db), **params), listed)
     finally:
         engine.close()
 
@@ -138,6 +138,34 @@ def test_mariadb_replica_behind_for_real_and_unlisted_replicas(my_replicated, ru
         assert "replica replica1 is" in row["detail"] and "s behind, limit 1 s (max_replication_lag_seconds)" in row["detail"]
     finally:
         holder.close()
+
+
+def test_a_mariadb_replica_held_on_an_index_build_reads_about_0_s_behind_but_is_behind(my_replicated):
+    # Seconds_Behind_Master counts from the end of the event the replica applies (the ALTER's start on the primary plus
+    # its execution time), so a replica that has only begun to replay a build reads about 0 s: whether it applies what
+    # the primary wrote within the limit tells the truth.
+    pair = my_replicated
+    pair.write_on_primary(10)
+    pair.wait_caught_up()
+    holder = pair.replica.admin_connect(pair.db.name)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLES lag_maker WRITE")
+        conn = pair.db.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("ALTER TABLE lag_maker ADD INDEX idx_lag_maker_note (note), ALGORITHM=INPLACE, LOCK=NONE")
+        finally:
+            conn.close()
+        (behind,) = lags(pair, [pair.entry], max_replication_lag_seconds=1)
+        assert behind.state == "streaming" and behind.extra["applied_primary_position"] is False, behind
+        problems = lag_problems([behind], 1, None)
+        assert len(problems) == 1 and "replica replica1 " in problems[0], problems
+    finally:
+        holder.close()
+    pair.wait_caught_up()
+    (caught_up,) = lags(pair, [pair.entry], max_replication_lag_seconds=1)
+    assert caught_up.extra["applied_primary_position"] is True and lag_problems([caught_up], 1, None) == []
 
 
 def test_a_paused_postgresql_replica_refuses_migrate_before_the_backup(pg_replicated, tmp_path):

@@ -124,20 +124,28 @@ class Primary:
         self.features = features_for(engine_name)
         self.seen = seen
         self.table_sizes = {}
+        self.position = None
 
     def replicas_seen_from_primary(self):
         return self.seen
+
+    def primary_position(self):
+        return self.position
 
     def table_bytes(self, schema, table):
         return self.table_sizes.get(table)
 
 
 class Opened:
-    def __init__(self, view):
-        self.view, self.closed = view, False
+    def __init__(self, view, applied=True):
+        self.view, self.closed, self.applied, self.asked = view, False, applied, []
 
     def replica_own_view(self):
         return self.view
+
+    def applied_position(self, position, wait_seconds):
+        self.asked.append((position, wait_seconds))
+        return self.applied
 
     def close(self):
         self.closed = True
@@ -248,3 +256,41 @@ def test_a_listed_standby_that_cannot_be_reached_stays_unreachable_with_the_prim
     both = joined(primary, own)
     assert (both.state, both.lag_bytes, both.detail) == ("unreachable", 100, "connection refused")
     assert lag_problems([both], None, None) == ["replica r1 is unreachable: connection refused"]
+
+
+def test_a_mysql_replica_replaying_a_build_reads_about_0_s_behind_yet_has_not_applied_the_primarys_position(monkeypatch):
+    # Seconds_Behind_Master counts from the end of the event being applied (the ALTER's start on the primary plus its
+    # execution time): while the replica replays a 16 s build it reads about 0. What it has applied says it.
+    primary = Primary("mysql", [])
+    primary.features = primary.features.for_server(MARIADB_10_11)
+    primary.position = "0-1-4242"
+    replaying = Opened({"replicating": True, "io_running": True, "sql_running": True, "lag_seconds": 0.0}, applied=False)
+    monkeypatch.setattr(replica_lag, "open_replica", lambda engine, params, entry: replaying)
+    lags = read_replica_lags(primary, {"max_replication_lag_seconds": 10}, [{"host": "db2", "port": 3306, "name": "r2"}])
+    assert replaying.asked == [("0-1-4242", 10)] and replaying.closed
+    assert lags[0].extra["applied_primary_position"] is False
+    assert lag_problems(lags, 10, None) == [
+        "replica r2 has not applied within 10 s what the primary had written (it reads 0 s behind while it replays an"
+        " earlier event, such as an index build), limit 10 s (max_replication_lag_seconds)"]
+    replaying.applied = True
+    assert lag_problems(read_replica_lags(primary, {"max_replication_lag_seconds": 10}, [{"host": "db2", "port": 3306}]),
+                        10, None) == []
+
+
+def test_without_a_lag_limit_the_position_is_not_waited_for(monkeypatch):
+    primary = Primary("mysql", [])
+    primary.position = "0-1-7"
+    opened = Opened({"replicating": True, "io_running": True, "sql_running": True, "lag_seconds": 3.0}, applied=False)
+    monkeypatch.setattr(replica_lag, "open_replica", lambda engine, params, entry: opened)
+    lags = read_replica_lags(primary, {}, [{"host": "db2", "port": 3306}])
+    assert opened.asked == [] and "applied_primary_position" not in lags[0].extra
+
+
+def test_the_position_queries_of_each_flavour():
+    mariadb = features_for("mysql").for_server(MARIADB_10_11)
+    assert mariadb.primary_position_query == "SELECT @@GLOBAL.gtid_binlog_pos"
+    assert mariadb.replica_applied_query == "SELECT MASTER_GTID_WAIT(%s, %s) = 0"
+    mysql8 = features_for("mysql").for_server("8.0.36")
+    assert mysql8.primary_position_query == "SELECT @@GLOBAL.gtid_executed"
+    assert mysql8.replica_applied_query == "SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s) = 0"
+    assert features_for("postgresql").primary_position_query is None

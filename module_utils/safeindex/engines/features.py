@@ -65,6 +65,12 @@ class Features:
     replica_status_columns: tuple = ()  # (key, the server's column name) pairs of that answer; keys: io_running,
     # sql_running, seconds_behind, last_io_error, last_sql_error, source_host, source_port
     replication_sender_commands: tuple = ()  # the primary's session commands that feed a replica (binlog dump threads)
+    # Seconds behind counts from the end of the event a replica applies (the primary's start of an ALTER plus its
+    # execution time), so while it replays a long build it reads about 0: the sure sign is whether the replica has
+    # applied what the primary had written. The primary's position, and on a replica whether it applied one, waiting
+    # up to N seconds (None where the engine's lag needs no such check: PostgreSQL's bytes behind).
+    primary_position_query: str = None
+    replica_applied_query: str = None  # parameters: (position, seconds to wait); answers true once applied
 
     @property
     def default_backup_format(self) -> str:

@@ -38,6 +38,11 @@ def lag_problems(lags: list, max_seconds: float | None, max_bytes: int | None) -
         elif max_seconds is not None and lag.lag_seconds is not None and lag.lag_seconds > max_seconds:
             problems.append("replica %s is %.1f s behind, limit %s s (max_replication_lag_seconds)"
                             % (lag.name, lag.lag_seconds, _number(max_seconds)))
+        elif max_seconds is not None and lag.extra.get("applied_primary_position") is False:
+            problems.append("replica %s has not applied within %s s what the primary had written (it reads %s s"
+                            " behind while it replays an earlier event, such as an index build), limit %s s"
+                            " (max_replication_lag_seconds)" % (lag.name, _number(max_seconds),
+                                                                _number(lag.lag_seconds or 0), _number(max_seconds)))
         elif max_bytes is not None and lag.lag_bytes is not None and lag.lag_bytes > max_bytes:
             problems.append("replica %s is %d bytes behind, limit %d bytes (max_replication_lag_bytes)"
                             % (lag.name, lag.lag_bytes, max_bytes))
@@ -75,9 +80,10 @@ def read_replica_lags(engine, module_params: dict, listed: list) -> list:
     if listed and not engine.features.lag_seen_from_primary:
         # The primary's rows (binlog dump threads) cannot be told apart nor say a lag: the listed replicas speak.
         seen = []
+    position = _primary_position(engine) if listed else None
     lags = []
     for entry in listed or ():
-        own = read_listed_replica(engine, module_params, entry)
+        own = read_listed_replica(engine, module_params, entry, position)
         match = _matching(seen, own)
         if match is not None:
             seen.remove(match)
@@ -86,9 +92,10 @@ def read_replica_lags(engine, module_params: dict, listed: list) -> list:
     return lags + seen
 
 
-def read_listed_replica(engine, module_params: dict, entry: dict) -> ReplicaLag:
+def read_listed_replica(engine, module_params: dict, entry: dict, position: str | None = None) -> ReplicaLag:
     """One listed replica's own view, on a connection of its own; "unreachable" (naming the error, no secret) when it
-    cannot be reached."""
+    cannot be reached. With the primary's `position` (MySQL/MariaDB), also whether the replica applies it within
+    max_replication_lag_seconds: its seconds behind read about 0 while it replays a long index build."""
     from ansible.module_utils.safeindex.core.errors import SafeIndexError
 
     name = replica_name(entry)
@@ -98,6 +105,9 @@ def read_listed_replica(engine, module_params: dict, entry: dict) -> ReplicaLag:
         return ReplicaLag(name=name, source="replica", state="unreachable", detail=_first_line(exc))
     try:
         view = replica.replica_own_view()
+        limit = module_params.get("max_replication_lag_seconds")
+        if position and limit is not None and view.get("sql_running") and not view.get("last_error"):
+            view["applied_primary_position"] = replica.applied_position(position, limit)
     except SafeIndexError as exc:
         return ReplicaLag(name=name, source="replica", state="unknown",
                           detail="cannot read its replication status: %s" % _first_line(exc))
@@ -124,6 +134,15 @@ def open_replica(engine, module_params: dict, entry: dict):
         overrides["db_password"] = entry["password"]
     params = connection_params({**module_params, **{key: value for key, value in overrides.items() if value is not None}})
     return open_engine(params, application_name="safeindex replica lag")
+
+
+def _primary_position(engine) -> str | None:
+    from ansible.module_utils.safeindex.core.errors import SafeIndexError
+
+    try:
+        return engine.primary_position()
+    except SafeIndexError:
+        return None  # the seconds behind still speak
 
 
 def replica_name(entry: dict) -> str:

@@ -17,3 +17,12 @@ class Replication:
         """Read on a connection to a replica: {paused, io_running, sql_running, lag_seconds, lag_bytes, last_error},
         a key None where this engine does not say it."""
         return {}
+
+    def primary_position(self) -> str | None:
+        """Where the primary's log stands now, for applied_position() on its replicas; None where the engine's lag
+        needs no such check (PostgreSQL: bytes behind say it) or the server does not say."""
+        return None
+
+    def applied_position(self, position: str, wait_seconds: float) -> bool:
+        """On a replica: whether it has applied the primary's `position`, waiting for it up to `wait_seconds`."""
+        return True

@@ -43,6 +43,9 @@ class MysqlFeatures(Features):
                 # 10.5.1 added SHOW REPLICA STATUS; its columns kept their old names (Slave_IO_Running, ...).
                 replica_status_statement="SHOW REPLICA STATUS" if version >= (10, 5, 1) else "SHOW SLAVE STATUS",
                 replica_status_columns=REPLICA_STATUS_COLUMNS_OLD,
+                # MASTER_GTID_WAIT answers 0 once the replica's SQL thread applied the position, -1 at the timeout.
+                primary_position_query="SELECT @@GLOBAL.gtid_binlog_pos",
+                replica_applied_query="SELECT MASTER_GTID_WAIT(%s, %s) = 0",
                 processlist_progress=True,  # PROCESSLIST's STAGE, MAX_STAGE, PROGRESS
                 usage_counters_by_default=False,  # MariaDB ships with performance_schema off
                 default_collation="utf8mb4_general_ci",
@@ -64,6 +67,9 @@ class MysqlFeatures(Features):
             # 8.4 removed SHOW SLAVE STATUS.
             replica_status_statement="SHOW REPLICA STATUS" if version >= (8, 0, 22) else "SHOW SLAVE STATUS",
             replica_status_columns=REPLICA_STATUS_COLUMNS_NEW if version >= (8, 0, 22) else REPLICA_STATUS_COLUMNS_OLD,
+            # WAIT_FOR_EXECUTED_GTID_SET answers 0 once the replica executed the set, 1 at the timeout (MySQL 5.7.5+).
+            primary_position_query="SELECT @@GLOBAL.gtid_executed",
+            replica_applied_query="SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s) = 0",
             # No STAGE columns in PROCESSLIST. performance_schema's events_stages_current could say how far an ALTER
             # is, but only with the stage/innodb/alter% instruments and their consumer turned on: a server-wide
             # setting this tool does not change. So the state and the elapsed time are what a MySQL build shows.

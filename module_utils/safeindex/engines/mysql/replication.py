@@ -40,3 +40,12 @@ class MysqlReplication:
             "last_error": "; ".join(e for e in errors if e) or None,
             "source": "%s:%s" % (value.get("source_host"), value.get("source_port")),
         }
+
+    def primary_position(self) -> str | None:
+        # MariaDB's gtid_binlog_pos, MySQL's gtid_executed; empty without GTIDs (then nothing to compare).
+        rows = self._rows(self.features.primary_position_query)
+        return (rows[0][0] or None) if rows else None
+
+    def applied_position(self, position: str, wait_seconds: float) -> bool:
+        rows = self._rows(self.features.replica_applied_query, (position, max(float(wait_seconds), 0.0)))
+        return bool(rows and rows[0][0])
