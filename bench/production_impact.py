@@ -57,12 +57,7 @@ def main():
 
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=2_000_000, help="size of the sample database (message rows)")
-    parser.add_argument("--engine", choices=["postgresql", "mysql", "both"], default="both")
-    parser.add_argument("--writers", type=int, default=4, help="writer threads, each with its own connection")
-    parser.add_argument("--readers", type=int, default=2, help="reader threads, each with its own connection")
-    parser.add_argument("--write-rate", type=float, default=50.0, help="writes per second of each writer thread")
-    parser.add_argument("--read-rate", type=float, default=50.0, help="reads per second of each reader thread")
+    workload.add_workload_arguments(parser)
     parser.add_argument("--baseline-seconds", type=float, default=20.0, help="length of the baseline phase")
     parser.add_argument("--settle-seconds", type=float, default=2.0,
                         help="workload alone before and after the DDL of the runbook and migrate phases")

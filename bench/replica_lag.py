@@ -85,12 +85,7 @@ def main():
 
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=2_000_000, help="size of the sample database (message rows)")
-    parser.add_argument("--engine", choices=["postgresql", "mysql", "both"], default="both")
-    parser.add_argument("--writers", type=int, default=4, help="writer threads of the workload")
-    parser.add_argument("--readers", type=int, default=2, help="reader threads of the workload")
-    parser.add_argument("--write-rate", type=float, default=50.0, help="writes per second of each writer thread")
-    parser.add_argument("--read-rate", type=float, default=50.0, help="reads per second of each reader thread")
+    workload.add_workload_arguments(parser)
     parser.add_argument("--settle-seconds", type=float, default=2.0, help="workload alone before each playbook run")
     parser.add_argument("--catch-up-timeout", type=float, default=600.0,
                         help="most seconds to wait for the replica to catch up after a run (and before one)")
@@ -254,8 +249,8 @@ class Heartbeat:
                 with conn.cursor() as cur:
                     cur.execute("UPDATE %s SET beat = %%s WHERE id = 1" % HEARTBEAT_TABLE, (time.time(),))
             except Exception:  # noqa: BLE001 (a lost connection: the next beat reconnects; the sampler sees the gap)
-                conn = _discard(conn)
-        _discard(conn)
+                conn = workload.discard(conn)
+        workload.discard(conn)
 
 
 class LagSampler:
@@ -279,7 +274,7 @@ class LagSampler:
     def __exit__(self, *_exc):
         self._stopping.set()
         self._thread.join(30)
-        self._primary, self._on_replica = _discard(self._primary), _discard(self._on_replica)
+        self._primary, self._on_replica = workload.discard(self._primary), workload.discard(self._on_replica)
         return False
 
     def _run(self):
@@ -289,7 +284,7 @@ class LagSampler:
             except Exception as error:  # noqa: BLE001 (counted; the next sample reconnects)
                 self.errors += 1
                 self.last_error = str(error).strip()[:200]
-                self._primary, self._on_replica = _discard(self._primary), _discard(self._on_replica)
+                self._primary, self._on_replica = workload.discard(self._primary), workload.discard(self._on_replica)
                 continue
             sample["at"] = round(time.time() - self._started, 3)
             self.samples.append(sample)
@@ -348,20 +343,13 @@ class LagSampler:
                     latest = self.sample()
                 except Exception:  # noqa: BLE001 (e.g. the heartbeat table not yet replayed: try again)
                     latest = None
-                    self._primary, self._on_replica = _discard(self._primary), _discard(self._on_replica)
+                    self._primary, self._on_replica = workload.discard(self._primary), workload.discard(self._on_replica)
             if latest is not None and latest["lag_seconds"] <= CAUGHT_UP_SECONDS:
                 return time.time() - since
             time.sleep(SAMPLE_SECONDS)
         return None
 
 
-def _discard(conn):
-    if conn is not None:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 (already broken)
-            pass
-    return None
 
 
 def server_version(db):

@@ -161,10 +161,10 @@ class Workload:
                 kind = operation(conn, rng)
             except Exception as error:  # noqa: BLE001 (an error counts, and the client goes on with a new connection)
                 self._record_error(error)
-                conn = self._discard(conn)
+                conn = discard(conn)
                 continue
             self._record(kind, started, self.elapsed() - started)
-        self._discard(conn)
+        discard(conn)
 
     def _write_once(self, conn, rng):
         insert, update = write_statements(self.db.engine)
@@ -192,11 +192,22 @@ class Workload:
             self.samples.errors += 1
             self.samples.last_error = str(error).strip()[:200]
 
-    @staticmethod
-    def _discard(conn):
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 (already broken)
-                pass
-        return None
+
+def discard(conn):
+    """Close a connection that may be broken already; None, to forget it."""
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 (already broken)
+            pass
+    return None
+
+
+def add_workload_arguments(parser) -> None:
+    """The options of the workload's shape and of the database's size, shared by the benchmarks that run it."""
+    parser.add_argument("--messages", type=int, default=2_000_000, help="size of the sample database (message rows)")
+    parser.add_argument("--engine", choices=["postgresql", "mysql", "both"], default="both")
+    parser.add_argument("--writers", type=int, default=4, help="writer threads, each with its own connection")
+    parser.add_argument("--readers", type=int, default=2, help="reader threads, each with its own connection")
+    parser.add_argument("--write-rate", type=float, default=50.0, help="writes per second of each writer thread")
+    parser.add_argument("--read-rate", type=float, default=50.0, help="reads per second of each reader thread")
