@@ -281,12 +281,12 @@ class Batch:
         except IndexFailed as exc:
             if exc.lost_connection:
                 self._close()
-            return failure(exc.result, exc)
+            return failure(_timed(exc.result, decision.started), exc)
         except DatabaseUnavailable as exc:
             self._close()
-            return failure(decision.result, exc)
+            return failure(_timed(decision.result, decision.started), exc)
         except SafeIndexError as exc:
-            return failure(decision.result, exc)
+            return failure(_timed(decision.result, decision.started), exc)
 
     def _analyze(self, decision, entry) -> None:
         """The table's statistics, once, after its last build of the batch; listed with the index it followed."""
@@ -329,6 +329,18 @@ class Batch:
             with contextlib.suppress(Exception):
                 self.engine.close()
             self.engine = None
+
+
+def _timed(result: IndexResult, started: float) -> IndexResult:
+    """A failed index's time: from its own start to the failure, on every path (a build sets it itself)."""
+    if not result.duration_seconds:
+        result.duration_seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def totals(results: list, started: float) -> dict:
+    """The attempts of all indexes of a call and its wall time, for the call's own result."""
+    return dict(attempts=sum(r.get("attempts") or 0 for r in results), duration_seconds=round(time.monotonic() - started, 3))
 
 
 def diff(entry: dict) -> dict:
