@@ -165,11 +165,12 @@ class Batch:
         return outcome
 
     def _run(self, entries, outcome, state):
+        started = time.monotonic()
         try:
             self.engine = self.open_engine()
         except SafeIndexError as exc:
             for name, _item in entries:
-                self._emit(outcome, failure(IndexResult(name=name), exc))
+                self._emit(outcome, failure(_timed(IndexResult(name=name), started), exc))  # the time the connect took
             return
         decided = self._decide_all(entries)
         last_build = {}
