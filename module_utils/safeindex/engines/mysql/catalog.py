@@ -113,7 +113,7 @@ class MysqlCatalog(Catalog):
                     raise
                 # The server's own words ("Access denied ... to database") would read as a failed login.
                 raise NeedsWrite("%s: cannot check the definition on an empty temporary copy of %s: %s lacks CREATE TEMPORARY"
-                                " TABLES on %s" % (spec.name, spec.table, self._grantee(), schema)) from None
+                                 " TABLES on %s" % (spec.name, spec.table, self._grantee(), schema)) from None
             try:
                 self._rows("ALTER TABLE %s ADD %s" % (quote(shadow_table), self._index_clause(shadow_index, wanted)))
             except ServerRefused as exc:
