@@ -19,6 +19,9 @@ quote_identifier = mariadb_scratch.quote_identifier
 class MariadbServer(mariadb_scratch.MariadbScratch, DatabaseServer):
     """The sandbox's MariaDB server, with the app's users and database."""
 
+    # Where the app user may log in from (a server behind a test's own network adds the controller's address).
+    app_user_hosts: tuple[str, ...] = APP_USER_HOSTS
+
     def app_connect(self, db_name: str, db_user: str, db_password: str, autocommit: bool = True):
         return pymysql.connect(
             host=self.host,
@@ -44,7 +47,7 @@ class MariadbServer(mariadb_scratch.MariadbScratch, DatabaseServer):
         try:
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-                for host in APP_USER_HOSTS:
+                for host in self.app_user_hosts:
                     account = (db_user, host)
                     cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, db_password))
                     cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (*account, db_password))

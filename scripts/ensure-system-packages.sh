@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the PostgreSQL and MariaDB server packages (and openssl, which makes the TLS sandbox's certificates), with
+# Installs the PostgreSQL and MariaDB server packages (and openssl, which makes the TLS sandbox's certificates, and
+# iproute2 and iptables for the network fault tests), with
 # apt-get, only where they are missing.
 # When that is not possible (no root, no sudo, no apt), it says which command to run and fails.
 set -euo pipefail
@@ -11,6 +12,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v pg_dump >/dev/
   && { command -v mariadb-dump || command -v mysqldump; } >/dev/null 2>&1 \
   || packages+=(mariadb-server mariadb-client)
 command -v openssl >/dev/null || packages+=(openssl)
+# The network fault tests (tests/reliability/netns.py) make a namespace, a veth pair and firewall rules of their own.
+command -v ip >/dev/null || packages+=(iproute2)
+command -v iptables >/dev/null || packages+=(iptables)
 
 [ ${#packages[@]} -eq 0 ] && exit 0
 
