@@ -46,7 +46,9 @@ def a_run_cut_in_its_index_phase(run_dir):
     record.append("phase_end", run_id="run-7", phase="backup", monotonic=3.0)
     record.append("phase_start", run_id="run-7", phase="indexes", monotonic=4.0)
     record.append("index_build_started", name="idx_a", table="t", action="created")
+    record.append("index", name="idx_a", action="created")
     record_phase_result(str(run_dir), "index", {"name": "idx_a", "action": "created"})
+    record_phase_result(str(run_dir), "index", {"name": "idx_b", "action": "failed", "failed": True, "msg": "cancelled"})
     record.append("index_build_started", name="idx_b", table="t", action="created")
     return record
 

@@ -56,8 +56,8 @@ def where_it_stopped(events: list[dict[str, Any]]) -> tuple[str | None, str | No
     started_phases = [e.get("phase") for e in events if e.get("event") == "phase_start"]
     ended_phases = {e.get("phase") for e in events if e.get("event") == "phase_end"}
     phase = next((name for name in reversed(started_phases) if name not in ended_phases), None)
+    # An index whose build was cut short may have a (failed) result: only its `index` event says it was done.
     finished_indexes = {e.get("name") for e in events if e.get("event") == "index"}
-    finished_indexes |= {r.get("name") for r in phase_results(events, "index")}
     building = next((e.get("name") for e in reversed(events)
                      if e.get("event") == "index_build_started" and e.get("name") not in finished_indexes), None)
     return phase, building
