@@ -46,7 +46,7 @@ description:
   - run lock, taken for the whole run as M(db_lock) takes it (O(run_id), O(holder_file)); another run holding it is
     named. In check mode the lock is only tested, not held.
   - orphaned builds, once the lock is held. Index DDL of an earlier run still running on the server (its client gone
-    without a word: a cut network, a killed process; MariaDB and PostgreSQL before 14 let it run on) is named and
+    without a word, as after a cut network or a killed process; MariaDB and PostgreSQL before 14 let it run on) is named and
     stopped (C(KILL QUERY), C(pg_cancel_backend)), a warning; in check mode only named.
   - rehearsal, for O(environment_name=prod). The spec's fingerprint must have passed the staging rehearsal (a record in
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).

@@ -9,13 +9,21 @@ does with the orphaned build while the network is still cut; after the network i
 
 import json
 import subprocess
+import threading
 import time
 
 import pytest
 import yaml
 
-from tests.integration.conftest import HOST, index_in_catalog, run_playbook, write_inventory
-from tests.reliability.conftest import assert_consistent, assert_no_secret, assert_private, query, table_counts
+from tests.integration.conftest import HOST, connection_args, index_in_catalog, run_playbook, write_inventory
+from tests.reliability.conftest import (
+    assert_consistent,
+    assert_no_secret,
+    assert_private,
+    invalid_indexes,
+    query,
+    table_counts,
+)
 from tests.reliability.netns import behind_network, over_socket, wait_for
 from tests.reliability.test_server_faults import BackgroundRun
 
@@ -88,7 +96,9 @@ def test_a_network_cut_during_a_build_ends_the_run_naming_it_the_orphan_is_not_l
         report = report_of(inventory, "cut-run")
         failed = [row for row in report["indexes"] if row["action"] == "failed"]
         assert report["status"] == "failed" and [row["name"] for row in failed] == [INDEX], report["indexes"]
-        for words in (INDEX + ": lost the connection to %s://%s@%s:%s/%s" % (engine, db.user, db.host, db.port, db.name),):
+        # The index, the lost connection, the kernel's words for the keepalives' verdict, and what heals a leftover.
+        for words in (INDEX + ": lost the connection to %s://%s@%s:%s/%s" % (engine, db.user, db.host, db.port, db.name),
+                      "Connection timed out", "the next run drops and rebuilds it"):
             assert words in failed[0]["error"] and words in out and words in report["error"], (words, failed, out[-3000:])
         if engine == "postgresql":
             print("postgresql: the orphaned build ended on the server %.1f s after the cut" % orphan_ended_after)
@@ -135,3 +145,67 @@ def test_a_network_cut_during_a_build_ends_the_run_naming_it_the_orphan_is_not_l
         folders = (inventory / "artifacts", inventory / "backups")
         assert_no_secret(db.password, out, err, rerun.stdout, rerun.stderr, folders=folders)
         assert_private(*folders)
+
+
+def test_preflight_names_and_stops_a_build_an_earlier_run_left_running_and_check_mode_only_names_it(db, run_module, tmp_path):
+    """The orphan as a server that does not cancel it leaves it (MariaDB; PostgreSQL 12 and 13, or 14+ before its
+    keepalives declared the client dead): a build carrying an earlier run's marker, waiting on the app's write. The
+    module is called directly: the playbook's path is the MariaDB case above."""
+    spec = tmp_path / "indexes.yml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    app_write = db.connect(autocommit=False)
+    orphan = db.connect()
+    outcome = []
+    try:
+        with app_write.cursor() as cur:
+            cur.execute("UPDATE message SET content = content WHERE id = (SELECT min(id) FROM message)"
+                        if db.engine == "postgresql" else "UPDATE message SET content = content ORDER BY id LIMIT 1")
+        with orphan.cursor() as cur:
+            if db.engine == "postgresql":
+                cur.execute("SET application_name = 'safeindex db_index run_id=old-run'")
+                build = 'CREATE INDEX CONCURRENTLY "%s" ON message (conversation_id, "timestamp")' % INDEX
+            else:
+                cur.execute("SET SESSION lock_wait_timeout = 120")
+                build = ("ALTER TABLE message ADD INDEX `%s` (conversation_id, `timestamp`) COMMENT 'safeindex run_id=old-run',"
+                         " ALGORITHM=INPLACE, LOCK=NONE" % INDEX)
+
+        def run_the_orphan():
+            try:
+                with orphan.cursor() as cur:
+                    cur.execute(build)
+                outcome.append("finished")
+            except Exception as exc:  # what the stop looks like from the orphan's side
+                outcome.append(str(exc))
+
+        thread = threading.Thread(target=run_the_orphan, daemon=True)
+        thread.start()
+        wait_for(lambda: builds_of_run(db, "old-run"), "the orphan's build did not start")
+        (pid,) = builds_of_run(db, "old-run")[0][:1]
+        args = dict(connection_args(db), spec_path=str(spec), run_id="new-run", holder_file=str(tmp_path / "lock.json"),
+                    run_dir=str(tmp_path / "run"), probe_baseline=False)
+
+        planned = run_module("db_preflight", args, check_mode=True)
+        row = next(c for c in planned["checks"] if c["check"] == "orphaned builds")
+        assert row["result"] == "warn" and "would stop (check mode) 1 build(s) of an earlier run" in row["detail"], row
+        assert "session %s of run old-run" % pid in row["detail"] and INDEX in row["detail"]
+        assert builds_of_run(db, "old-run"), "check mode stopped the orphan"
+
+        try:
+            result = run_module("db_preflight", args)
+            row = next(c for c in result["checks"] if c["check"] == "orphaned builds")
+            assert result["_rc"] == 0 and row["result"] == "warn" and "stopped 1 build(s)" in row["detail"], result
+            assert "session %s of run old-run" % pid in row["detail"] and "%s of run old-run" % pid in " ".join(result["table"])
+            thread.join(10)
+            assert outcome and outcome[0] != "finished", outcome
+            assert list(builds_of_run(db, "old-run")) == []
+            # What the stopped orphan leaves: PostgreSQL's INVALID index, which db_index rebuilds (rebuilt_invalid, the
+            # playbook case above); MariaDB rolled its ALTER back. No password in what the module returned.
+            assert invalid_indexes(db) == ([INDEX] if db.engine == "postgresql" else [])
+            assert db.password not in json.dumps([planned, result])
+        finally:
+            run_module("db_lock", dict(connection_args(db), state="released", run_id="new-run",
+                                       holder_file=str(tmp_path / "lock.json")))
+    finally:
+        app_write.rollback()
+        app_write.close()
+        orphan.close()

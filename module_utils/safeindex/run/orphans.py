@@ -15,8 +15,9 @@ CHECK = "orphaned builds"
 
 
 def describe(session: dict) -> str:
-    return "session %s of run %s, %.0f s, %s: %s" % (session["pid"], session["run_id"], session["age_seconds"],
-                                                    session["state"] or "running", " ".join(session["query"].split())[:160])
+    query = " ".join(session["query"].split())[:160]
+    return "session %s of run %s, %.0f s, %s: %s" % (
+        session["pid"], session["run_id"], session["age_seconds"], session["state"] or "running", query)
 
 
 def orphans_row(dialect, run_id: str, check_mode: bool) -> dict:
