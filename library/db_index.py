@@ -482,6 +482,7 @@ from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, Safe
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import lock as runlock
+from ansible.module_utils.safeindex.run.interruption import DROPS_PLANNED
 from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result, recorder
 from ansible.module_utils.safeindex.run.replica_lag import REPLICA_ARGUMENT_SPEC, read_replica_lags
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
@@ -704,6 +705,8 @@ def main_absent_batch(module, options):
         module.fail_json(msg="state=absent needs each index's table: %s" % ", ".join(missing), **result)
     with connected(module, "db_index", result) as dialect:
         record = recorder(params["run_dir"], module.check_mode)
+        # What the list will drop, before the first drop: a rollback cut short says what it had dropped and what not.
+        record(DROPS_PLANNED, names=[entry["name"] for entry in params["indexes"]])
         for entry in params["indexes"]:
             result["results"].append(drop_one(module, dialect, entry, options, record))
         result["engine"] = dialect.engine

@@ -118,10 +118,11 @@ class MysqlSessions(Sessions):
 
     def cancel_run_statements(self, run_id: str) -> list:
         # The run's DDL carries its ownership marker in the index comment (statements.py); KILL QUERY ends the
-        # statement, not the session.
+        # statement, not the session. Only this database's: a run of many hosts has one id, and two of its databases
+        # may share a server (the lock's holder cancels as each host's run ends).
         sessions = [row[0] for row in self._rows(
             "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query'"
-            " AND LOCATE(%s, INFO) > 0", (ownership_marker(run_id),))]
+            " AND DB = DATABASE() AND LOCATE(%s, INFO) > 0", (ownership_marker(run_id),))]
         stopped = []
         for session in sessions:
             try:
