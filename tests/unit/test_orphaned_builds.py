@@ -25,6 +25,7 @@ class Processlist:
             self.killed.append(params[0])
             return ()
         assert "PROCESSLIST" in query and params == ("safeindex run_id=",)
+        assert "DB = DATABASE()" in query  # another database's run on the same server is not ours to stop
         return self.rows
 
 

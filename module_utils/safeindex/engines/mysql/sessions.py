@@ -137,8 +137,10 @@ class MysqlSessions(Sessions):
         # running statement's client: an ALTER whose client is silently gone waits for its metadata lock and builds on,
         # unseen (measured, tests/reliability/test_network_builds.py). KILL QUERY rolls it back.
         rows = self._rows(
+            # Only this database's: the lock held is this database's, and another database's run is not ours to stop.
             "SELECT ID, TIME, STATE, LEFT(INFO, 300) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
-            " AND COMMAND = 'Query' AND INFO LIKE 'ALTER TABLE%%' AND LOCATE(%s, INFO) > 0", (ownership_marker(""),))
+            " AND DB = DATABASE() AND COMMAND = 'Query' AND INFO LIKE 'ALTER TABLE%%' AND LOCATE(%s, INFO) > 0",
+            (ownership_marker(""),))
         found = []
         for session, age, state, query in rows:
             other = owner_run_id(query)
