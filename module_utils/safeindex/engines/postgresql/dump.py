@@ -136,7 +136,11 @@ class PostgresDumper:
                     tcp_user_timeout=self.stall_timeout * 1000)
 
     def _lost(self, errors):
-        """What a client's 'Connection timed out' means here, said once (empty when it did not say so)."""
+        """What a client's 'Connection timed out' (or libpq's connect 'timeout expired') means here, said once; empty
+        when it said neither."""
+        if "timeout expired" in errors:
+            return (". The server at %s:%s did not answer within connect_timeout %s s: the network to it is down"
+                    % (self.params.host, self.params.port, self.params.connect_timeout))
         if "timed out" not in errors and "Connection reset" not in errors:
             return ""
         return (". The connection to %s:%s was lost: no answer for about %s s (stall_timeout, backup_stall_timeout in the"
