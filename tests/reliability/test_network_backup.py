@@ -38,6 +38,13 @@ MESSAGES = 20000
 # From the cut to the failed run's end: the stall timeout, the guard's own connections timing out (connect_timeout),
 # the report; a hang would be the kernel's quarter of an hour.
 FAIL_WITHIN_SECONDS = 150
+# One index per table of the app's probes, not the 20 of migrations/indexes.yml: over the slow network every round trip
+# costs 200 ms and more, and the reruns need no more to show they heal.
+SMALL_NAMES = ("idx_user_username", "idx_conversation_user_created", "idx_message_conversation_timestamp")
+SMALL_SPEC = {"indexes": [entry for entry in SPEC["indexes"] if entry["name"] in SMALL_NAMES],
+             "probes": [probe for probe in SPEC["probes"] if probe["expect_index"] in SMALL_NAMES]}
+
+
 DUMP_CLIENTS = ("pg_dump", "mariadb-dump", "mysqldump")
 RESTORE_CLIENTS = ("pg_restore", "mariadb", "mysql")
 
@@ -72,9 +79,16 @@ def client_of(playbook, names, database_word):
     return None
 
 
+def small_spec_file(folder):
+    spec = folder / "indexes.yml"
+    spec.write_text(yaml.safe_dump(SMALL_SPEC))
+    return spec
+
+
 def start_migrate(folder, inventory, run_id):
     out = (folder / ("%s.out" % run_id)).open("w")
-    process = subprocess.Popen([ansible_command("ansible-playbook"), "migrate.yml", "-i", str(inventory), "-e", "run_id=" + run_id],
+    process = subprocess.Popen([ansible_command("ansible-playbook"), "migrate.yml", "-i", str(inventory), "-e", "run_id=" + run_id,
+                                "-e", "index_spec_file=%s" % small_spec_file(folder)],
                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     out.close()
     return process
@@ -125,7 +139,7 @@ def assert_failed_and_nothing_started(db, inventory, run_id, playbook, cut_at, f
         assert word in report["error"] and word in out, (word, report["error"])
     assert looks_like_a_backup(inventory / "backups") == []
     socket_view = over_socket(db)
-    assert not any(index_in_catalog(socket_view, entry["table"], entry["name"]) for entry in SPEC["indexes"])
+    assert not any(index_in_catalog(socket_view, entry["table"], entry["name"]) for entry in SMALL_SPEC["indexes"])
     assert_no_secret(db.password, out, folders=(inventory / "artifacts", inventory / "backups"))
     return failed_after, report
 
@@ -145,13 +159,13 @@ def run_lock_free_within(db, seconds=180):
 def assert_rerun_heals(db, inventory, folder, run_id, counts):
     print("%s: the failed run's lock was let go %.1f s after the network came back" % (db.engine, run_lock_free_within(db)))
     started = time.monotonic()
-    rerun = run_playbook("migrate.yml", inventory, "-e", "run_id=" + run_id)
+    rerun = run_playbook("migrate.yml", inventory, "-e", "run_id=" + run_id, "-e", "index_spec_file=%s" % small_spec_file(folder))
     assert rerun.returncode == 0, rerun.stdout[-3000:]
-    assert "Total indexes in place: %d/%d" % (len(SPEC["indexes"]), len(SPEC["indexes"])) in rerun.stdout
+    assert "Total indexes in place: 3/3" in rerun.stdout
     manifest = json.loads(next((inventory / "backups").rglob("manifest.json")).read_text())
     assert manifest["run_id"] == run_id and manifest["verified"]["result"] == "ok"
     socket_view = over_socket(db)
-    assert all(index_in_catalog(socket_view, entry["table"], entry["name"])["usable"] for entry in SPEC["indexes"])
+    assert all(index_in_catalog(socket_view, entry["table"], entry["name"])["usable"] for entry in SMALL_SPEC["indexes"])
     assert_consistent(socket_view, counts)
     folders = (inventory / "artifacts", inventory / "backups")
     assert_no_secret(db.password, rerun.stdout, rerun.stderr, folders=folders)
@@ -228,25 +242,29 @@ def test_a_cut_during_the_restore_check_on_the_server_fails_naming_it_and_the_re
         print("postgresql: failed %.1f s after the cut; the rerun took %.1f s" % (failed_after, healed_in))
 
 
+@pytest.mark.timeout(600)
 def test_a_whole_migration_over_a_slow_lossy_network_succeeds_with_no_false_failure(tmp_path):
-    """100 ms each way (a relay in the namespace) and 5 % of the packets dropped, with the default timeouts."""
+    """100 ms each way (a relay in the namespace) and 5 % of the packets dropped, with the default timeouts (one timed
+    run per probe instead of five: a count, not a timeout)."""
+    spec = small_spec_file(tmp_path)
     with behind_network("postgresql") as (db, network):
         counts = table_counts(over_socket(db))
         relay = network.delayed(100, db.port)
         network.lossy(0.05)
-        inventory = write_inventory(tmp_path / "inventory", db, db_host=relay.host, db_port=relay.port)
+        inventory = write_inventory(tmp_path / "inventory", db, db_host=relay.host, db_port=relay.port, verify_probe_runs=1)
         started = time.monotonic()
-        completed = run_playbook("migrate.yml", inventory, "-e", "run_id=slow-lossy", timeout=900)
+        completed = run_playbook("migrate.yml", inventory, "-e", "run_id=slow-lossy", "-e", "index_spec_file=%s" % spec,
+                                 timeout=540)
         took = time.monotonic() - started
         assert completed.returncode == 0, completed.stdout[-4000:]
-        assert "Total indexes in place: %d/%d" % (len(SPEC["indexes"]), len(SPEC["indexes"])) in completed.stdout
+        assert "Total indexes in place: 3/3" in completed.stdout
         report = json.loads((inventory / "artifacts" / HOST / "slow-lossy" / "report.json").read_text())
-        assert report["status"] == "success" and report["errors"] == 0
+        assert report["status"] == "success" and report["errors"] == 0 and report["indexes_created"] == 3
         assert report["backup"]["verified"] and report["backup"]["verification"]["level"] == "restore"
         socket_view = over_socket(db)
-        for entry in SPEC["indexes"]:
+        for entry in SMALL_SPEC["indexes"]:
             assert index_in_catalog(socket_view, entry["table"], entry["name"])["usable"], entry["name"]
-        for probe in SPEC["probes"]:
+        for probe in SMALL_SPEC["probes"]:
             plan = probe_plan(socket_view, probe.get(db.engine, {}).get("sql", probe["sql"]))
             assert probe["expect_index"] in plan, (probe["name"], plan)
         assert_consistent(socket_view, counts)
