@@ -48,10 +48,10 @@ def test_a_dump_whose_output_stops_is_stopped_after_the_stall_timeout_naming_the
 
 
 def test_a_slow_dump_that_keeps_moving_is_not_taken_for_a_lost_connection(tmp_path):
-    dumper, secrets = mysql_dumper(tmp_path, "for i in 1 2 3 4 5 6; do echo \"-- line $i\"; sleep 0.4; done")
+    dumper, secrets = mysql_dumper(tmp_path, "for i in 1 2 3 4 5; do echo \"-- line $i\"; sleep 0.25; done", stall=1)
     target = tmp_path / "chatbot.sql.gz"
-    dumper.dump(str(target), "sql", 1, 1, secrets)  # 2.4 s in all, never 1 s without a byte
-    assert gzip.decompress(target.read_bytes()).decode().splitlines()[-1] == "-- line 6"
+    dumper.dump(str(target), "sql", 1, 1, secrets)  # 1.25 s in all, never 1 s without a byte
+    assert gzip.decompress(target.read_bytes()).decode().splitlines()[-1] == "-- line 5"
 
 
 def test_a_restore_whose_client_stops_reading_is_stopped_after_the_stall_timeout(tmp_path):
@@ -65,7 +65,7 @@ def test_a_restore_whose_client_stops_reading_is_stopped_after_the_stall_timeout
 
 
 def test_no_watchdog_when_the_stall_timeout_is_zero(tmp_path):
-    dumper, secrets = mysql_dumper(tmp_path, "echo '-- MariaDB dump'; sleep 1.5; echo done", stall=0)
+    dumper, secrets = mysql_dumper(tmp_path, "echo '-- MariaDB dump'; sleep 0.3; echo done", stall=0)
     dumper.dump(str(tmp_path / "chatbot.sql.gz"), "sql", 1, 1, secrets)
 
 
@@ -163,3 +163,23 @@ def test_a_dump_that_does_not_restore_is_still_named_as_such():
     with pytest.raises(take.BackupFailed, match="^the dump does not restore: pg_restore exited with 1: syntax error"):
         take._restore_and_count(FakeEngine(), CutOffDumper(ClientError("pg_restore exited with 1: syntax error")),
                                 "/backups/chatbot.pgdump", [("public", "user")], "run-1", 1)
+
+
+class SlowScratchRestore:
+    """The restore check's client on the controller, slow over one chunk (a big statement)."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, chunk):
+        if not self.chunks:
+            time.sleep(1.6)
+        self.chunks.append(chunk)
+
+
+def test_the_scratch_servers_slow_restore_is_not_taken_for_a_stalled_dump(tmp_path):
+    # The dump goes on writing (every 0.2 s) while the first chunk waits 1.6 s in feed.write, more than stall_timeout 1.
+    dumper, secrets = mysql_dumper(tmp_path, "echo '-- first'; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2; echo \"-- $i\"; done")
+    feed = SlowScratchRestore()
+    dumper.dump(str(tmp_path / "chatbot.sql.gz"), "sql", 1, 1, secrets, feed=feed)
+    assert b"".join(feed.chunks).splitlines()[-1] == b"-- 10"

@@ -92,11 +92,18 @@ class MysqlDumper:
             chunk = read(CHUNK)
             if not chunk:
                 return
-            target.write(chunk)
+            if dog is not None and feed is not None:
+                # A dump: the network is on the reading side. The scratch server's restore may take its time over a
+                # chunk (feed.write waits for it): that is no stall of the dump's connection.
+                with dog.paused():
+                    target.write(chunk)
+                    feed.write(chunk)
+            else:
+                target.write(chunk)  # a restore: the network is on this side, the client's stdin
+                if feed is not None:
+                    feed.write(chunk)
             if dog is not None:
                 dog.moved()
-            if feed is not None:
-                feed.write(chunk)
             tables = DATA_COMMENT.findall(chunk)
             if tables:
                 self._table = tables[-1].decode("utf-8", "replace").replace("``", "`")
