@@ -99,7 +99,10 @@ options:
       - Seconds of silence on the network after which the dump or the restore check's client gives its connection up
         as lost, so that a cut network fails the backup instead of hanging it. V(0) turns this off.
       - PostgreSQL's pg_dump and pg_restore get libpq's TCP keepalives (a probe after a quarter of it, three more a
-        quarter apart) and C(tcp_user_timeout) of this many seconds.
+        quarter apart) and C(tcp_user_timeout) of this many seconds. Their server sessions get the same settings
+        (C(tcp_keepalives_*), C(tcp_user_timeout), as the connection's C(options)), so the server ends them too
+        instead of keeping the dump's snapshot. A PgBouncer in front refuses C(options) unless its
+        C(ignore_startup_parameters) lists it; V(0) sends none of these settings.
       - mariadb-dump and mariadb have no network timeout of their own. A watchdog stops the client when no byte of the
         dump (written by the dump, read by the restore) has moved for this long.
     type: int

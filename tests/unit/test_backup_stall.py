@@ -183,3 +183,51 @@ def test_the_scratch_servers_slow_restore_is_not_taken_for_a_stalled_dump(tmp_pa
     feed = SlowScratchRestore()
     dumper.dump(str(tmp_path / "chatbot.sql.gz"), "sql", 1, 1, secrets, feed=feed)
     assert b"".join(feed.chunks).splitlines()[-1] == b"-- 10"
+
+
+class FakeHolder:
+    """The session that exports the dump's snapshot (engines/postgresql/backup.py), recording what it is sent."""
+
+    def __init__(self):
+        from ansible.module_utils.safeindex.engines.postgresql.backup import PostgresBackup
+
+        self.sent, self.closed = [], False
+        self.conn = SimpleNamespace(closed=False)
+        self.snapshot = PostgresBackup.exported_snapshot.__get__(self)
+
+    def execute(self, statement):
+        self.sent.append((str(statement.sql), statement.params))
+
+    def _rows(self, query, params=None):
+        return [("00000003-1",)] if "pg_export_snapshot" in query else [(5,)]
+
+    def row_counts(self, tables):
+        return {"public.user": 5}
+
+    def close(self):
+        self.closed = self.conn.closed = True
+
+
+def test_a_failed_dump_closes_the_snapshots_session_instead_of_sending_a_rollback_the_dead_network_would_hold():
+    holder = FakeHolder()
+    with pytest.raises(ConnectionLost):
+        with holder.snapshot():
+            raise ConnectionLost("pg_dump exited with 1: … Connection timed out")
+    assert holder.closed and not any("ROLLBACK" in sql for sql, _params in holder.sent)
+    finished = FakeHolder()
+    with finished.snapshot():
+        pass
+    assert finished.sent[-1][0] == "ROLLBACK" and not finished.closed
+
+
+def test_the_snapshots_session_ends_on_the_server_too_once_the_network_is_gone():
+    holder = FakeHolder()
+    dumper = pg_dumper()
+    dumper.dump = lambda *args, **kwargs: None
+    engine = SimpleNamespace(params=SimpleNamespace(database="chatbot"), connect_to=lambda database: holder)
+    holder.exported_snapshot = holder.snapshot
+    assert dumper.dump_with_counts(engine, "/backups/x.pgdump", "custom", 1, 1, [("public", "user")], "/secrets") == (
+        {"public.user": 5}, None)
+    settings = [params for sql, params in holder.sent if "set_config" in sql]
+    assert settings == [("tcp_keepalives_idle", "5"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+                        ("tcp_user_timeout", "20000")]
