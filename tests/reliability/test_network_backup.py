@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 SPEC = yaml.safe_load((REPO / "migrations/indexes.yml").read_text())
 STALL_SECONDS = 10  # backup_stall_timeout in these runs: a cut ends the dump within about this
+CONNECT_SECONDS = 3  # db_connect_timeout: what the failed run still tries over the cut network gives up this soon
 # Enough rows that the dump is still being written when the test sees it start.
 MESSAGES = 20000
 # From the cut to the failed run's end: the stall timeout, the guard's own connections timing out (connect_timeout),
@@ -181,7 +182,7 @@ def assert_rerun_heals(db, inventory, folder, run_id, counts):
 def test_a_cut_during_the_dump_fails_naming_the_lost_connection_leaves_no_backup_and_a_rerun_heals(engine, tmp_path):
     with behind_network(engine, messages=MESSAGES) as (db, network):
         counts = table_counts(over_socket(db))
-        inventory = write_inventory(tmp_path / "inventory", db, backup_stall_timeout=STALL_SECONDS)
+        inventory = write_inventory(tmp_path / "inventory", db, backup_stall_timeout=STALL_SECONDS, db_connect_timeout=CONNECT_SECONDS)
         backup_dir = inventory / "backups"
         playbook = start_migrate(tmp_path, inventory, "cut-dump")
         try:
@@ -221,7 +222,7 @@ def test_a_cut_during_the_restore_check_on_the_server_fails_naming_it_and_the_re
     comment to mark a scratch database with, so a rerun could not tell a leftover from another database's."""
     with behind_network("postgresql", messages=MESSAGES) as (db, network):
         counts = table_counts(over_socket(db))
-        inventory = write_inventory(tmp_path / "inventory", db, backup_stall_timeout=STALL_SECONDS,
+        inventory = write_inventory(tmp_path / "inventory", db, backup_stall_timeout=STALL_SECONDS, db_connect_timeout=CONNECT_SECONDS,
                                     backup_verify_target="server")
         playbook = start_migrate(tmp_path, inventory, "cut-check")
         try:
