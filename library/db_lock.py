@@ -13,6 +13,10 @@ description:
     serves has ended (interrupted, killed, crashed), so the lock never outlives the run.
   - Should the holder's session die while the run goes on (a server restart, a killed connection), the holder takes the
     lock again as soon as the server answers (for up to 60 s); if another run took it meanwhile, it lets it be.
+  - Before it lets go, the holder cancels whatever the run's sessions still run on the server (a module killed by
+    SIGKILL leaves its build there otherwise). Once the ansible-playbook process has ended without letting go, it also
+    removes that playbook's progress folder under the temporary folder (callback C(safeindex_progress)), which a SIGKILL
+    leaves behind.
   - Taking or releasing the lock is bookkeeping, not a change to the database, so the module never reports C(changed).
   - In check mode the module only checks that the lock is free; it does not hold it.
 version_added: "0.1.0"
@@ -35,9 +39,11 @@ options:
     type: int
   run_dir:
     description:
-      - The run's folder. Should the owner end before O(state=released) (Ctrl-C, kill, crash), the holder appends an
-        C(interrupted) event to the run record there and writes the run's report with status V(interrupted), before it
+      - The run's folder. Should the owner end before O(state=released) (Ctrl-C, SIGTERM, kill, crash), the holder appends
+        an C(interrupted) event to the run record there and writes the run's report with status V(interrupted), before it
         lets the lock go.
+      - A rollback's folder (C(rollback-<mode>-<time>)) gets the rollback's own report instead, saying which indexes it
+        had dropped and which not.
     type: path
 attributes:
   check_mode:

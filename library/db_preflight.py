@@ -45,9 +45,13 @@ description:
   - deployment (O(deployment_check), a command that exits 0 or a URL that answers 2xx when no deployment is running).
   - run lock, taken for the whole run as M(db_lock) takes it (O(run_id), O(holder_file)); another run holding it is
     named. In check mode the lock is only tested, not held.
+  - orphaned builds, once the lock is held. Index DDL of an earlier run still running on the server (its client gone
+    without a word, as after a cut network or a killed process; MariaDB and PostgreSQL before 14 let it run on) is named and
+    stopped (C(KILL QUERY), C(pg_cancel_backend)), a warning; in check mode only named.
   - rehearsal, for O(environment_name=prod). The spec's fingerprint must have passed the staging rehearsal (a record in
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).
-  - Changes nothing in the database; supports check mode. Fails, with one line per failed check, when any check fails.
+  - Changes nothing in the database but stopping such orphans; supports check mode. Fails, with one line per failed
+    check, when any check fails.
   - With O(probe_baseline), once every check passed, it times the spec's probe queries before the build on the same
     connection, as M(db_verify) C(phase=before) does (the same code), and returns that as RV(probes_before); it fails
     when a probe's SQL fails (the probe is broken, and verification could not prove anything with it).
@@ -342,6 +346,7 @@ from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.run import interruption, preflight, server_checks
 from ansible.module_utils.safeindex.run import lock as runlock
+from ansible.module_utils.safeindex.run.orphans import orphans_row
 from ansible.module_utils.safeindex.run.record import record_phase, record_phase_result, record_start
 from ansible.module_utils.safeindex.run.replica_lag import REPLICA_ARGUMENT_SPEC
 from ansible.module_utils.safeindex.spec import plan as planning
@@ -561,13 +566,17 @@ def main():
             version = dialect.server_version()
             database = dialect.params.describe()
             checks.insert(0, preflight.row("connection", "ok", "connected to %s" % database))
+            # The lock first: with it held, an earlier run's build still running is an orphan, stopped before the
+            # spec's catalog reads queue behind its metadata lock (MariaDB) or the plan misses what it leaves.
+            lock_row, holder = run_lock(module, dialect)
+            if lock_row["result"] == "ok":
+                checks.append(orphans_row(dialect, params["run_id"], module.check_mode))
             if loaded:
                 spec_row, summary = spec_check(module, dialect, loaded)
                 checks.append(spec_row)
             tables = sorted({i.table for i in loaded[1]}) if loaded else []
             checks.extend(database_checks(module, dialect, tables, summary))
             checks.append(unique_check(module, dialect, loaded, summary))
-            lock_row, holder = run_lock(module, dialect)
         else:
             lock_row = preflight.row("run lock", "skip", "not connected")
         checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],

@@ -56,6 +56,13 @@ options:
   error:
     description: Why the run failed, for V(finish).
     type: str
+  module_rc:
+    description:
+      - For V(finish) of a failed run, the exit status of the failed task's module (C(ansible_failed_result.rc)). A module
+        that printed no result and exited by a signal was killed (SIGKILL, the OOM killer) while the playbook went on; the
+        record then gets an C(interrupted) event naming the phase, the index and the signal, and the report says
+        V(interrupted).
+    type: int
   expected_indexes:
     description: Names of the spec's indexes, for V(finish) in check mode (a real run's come from its record).
     type: list
@@ -224,6 +231,7 @@ from ansible.module_utils.safeindex.monitor import smoke, window
 from ansible.module_utils.safeindex.report import deliver, notices
 from ansible.module_utils.safeindex.report.build import summarize, summary_lines
 from ansible.module_utils.safeindex.report.from_record import report_from_record
+from ansible.module_utils.safeindex.run import interruption
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.preflight import write_rehearsal_record
 from ansible.module_utils.safeindex.run.record import RunRecord
@@ -236,6 +244,7 @@ ARGUMENT_SPEC = dict(
     engine=dict(type="str"),
     status=dict(type="str", choices=["success", "failed", "refused", "interrupted"], default="success"),
     error=dict(type="str"),
+    module_rc=dict(type="int"),
     expected_indexes=dict(type="list", elements="str", default=[]),
     index_results=dict(type="list", elements="dict", default=[]),
     details=dict(type="dict", default={}),
@@ -293,13 +302,17 @@ def write_report(module):
         lines = summary_lines(summary, params["host"], params["run_id"], True)
         return dict(summary=summary, summary_lines=lines, report=None, report_path=None)
     record = RunRecord(params["run_dir"])
-    report, summary = report_from_record(params["run_dir"], params["status"], params["error"])
+    status, error = params["status"], params["error"]
+    killed_by = interruption.module_killed(params["module_rc"], error) if status == "failed" else None
+    if killed_by:  # a killed module: the run was interrupted, not failed (interruption.py)
+        status, error = "interrupted", interruption.record_module_killed(params["run_dir"], params["run_id"], killed_by) or error
+    report, summary = report_from_record(params["run_dir"], status, error)
     if report is None:
         raise ReportFailed("no start of run %s in %s: nothing to report" % (params["run_id"], record.path))
-    record.append("finish", status=params["status"], summary=summary)
+    record.append("finish", status=status, summary=summary)
     rehearsal = None
     fingerprint = report.get("spec_fingerprint")
-    if params["environment_name"] == "staging" and params["status"] == "success" and params["rehearsal_dir"] and fingerprint:
+    if params["environment_name"] == "staging" and status == "success" and params["rehearsal_dir"] and fingerprint:
         rehearsal = write_rehearsal_record(params["rehearsal_dir"], report, fingerprint)
     return dict(summary=summary, summary_lines=report["summary_lines"], report=report,
                 report_path=os.path.abspath(os.path.join(params["run_dir"], "report.json")), rehearsal_record=rehearsal)

@@ -158,7 +158,9 @@ def test_an_invalid_leftover_of_a_cancelled_build_is_dropped_and_rebuilt(pg_db, 
 
     planned = run_module("db_index", index_args(pg_db, **MESSAGE_INDEX), check_mode=True)
     assert planned["action"] == "rebuilt_invalid"
-    assert planned["sql"][0] == 'DROP INDEX CONCURRENTLY IF EXISTS "public"."idx_message_conversation_timestamp"'
+    # In the order sent: the short lock timeout first, then the leftover's drop (issue 21: the drop was listed first).
+    assert planned["sql"][:2] == ["SET lock_timeout = '1000ms'",
+                                  'DROP INDEX CONCURRENTLY IF EXISTS "public"."idx_message_conversation_timestamp"']
 
     result = run_module("db_index", index_args(pg_db, **MESSAGE_INDEX))
     assert result["changed"] and result["action"] == "rebuilt_invalid"

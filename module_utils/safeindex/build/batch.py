@@ -165,11 +165,12 @@ class Batch:
         return outcome
 
     def _run(self, entries, outcome, state):
+        started = time.monotonic()
         try:
             self.engine = self.open_engine()
         except SafeIndexError as exc:
             for name, _item in entries:
-                self._emit(outcome, failure(IndexResult(name=name), exc))
+                self._emit(outcome, failure(_timed(IndexResult(name=name), started), exc))  # the time the connect took
             return
         decided = self._decide_all(entries)
         last_build = {}
@@ -281,12 +282,12 @@ class Batch:
         except IndexFailed as exc:
             if exc.lost_connection:
                 self._close()
-            return failure(exc.result, exc)
+            return failure(_timed(exc.result, decision.started), exc)
         except DatabaseUnavailable as exc:
             self._close()
-            return failure(decision.result, exc)
+            return failure(_timed(decision.result, decision.started), exc)
         except SafeIndexError as exc:
-            return failure(decision.result, exc)
+            return failure(_timed(decision.result, decision.started), exc)
 
     def _analyze(self, decision, entry) -> None:
         """The table's statistics, once, after its last build of the batch; listed with the index it followed."""
@@ -329,6 +330,18 @@ class Batch:
             with contextlib.suppress(Exception):
                 self.engine.close()
             self.engine = None
+
+
+def _timed(result: IndexResult, started: float) -> IndexResult:
+    """A failed index's time: from its own start to the failure, on every path (a build sets it itself)."""
+    if not result.duration_seconds:
+        result.duration_seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def totals(results: list, started: float) -> dict:
+    """The attempts of all indexes of a call and its wall time, for the call's own result."""
+    return dict(attempts=sum(r.get("attempts") or 0 for r in results), duration_seconds=round(time.monotonic() - started, 3))
 
 
 def diff(entry: dict) -> dict:

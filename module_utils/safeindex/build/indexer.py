@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 
 from ansible.module_utils.safeindex.build import partitioned
-from ansible.module_utils.safeindex.build.progress import watch_build
+from ansible.module_utils.safeindex.build.progress import announce, watch_build
 from ansible.module_utils.safeindex.core.errors import (
     DatabaseUnavailable,
     GaveUp,
     LockTimeout,
+    NeedsWrite,
     SafeIndexError,
     ServerRefused,
     SpecError,
@@ -19,6 +20,8 @@ from ansible.module_utils.safeindex.core.errors import (
 from ansible.module_utils.safeindex.engines.base import describe_session
 from ansible.module_utils.safeindex.spec.definition import differences
 from ansible.module_utils.safeindex.spec.parse import check_server_can_build
+
+QUERY_CHARS = 60  # of a blocking session's query in a progress line
 
 ACTIONS = ("created", "exists", "rebuilt_invalid", "skipped_equivalent", "dropped", "absent", "failed")
 
@@ -36,6 +39,9 @@ class BuildOptions:
     on_equivalent: str = "skip"     # skip | create
     online: bool = True             # False only with an explicit opt-in: blocks writes for the build
     progress_file: str = None       # where a long build's progress goes while it runs (progress.py)
+    # A plan (check mode) on a session that may not write: compare with the spec's own definition when the server's exact
+    # check (a build on a temporary copy of the table) needs a write, and say so. Off for preflight, which must refuse.
+    approximate_plan: bool = False
 
     def lock_budget_seconds(self) -> float:
         """The longest all attempts can wait on locks before giving up (not counting the build)."""
@@ -58,11 +64,14 @@ class IndexResult:
     blockers: list = field(default_factory=list)
     skipped_steps: list = field(default_factory=list)
     partitions: list = None          # a partitioned table's: each partition's index and what it needed (build/partitioned.py)
+    definition_check: str = None     # "approximate" when a read-only plan could not have the server check the definition
+    definition_check_reason: str = None  # why: the server's refusal of the temporary copy
 
     def as_dict(self) -> dict:
         data = dict(self.__dict__)
-        if data["partitions"] is None:
-            del data["partitions"]
+        for key in ("partitions", "definition_check", "definition_check_reason"):
+            if data[key] is None:
+                del data[key]
         return data
 
 
@@ -134,6 +143,25 @@ class SnapshotCatalog:
 
 def resolve(engine, spec, catalog=None) -> tuple:
     """The schema and the canonical wanted definition; SpecError for unknown tables or columns."""
+    schema = checked_schema(engine, spec, catalog)
+    return schema, engine.canonical_definition(spec, schema)
+
+
+def resolve_for_plan(engine, spec, catalog=None, approximate=False) -> tuple:
+    """As resolve(), and the note of a plan made without the server's exact check: (schema, wanted, note or None).
+    With `approximate`, a check that needs a write this session may not make (engines raise NeedsWrite: no TEMPORARY
+    privilege, a read-only transaction, a hot standby) falls back to the spec's own definition instead of failing."""
+    schema = checked_schema(engine, spec, catalog)
+    try:
+        return schema, engine.canonical_definition(spec, schema), None
+    except NeedsWrite as exc:
+        if not approximate:
+            raise
+        return schema, spec.definition(engine.features, schema), str(exc)
+
+
+def checked_schema(engine, spec, catalog=None) -> str:
+    """The spec's schema, once its table and named columns are found and the server can build such an index."""
     schema = spec.schema or engine.default_schema()
     columns = (catalog or LiveCatalog(engine)).columns(schema, spec.table)
     target = "%s.%s" % (schema, spec.table) if schema else spec.table
@@ -145,7 +173,7 @@ def resolve(engine, spec, catalog=None) -> tuple:
     if missing:
         raise SpecError("%s: table %s has no column %s" % (spec.name, target, ", ".join(missing)))
     check_server_can_build(spec, engine.features)  # this server's own answers: MariaDB has no expression keys
-    return schema, engine.canonical_definition(spec, schema)
+    return schema
 
 
 @dataclass
@@ -171,7 +199,9 @@ def decide(engine, spec, options, catalog=None, started=None) -> Decision:
     catalog = catalog or LiveCatalog(engine)
     started = time.monotonic() if started is None else started
     result = IndexResult(name=spec.name)
-    schema, wanted = resolve(engine, spec, catalog)
+    schema, wanted, note = resolve_for_plan(engine, spec, catalog, options.approximate_plan)
+    if note:
+        result.definition_check, result.definition_check_reason = "approximate", note
     result.definition = engine.render_definition(spec.name, wanted)
     return _decide_with(engine, spec, options, catalog, schema, wanted, result, started)
 
@@ -179,7 +209,8 @@ def decide(engine, spec, options, catalog=None, started=None) -> Decision:
 def redecide(engine, decision, options) -> Decision:
     """The same index decided again from the live catalog, just before its build: the snapshot may be minutes old, and an
     index built earlier in the batch may now be this one's equal."""
-    fresh = IndexResult(name=decision.spec.name, definition=decision.result.definition)
+    fresh = IndexResult(name=decision.spec.name, definition=decision.result.definition,
+                        definition_check=decision.result.definition_check, definition_check_reason=decision.result.definition_check_reason)
     return _decide_with(engine, decision.spec, options, LiveCatalog(engine), decision.schema, decision.wanted, fresh,
                         decision.started)
 
@@ -210,8 +241,10 @@ def _decide_with(engine, spec, options, catalog, schema, wanted, result, started
             plan = Plan("create")
     if plan.action == "conflict":
         raise IndexFailed(
-            "%s exists with another definition; refusing to touch it.\n  existing: %s\n  spec:     %s\n  differs in: %s"
-            % (spec.name, result.existing_definition, result.definition, "; ".join(plan.differences)),
+            "%s exists with another definition; refusing to touch it.\n  existing: %s\n  spec:     %s\n  differs in: %s%s"
+            % (spec.name, result.existing_definition, result.definition, "; ".join(plan.differences),
+               "\n  (compared with the spec's own text, not checked by the server: %s)" % result.definition_check_reason
+               if result.definition_check_reason else ""),
             result,
         )
     if plan.action in ("exists", "skipped_equivalent"):
@@ -246,45 +279,68 @@ def carry_out(engine, decision, options, check_mode=False, record=lambda event, 
     drop = engine.drop_statement(spec.name, wanted, online=options.online)
     settings = engine.session_statements(options) if session else []
     post_build = [s for s in engine.post_build_statements(spec.name, wanted, options.run_id) if s.purpose not in deferred]
-    planned = ([drop] if decision.plan.action == "rebuild_invalid" else []) + settings + [create] + post_build
+    # In the order they are sent: the session settings (the short lock timeout) come before the leftover's drop.
+    planned = settings + ([drop] if decision.plan.action == "rebuild_invalid" else []) + [create] + post_build
     result.sql = [text for s in planned for text in engine.render(s)]
     if check_mode:
         return result
 
-    for statement in settings:
-        engine.execute(statement)
-    record("index_build_started", name=spec.name, table=spec.table, action=result.action)
-
-    def drop_leftover():
-        """A failed concurrent build leaves an INVALID index behind: remove it before trying again."""
-        leftover = engine.find_index(spec, schema)
-        if leftover is not None and not leftover.valid:
-            engine.execute(drop)
-
-    def build():
-        drop_leftover()
-        with watch_build(engine, spec.name, options.progress_file):
-            engine.execute(create)
-
+    # From here on, `sql` is what the session sent, as the cursor sent it (retries included), and `changed` says only
+    # what reached the server: a leftover that existed before was dropped, or the index was built.
+    sent = engine.sent_statements()
+    first_sent = len(sent)
+    result.changed = False
+    state = {"leftover_before": decision.plan.action == "rebuild_invalid"}
     try:
-        result.attempts = with_lock_retries(engine, schema, spec.table, options, build, result)
-    except (GaveUp, ServerRefused, LockTimeout) as exc:
-        leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
-        message = str(exc) + (("\n" + leftover) if leftover else "")
-        raise IndexFailed("%s: %s" % (spec.name, message), result) from None
-    except DatabaseUnavailable as exc:
-        # Nothing can be cleaned up over a lost connection: say what may be left and what heals it.
-        raise IndexFailed("%s: %s. A build cut off midway may leave an INVALID index %s behind: the next run drops and"
-                          " rebuilds it" % (spec.name, exc, spec.name), result, lost_connection=True) from None
+        for statement in settings:
+            engine.execute(statement)
+        record("index_build_started", name=spec.name, table=spec.table, action=result.action)
 
-    built = engine.find_index(spec, schema)
-    if built is None or not built.valid:
-        leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
-        raise IndexFailed("%s: the build finished but the index is not valid. %s" % (spec.name, leftover or ""), result)
-    for statement in post_build:
-        run_after_build(engine, schema, spec.table, options, statement, result)
+        def drop_leftover():
+            """A failed concurrent build leaves an INVALID index behind: remove it before trying again."""
+            leftover = engine.find_index(spec, schema)
+            if leftover is not None and not leftover.valid:
+                engine.execute(drop)
+                if state.pop("leftover_before", False):
+                    result.changed = True
+
+        def drop_at_once():
+            """Right after a failed attempt: the INVALID index it left is maintained by every write during the backoff."""
+            try:
+                drop_leftover()
+            except (LockTimeout, ServerRefused) as exc:
+                return "the INVALID index %s it left could not be dropped now (%s): left for the next attempt" % (spec.name, exc)
+            return None
+
+        def build():
+            drop_leftover()
+            with watch_build(engine, spec.name, options.progress_file):
+                engine.execute(create)
+
+        try:
+            with_lock_retries(engine, schema, spec.table, options, build, result, after_failure=drop_at_once)
+        except (GaveUp, ServerRefused, LockTimeout) as exc:
+            leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
+            if leftover and decision.plan.action != "rebuild_invalid":
+                result.changed = True  # this run's failed build left an INVALID index that was not there before
+            message = str(exc) + (("\n" + leftover) if leftover else "")
+            raise IndexFailed("%s: %s" % (spec.name, message), result) from None
+        except DatabaseUnavailable as exc:
+            # Nothing can be cleaned up over a lost connection: say what may be left and what heals it.
+            raise IndexFailed("%s: %s. A build cut off midway may leave an INVALID index %s behind: the next run drops and"
+                              " rebuilds it" % (spec.name, exc, spec.name), result, lost_connection=True) from None
+
+        built = engine.find_index(spec, schema)
+        if built is None or not built.valid:
+            leftover = _clean_up_after_failure(engine, spec, schema, drop_leftover)
+            raise IndexFailed("%s: the build finished but the index is not valid. %s" % (spec.name, leftover or ""), result)
+        result.changed = True
+        for statement in post_build:
+            run_after_build(engine, schema, spec.table, options, statement, result)
+    finally:
+        result.sql = list(sent[first_sent:])
+        result.duration_seconds = round(time.monotonic() - decision.started, 3)
     result.size_bytes = built.size_bytes
-    result.duration_seconds = round(time.monotonic() - decision.started, 3)
     record("index", **result.as_dict())
     return result
 
@@ -292,7 +348,8 @@ def carry_out(engine, decision, options, check_mode=False, record=lambda event, 
 def run_after_build(engine, schema, table, options, statement, result) -> None:
     """A step after a build (comment, analyze), with lock retries; a failure is noted, never undoes the built index."""
     try:
-        with_lock_retries(engine, schema, table, options, lambda: engine.execute(statement), result, check_stalls=False)
+        with_lock_retries(engine, schema, table, options, lambda: engine.execute(statement), result, check_stalls=False,
+                          count=False)
     except SafeIndexError as exc:
         result.skipped_steps.append("%s after the build did not run: %s" % (statement.purpose, exc))
 
@@ -329,45 +386,65 @@ def ensure_absent(engine, spec, options, check_mode=False, record=lambda event, 
     result.changed = True
     if check_mode:
         return result
-    for statement in session:
-        engine.execute(statement)
+    sent = engine.sent_statements()
+    first_sent = len(sent)
+    result.changed = False  # until the DROP has run
     try:
-        result.attempts = with_lock_retries(
-            engine, schema, existing.definition.table, options, lambda: engine.execute(drop), result, check_stalls=False, for_drop=True
-        )
-    except (GaveUp, ServerRefused, LockTimeout) as exc:
-        raise IndexFailed("%s: %s" % (spec.name, exc), result) from None
-    if kept:
-        partitioned.rebuild_kept(engine, kept, rebuilds, options, result)
-    result.duration_seconds = round(time.monotonic() - started, 3)
+        for statement in session:
+            engine.execute(statement)
+
+        def drop_it():
+            engine.execute(drop)
+            result.changed = True
+
+        try:
+            with_lock_retries(engine, schema, existing.definition.table, options, drop_it, result, check_stalls=False,
+                              for_drop=True)
+        except (GaveUp, ServerRefused, LockTimeout) as exc:
+            raise IndexFailed("%s: %s" % (spec.name, exc), result) from None
+        if kept:
+            partitioned.rebuild_kept(engine, kept, rebuilds, options, result)
+    finally:
+        result.sql = list(sent[first_sent:])
+        result.duration_seconds = round(time.monotonic() - started, 3)
     record("index", **result.as_dict())
     return result
 
 
-def with_lock_retries(engine, schema, table, options, step, result, check_stalls=True, for_drop=False) -> int:
-    """Run `step` under the short lock timeout; on a timeout back off and retry; give up naming the blockers.
+def with_lock_retries(engine, schema, table, options, step, result, check_stalls=True, for_drop=False, count=True,
+                      after_failure=None) -> int:
+    """Run `step` under the short lock timeout; on a timeout back off and retry; give up naming the blockers. Returns the
+    attempts made; with `count`, each attempt is also added to `result.attempts` as it starts (so a failure reports them).
 
     Before each attempt of a build, sessions that would certainly stall it (transactions older
     than the lock timeout that hold a conflicting lock or an old snapshot) count as a failed
     attempt: starting a concurrent build against them would only leave an INVALID index.
+    `after_failure()` runs after each failed attempt (a build's leftover dropped at once) and returns a note or None;
+    each failed attempt is a line in the progress file, naming the sessions in the way.
     """
     attempts = options.lock_retries + 1
     blockers = []
     for attempt in range(1, attempts + 1):
+        if count:
+            result.attempts += 1
         stalling = engine.sessions_in_the_way(schema, table, options.lock_timeout) if check_stalls else []
         if stalling:
-            blockers = stalling
+            blockers, how = stalling, "not started"
         else:
             try:
                 step()
                 return attempt
-            except LockTimeout:
+            except LockTimeout as exc:
                 blockers = (
                     engine.sessions_in_the_way(schema, table, options.lock_timeout, for_drop)
                     or engine.sessions_in_the_way(schema, table, 0, for_drop)
                 )
-        if attempt < attempts:
-            time.sleep(min(options.retry_delay * 2 ** (attempt - 1), options.max_retry_delay))
+                how = "failed (%s)" % exc
+        note = after_failure() if after_failure else None
+        delay = min(options.retry_delay * 2 ** (attempt - 1), options.max_retry_delay) if attempt < attempts else None
+        announce(options.progress_file, result.name, "index", attempt_line(attempt, attempts, how, blockers, note, delay))
+        if delay is not None:
+            time.sleep(delay)
     result.blockers = blockers
     names = "\n".join("    " + describe_session(b) for b in blockers) or "    (none visible any more)"
     raise GaveUp(
@@ -375,6 +452,16 @@ def with_lock_retries(engine, schema, table, options, step, result, check_stalls
         % (attempts, options.lock_timeout, table, names),
         blockers=blockers,
     )
+
+
+def attempt_line(attempt, attempts, how, blockers, note=None, delay=None) -> str:
+    """One failed attempt for the progress line: `attempt 1 of 3 failed (...): in the way pid 42 (...); retrying in 2 s`."""
+    sessions = "; ".join(describe_session(dict(b, query=(b.get("query") or "").replace("\n", " ")[:QUERY_CHARS]))
+                         for b in blockers) or "no session visible any more"
+    text = "attempt %d of %d %s: in the way %s" % (attempt, attempts, how, sessions)
+    if note:
+        text += "; " + note
+    return text + ("; retrying in %s s" % ("%g" % round(delay, 1)) if delay is not None else "; giving up")
 
 
 def _clean_up_after_failure(engine, spec, schema, drop_leftover):

@@ -17,6 +17,8 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ from ansible.module_utils.safeindex.core.files import append_private
 PROGRESS_FILE_ENV = "SAFEINDEX_PROGRESS_FILE"
 # The option of every module that watches its long step (doc fragment safeindex_progress).
 PROGRESS_ARGUMENT_SPEC = {"progress_file": dict(type="path", fallback=(env_fallback, [PROGRESS_FILE_ENV]))}
+SPOOL_PREFIX = "safeindex-progress-"  # the callback's private folder of progress files (tempfile.mkdtemp prefix)
 FIRST_SAMPLE_SECONDS = 2.0   # work that ends sooner is never sampled
 SAMPLE_SECONDS = 2.0
 STOP_WAIT_SECONDS = 2.0      # a watcher stuck in a query is left to finish on its own (a daemon thread)
@@ -167,3 +170,17 @@ def last_match(path: str, pattern: str, tail_bytes: int = 16384) -> str | None:
         return None
     found = re.findall(pattern, text)
     return found[-1] if found else None
+
+
+def remove_spool(progress_file: str | None) -> bool:
+    """Remove the callback's folder of progress files that `progress_file` lies in: the run lock's holder does it once
+    the ansible-playbook process is gone without having removed it itself (SIGKILL). Only a folder the callback made
+    (under the temporary folder, with its prefix) is touched; False when there was none."""
+    if not progress_file:
+        return False
+    folder = os.path.dirname(os.path.abspath(progress_file))
+    if (os.path.dirname(folder) != os.path.abspath(tempfile.gettempdir())
+            or not os.path.basename(folder).startswith(SPOOL_PREFIX) or not os.path.isdir(folder)):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not os.path.exists(folder)

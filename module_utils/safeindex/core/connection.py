@@ -32,7 +32,19 @@ CONNECTION_ARGUMENT_SPEC = dict(
     connect_timeout=dict(type="int", default=10),
     db_ssl_mode=dict(type="str", choices=list(SSL_MODES) + [alias.upper() for alias in SSL_MODE_ALIASES]),
     db_ssl_ca=dict(type="path"),
+    # TCP keepalives (issue 21): how a dead peer is told from a long silent build (see KEEPALIVE_DEFAULTS).
+    keepalive_idle=dict(type="int", default=15),
+    keepalive_interval=dict(type="int", default=5),
+    keepalive_count=dict(type="int", default=3),
+    tcp_user_timeout=dict(type="int"),
 )
+
+# A build may run for hours with no byte on the wire, so no read timeout: TCP keepalives tell a dead peer (a cut
+# network, a crashed host) from a long statement. 15 s of silence, then a probe every 5 s, 3 unanswered: the
+# connection is dead about 30 s after the peer went silent, on the controller and (PostgreSQL) on the server.
+# tcp_user_timeout bounds data sent and never acknowledged (keepalives only probe an idle connection); not set,
+# it is the same idle + interval * count.
+KEEPALIVE_DEFAULTS = dict(keepalive_idle=15, keepalive_interval=5, keepalive_count=3)
 
 # Every DATABASE_URL scheme some engine reads (engines/<engine>/features.py), for the message naming them.
 URL_SCHEMES = tuple(sorted(scheme for name in ENGINE_NAMES for scheme in features_for(name).url_schemes))
@@ -51,6 +63,17 @@ class ConnectionParams:
     options: tuple = ()  # extra driver settings from the URL query, e.g. (("sslmode", "require"),)
     ssl_mode: str | None = None  # one of SSL_MODES; None: the driver's default
     ssl_ca: str | None = None  # the CA bundle that signs the server's certificate (e.g. the RDS global bundle)
+    keepalive_idle: int = KEEPALIVE_DEFAULTS["keepalive_idle"]  # seconds of silence before the first probe
+    keepalive_interval: int = KEEPALIVE_DEFAULTS["keepalive_interval"]  # seconds between probes
+    keepalive_count: int = KEEPALIVE_DEFAULTS["keepalive_count"]  # unanswered probes that mean the peer is gone
+    tcp_user_timeout: int | None = None  # seconds data may stay unacknowledged; None: idle + interval * count
+
+    @property
+    def dead_after_seconds(self) -> int:
+        """How long a silent peer takes to be declared gone: TCP_USER_TIMEOUT, in seconds (0: the system's own)."""
+        if self.tcp_user_timeout is not None:
+            return self.tcp_user_timeout
+        return self.keepalive_idle + self.keepalive_interval * self.keepalive_count
 
     def describe(self) -> str:
         """Where we connect, for messages: never the password."""
@@ -86,7 +109,31 @@ def connection_params(params: dict) -> ConnectionParams:
         connect_timeout=timeout,
         options=tuple(merged.get("options", ())),
         **tls_settings(merged.get("ssl_mode"), merged.get("ssl_ca")),
+        **keepalive_settings(params),
     )
+
+
+def keepalive_settings(params: dict) -> dict:
+    """The keepalive options, checked before any connection is tried: whole seconds (counts), in the kernel's range."""
+    settings = {}
+    for key, default in KEEPALIVE_DEFAULTS.items():
+        value = params.get(key)
+        settings[key] = default if value in (None, "") else _whole_number(key, value, 1, 32767)
+    value = params.get("tcp_user_timeout")
+    # 0 is the kernel's own default (retransmissions for up to ~15 minutes): allowed, but it must be said.
+    settings["tcp_user_timeout"] = None if value in (None, "") else _whole_number("tcp_user_timeout", value, 0, 2147483)
+    return settings
+
+
+def _whole_number(key: str, value, lowest: int, highest: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or str(number) != str(value).strip() or not lowest <= number <= highest:
+        raise ConnectionConfigError("%s must be a whole number from %d to %d (db_%s in the inventory), not %r"
+                                    % (key, lowest, highest, key, value))
+    return number
 
 
 def _tls_from_url(options: tuple | list) -> dict:

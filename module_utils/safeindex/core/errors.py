@@ -13,6 +13,11 @@ class SpecError(SafeIndexError):
     """The index spec is wrong; nothing was changed."""
 
 
+class NeedsWrite(SpecError):
+    """A check that needs a write (a temporary copy of a table) on a session that may not write: no privilege for it, a
+    read-only transaction, a hot standby. A plan made in check mode may go on without the check, and says so."""
+
+
 class OptionError(SafeIndexError):
     """A module option does not apply to this engine or server."""
 

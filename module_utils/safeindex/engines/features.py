@@ -71,6 +71,9 @@ class Features:
     # up to N seconds (None where the engine's lag needs no such check: PostgreSQL's bytes behind).
     primary_position_query: str = None
     replica_applied_query: str = None  # parameters: (position, seconds to wait); answers true once applied
+    # A cut network (issue 21): the server polls a running statement's client socket and cancels the statement once
+    # the client is gone (PostgreSQL 14+: client_connection_check_interval); False: a headless build runs on.
+    client_connection_check: bool = False
 
     @property
     def default_backup_format(self) -> str:

@@ -5,10 +5,12 @@ as its connection. So a small detached process takes the lock and holds it until
 to let go, or until the ansible-playbook process it serves is gone (Ctrl-C, kill, crash):
 the lock can never outlive the run.
 
-When the playbook ends without having let go (Ansible runs no `always:` after Ctrl-C), the holder first cancels what
-the run's other sessions still run on the server (a module that never saw the signal goes on building otherwise),
-then calls its `on_owner_gone`, while it still holds the lock: db_preflight records the interruption there
-(interruption.py). A batch of index builds stops once the holder it started under is gone (run_is_over()).
+Before it lets go, however it is told to, the holder cancels what the run's other sessions still run on the server (a
+module that never saw the signal, or was killed, leaves its statement running otherwise). When the playbook ended
+without having let go (Ansible runs no `always:` after Ctrl-C or SIGTERM), it then calls its `on_owner_gone`, while it
+still holds the lock: db_lock records the interruption there (interruption.py), and removes the playbook's progress
+folder, which a SIGKILL leaves behind. A batch of index builds stops once the holder it started under is gone
+(run_is_over()).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ansible.module_utils.safeindex.build.progress import PROGRESS_FILE_ENV, remove_spool
 from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, RunLocked
 from ansible.module_utils.safeindex.core.files import write_private
 
@@ -223,13 +226,17 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
                 if dialect is None:
                     return  # another run has it now, or the server stayed away: nothing is ours to let go
                 last_ping = time.monotonic()
+        # Whatever of the run still runs on the server is cancelled before the lock is let go: when the playbook ended
+        # without letting go, a build its module went on with, unaware; when the run lets go as it ends, a statement
+        # of a module that was killed (SIGKILL, the OOM killer) and left it headless: nothing of a run outlives it.
+        try:
+            dialect.cancel_run_statements(run_id)
+        except Exception:
+            pass
         if not stop and not is_alive(owner_pid):
-            # The playbook ended without letting go: whatever of the run still runs on the server (a build its module
-            # went on with, unaware) is cancelled before the interruption is recorded and the lock let go.
-            try:
-                dialect.cancel_run_statements(run_id)
-            except Exception:
-                pass
+            # The playbook ended without letting go: the interruption is recorded, and its progress folder, which its
+            # own exit handlers never removed (SIGKILL), goes.
+            remove_spool(os.environ.get(PROGRESS_FILE_ENV))
             if on_owner_gone is not None:
                 try:
                     on_owner_gone()

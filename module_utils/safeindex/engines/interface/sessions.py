@@ -48,3 +48,9 @@ class Sessions:
         """Cancel the statements other sessions of this run are running (a build its ended playbook left behind);
         returns the sessions told to stop."""
         raise NotImplementedError
+
+    def cancel_orphaned_builds(self, run_id: str, dry_run: bool = False) -> list:
+        """Index DDL of another run still running on the server (a build whose client went away: a cut network, a
+        killed process), stopped unless dry_run: [{pid, run_id, age_seconds, state, query}]. Called with the run
+        lock held, so no other run is live: what carries another run's marker is an orphan."""
+        raise NotImplementedError

@@ -29,5 +29,11 @@ class Statements:
         raise NotImplementedError
 
     def execute(self, statement) -> None:
-        """Run one statement; raises LockTimeout on a lock wait that ran out, ServerRefused otherwise."""
+        """Run one statement; raises LockTimeout on a lock wait that ran out, ServerRefused otherwise. Each statement
+        goes to sent_statements() as the cursor sends it, before it runs (a statement that fails was sent too)."""
         raise NotImplementedError
+
+    def sent_statements(self) -> list:
+        """Every statement execute() has sent on this session, in order, as the server received it: a result's `sql`
+        is its part of this list, never a list built apart from what ran."""
+        return self.__dict__.setdefault("_sent_statements", [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.safeindex.core.errors import OptionError, ServerRefused, SpecError
+from ansible.module_utils.safeindex.core.errors import NeedsWrite, OptionError, ServerRefused, SpecError
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, ownership_marker
 from ansible.module_utils.safeindex.engines.interface.catalog import Catalog, CatalogSnapshot
 from ansible.module_utils.safeindex.engines.mysql.connection import quote
@@ -112,8 +112,8 @@ class MysqlCatalog(Catalog):
                 if exc.details.get("code") != ACCESS_DENIED_TO_DATABASE:
                     raise
                 # The server's own words ("Access denied ... to database") would read as a failed login.
-                raise SpecError("%s: cannot check the definition on an empty temporary copy of %s: %s lacks CREATE TEMPORARY"
-                                " TABLES on %s" % (spec.name, spec.table, self._grantee(), schema)) from None
+                raise NeedsWrite("%s: cannot check the definition on an empty temporary copy of %s: %s lacks CREATE TEMPORARY"
+                                 " TABLES on %s" % (spec.name, spec.table, self._grantee(), schema)) from None
             try:
                 self._rows("ALTER TABLE %s ADD %s" % (quote(shadow_table), self._index_clause(shadow_index, wanted)))
             except ServerRefused as exc:

@@ -1,5 +1,6 @@
 """MySQL and MariaDB sessions: opening one (PyMySQL), reading rows, and the engine's errors for the driver's."""
 
+import socket
 import time
 
 try:
@@ -53,7 +54,23 @@ def connect_driver(params, application_name: str) -> "pymysql.connections.Connec
     # Statements (an index build, a dump's reads) may take hours: no read or write timeout once logged in.
     # PyMySQL has no public setter; it applies these before its next read or write.
     conn._read_timeout = conn._write_timeout = None
+    set_keepalives(conn._sock, params)
     return conn
+
+
+def set_keepalives(sock, params) -> None:
+    """TCP keepalives and user timeout on the session's socket (PyMySQL has no option for them): with no read timeout,
+    they are what ends a session whose server went silent (a cut network) after params.dead_after_seconds.
+
+    A unix socket has no such options; a kernel without one of them (not Linux) keeps its own default for it."""
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", params.keepalive_idle), ("TCP_KEEPINTVL", params.keepalive_interval),
+                        ("TCP_KEEPCNT", params.keepalive_count), ("TCP_USER_TIMEOUT", params.dead_after_seconds * 1000)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 def message_of(exc) -> str:

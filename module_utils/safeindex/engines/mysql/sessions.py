@@ -6,7 +6,7 @@ import hashlib
 import re
 
 from ansible.module_utils.safeindex.core.errors import ServerRefused
-from ansible.module_utils.safeindex.engines.base import ownership_marker
+from ansible.module_utils.safeindex.engines.base import owner_run_id, ownership_marker
 from ansible.module_utils.safeindex.engines.interface.sessions import Sessions
 
 # information_schema.PROCESSLIST on both flavours: MySQL deprecated it in 8.0.35 and keeps it in 8.4, and its
@@ -92,6 +92,12 @@ class MysqlSessions(Sessions):
 
     def idle(self, seconds: float) -> None:
         # The holder's query names it in PROCESSLIST, so a refused run can say which run holds the lock.
+        if not getattr(self, "_idle_timeout_set", False) and self.params.dead_after_seconds:
+            # The holder talks every POLL_SECONDS: a session that waits longer for its next command has lost its client
+            # (a cut network: MariaDB has no session keepalives) and ends, letting the run lock go, instead of holding it
+            # for wait_timeout (8 hours by default) and refusing every later run.
+            self._rows("SET SESSION wait_timeout = %s", (max(self.params.dead_after_seconds, 5),))
+            self._idle_timeout_set = True
         label = re.sub(r"[^A-Za-z0-9 _.=:-]", "", self.application_name)
         self._rows("SELECT /* %s since=%s */ SLEEP(%%s)" % (label, self._connected_at), (seconds,))
 
@@ -112,10 +118,11 @@ class MysqlSessions(Sessions):
 
     def cancel_run_statements(self, run_id: str) -> list:
         # The run's DDL carries its ownership marker in the index comment (statements.py); KILL QUERY ends the
-        # statement, not the session.
+        # statement, not the session. Only this database's: a run of many hosts has one id, and two of its databases
+        # may share a server (the lock's holder cancels as each host's run ends).
         sessions = [row[0] for row in self._rows(
             "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query'"
-            " AND LOCATE(%s, INFO) > 0", (ownership_marker(run_id),))]
+            " AND DB = DATABASE() AND LOCATE(%s, INFO) > 0", (ownership_marker(run_id),))]
         stopped = []
         for session in sessions:
             try:
@@ -124,6 +131,29 @@ class MysqlSessions(Sessions):
             except ServerRefused:  # it ended meanwhile
                 continue
         return stopped
+
+    def cancel_orphaned_builds(self, run_id: str, dry_run: bool = False) -> list:
+        # A build's ALTER carries its run's marker in the index comment (statements.py). MariaDB does not look at a
+        # running statement's client: an ALTER whose client is silently gone waits for its metadata lock and builds on,
+        # unseen (measured, tests/reliability/test_network_builds.py). KILL QUERY rolls it back.
+        rows = self._rows(
+            # Only this database's: the lock held is this database's, and another database's run is not ours to stop.
+            "SELECT ID, TIME, STATE, LEFT(INFO, 300) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
+            " AND DB = DATABASE() AND COMMAND = 'Query' AND INFO LIKE 'ALTER TABLE%%' AND LOCATE(%s, INFO) > 0",
+            (ownership_marker(""),))
+        found = []
+        for session, age, state, query in rows:
+            other = owner_run_id(query)
+            if other is None or other == run_id:
+                continue
+            if not dry_run:
+                try:
+                    self._rows("KILL QUERY %s", (int(session),))
+                except ServerRefused:  # it ended meanwhile
+                    continue
+            found.append({"pid": session, "run_id": other, "age_seconds": float(age or 0), "state": state or "",
+                          "query": query or ""})
+        return found
 
 
 def _session_state(command, state, in_transaction):

@@ -80,6 +80,7 @@ class MysqlStatements(Statements):
     def execute(self, statement) -> None:
         try:
             with self.conn.cursor() as cur:
+                self.sent_statements().append(cur.mogrify(statement.sql, statement.params))
                 cur.execute(statement.sql, statement.params)
         except pymysql.Error as exc:
             raise self._error(exc, statement) from None

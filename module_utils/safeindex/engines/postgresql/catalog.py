@@ -8,12 +8,14 @@ try:
 except ImportError:  # reported by the module as a missing requirement
     psycopg2 = None
 
-from ansible.module_utils.safeindex.core.errors import LockTimeout, ServerRefused, SpecError
+from ansible.module_utils.safeindex.core.errors import LockTimeout, NeedsWrite, ServerRefused, SpecError
 from ansible.module_utils.safeindex.engines.base import CatalogIndex, ownership_marker
 from ansible.module_utils.safeindex.engines.interface.catalog import Catalog, CatalogSnapshot
 from ansible.module_utils.safeindex.engines.postgresql.connection import LOCK_NOT_AVAILABLE, first_line
 from ansible.module_utils.safeindex.spec.definition import IndexColumn, IndexDefinition
 
+# read_only_sql_transaction (default_transaction_read_only, a hot standby), insufficient_privilege (no TEMPORARY)
+WRITE_REFUSED = ("25006", "42501")
 INDOPTION_DESC = 1
 INDOPTION_NULLS_FIRST = 2
 EXPRESSION_WIDTH = 32  # bytes assumed for an expression key's value: the server keeps no statistics before the build
@@ -153,11 +155,19 @@ class PostgresCatalog(Catalog):
         try:
             with self.conn.cursor() as cur:
                 cur.execute("SET LOCAL lock_timeout = '5s'")
-                cur.execute(
-                    sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}.{}) ON COMMIT DROP").format(
-                        sql.Identifier(shadow_table), sql.Identifier(schema), sql.Identifier(spec.table)
+                try:
+                    cur.execute(
+                        sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}.{}) ON COMMIT DROP").format(
+                            sql.Identifier(shadow_table), sql.Identifier(schema), sql.Identifier(spec.table)
+                        )
                     )
-                )
+                except psycopg2.Error as exc:
+                    if exc.pgcode not in WRITE_REFUSED:
+                        raise
+                    # A read-only login, a read-only transaction or a hot standby: the server's words alone would read
+                    # as a wrong definition.
+                    raise NeedsWrite("%s: cannot check the definition on an empty temporary copy of %s.%s: this session"
+                                     " may not create one (%s)" % (spec.name, schema, spec.table, first_line(exc))) from None
                 shadow = IndexDefinition(
                     table=shadow_table, schema=None, columns=wanted.columns, unique=wanted.unique,
                     method=wanted.method, where=wanted.where, include=wanted.include,

@@ -15,7 +15,7 @@ QUERY_CANCELED = "57014"  # statement_timeout (or a cancel request)
 
 def driver_options(params, application_name: str) -> dict:
     """The keyword arguments of psycopg2.connect(): where to connect, as whom, and the URL's extra settings."""
-    return dict(
+    options = dict(
         host=params.host,
         port=params.port,
         dbname=params.database,
@@ -23,8 +23,18 @@ def driver_options(params, application_name: str) -> dict:
         password=params.password,
         connect_timeout=params.connect_timeout,
         application_name=application_name,
-        **tls_driver_options(params),  # the URL query's settings and TLS (engines/postgresql/tls.py)
+        **keepalive_options(params),
     )
+    # The URL query's settings (a keepalives_idle of the app's own wins) and TLS (engines/postgresql/tls.py).
+    options.update(tls_driver_options(params))
+    return options
+
+
+def keepalive_options(params) -> dict:
+    """libpq's TCP keepalives and user timeout (conninfo keywords, also for pg_dump / pg_restore): a cut network ends
+    the session after params.dead_after_seconds instead of a wait without end (core/connection.py KEEPALIVE_DEFAULTS)."""
+    return dict(keepalives=1, keepalives_idle=params.keepalive_idle, keepalives_interval=params.keepalive_interval,
+                keepalives_count=params.keepalive_count, tcp_user_timeout=params.dead_after_seconds * 1000)
 
 
 def connect_driver(params, application_name: str) -> "psycopg2.extensions.connection":
@@ -43,6 +53,20 @@ def connect_driver(params, application_name: str) -> "psycopg2.extensions.connec
     return conn
 
 
+def server_keepalive_statement(params, features) -> tuple:
+    """SELECT set_config(...) of the session's server-side keepalives (one round trip; the driver passes the values).
+
+    tcp_keepalives_* and tcp_user_timeout make the server's kernel declare a silent client dead; on 14+
+    client_connection_check_interval makes a running statement look, every keepalive interval, whether its client is
+    still there, and cancel itself when not (before 14 a build whose client is gone runs on to its end)."""
+    settings = [("tcp_keepalives_idle", params.keepalive_idle), ("tcp_keepalives_interval", params.keepalive_interval),
+                ("tcp_keepalives_count", params.keepalive_count), ("tcp_user_timeout", params.dead_after_seconds * 1000)]
+    if features.client_connection_check:
+        settings.append(("client_connection_check_interval", params.keepalive_interval * 1000))
+    query = "SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(settings))
+    return query, tuple(str(part) for setting in settings for part in setting)
+
+
 def first_line(exc) -> str:
     """The server's own message, without the driver's decoration."""
     diag = getattr(exc, "diag", None)
@@ -55,6 +79,9 @@ class PostgresConnection(Connection):
         super().__init__(params, application_name)
         self.conn = connect_driver(params, self.application_name)
         self._schema = None
+        # The server's side of the same keepalives: a session whose client is gone (a cut network) ends after about
+        # params.dead_after_seconds, and with it its locks (the run lock) and, 14+, its running statement (a build).
+        self._rows(*server_keepalive_statement(params, self.features))
 
     def close(self) -> None:
         if not self.conn.closed:

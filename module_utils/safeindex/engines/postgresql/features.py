@@ -20,6 +20,7 @@ class PostgresFeatures(Features):
     # first whatever the server, so their restores fail on a server without it (measured: 17.10 and 18.6 into 15.18).
     transaction_timeout: bool = True
     data_checksums_by_default: bool = True  # initdb turns data checksums on unless told otherwise (18+)
+    client_connection_check: bool = True  # client_connection_check_interval (14+)
 
     def for_server(self, server_version: str) -> Features:
         """The facts of one server's major ('15.18 (Debian 15.18-0+deb12u1)', '17.10', '18.6')."""
@@ -28,6 +29,7 @@ class PostgresFeatures(Features):
             stats_flush_function="pg_stat_force_next_flush" if major >= 15 else None,
             transaction_timeout=major >= 17,
             data_checksums_by_default=major >= 18,
+            client_connection_check=major >= 14,
             nulls_not_distinct=major >= 15,
             concurrent_build_bug=concurrent_build_bug(server_version),
         )

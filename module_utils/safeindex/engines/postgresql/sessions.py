@@ -111,3 +111,20 @@ class PostgresSessions(Sessions):
             (run_id,),
         )
         return [pid for pid, cancelled in rows if cancelled]
+
+    def cancel_orphaned_builds(self, run_id: str, dry_run: bool = False) -> list:
+        # 14+ the server cancels such a build itself once its client is gone (client_connection_check_interval,
+        # connection.py); before 14, or while the server's keepalives have not yet declared the client dead, it runs on.
+        rows = self._rows(
+            "SELECT pid, split_part(application_name, ' run_id=', 2), extract(epoch FROM now() - query_start),"
+            " coalesce(wait_event_type || ': ' || wait_event, state), left(query, 300),"
+            " CASE WHEN %s THEN false ELSE pg_cancel_backend(pid) END"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'"
+            # application_name is cut at 63 bytes: a long run id of this run's own may show only its start.
+            " AND application_name LIKE 'safeindex %%' AND split_part(application_name, ' run_id=', 2) <> ''"
+            " AND NOT starts_with(%s, split_part(application_name, ' run_id=', 2))"
+            " AND query ~* '^\\s*(CREATE (UNIQUE )?INDEX|DROP INDEX|REINDEX|ALTER INDEX)'",
+            (dry_run, run_id),
+        )
+        return [{"pid": pid, "run_id": other, "age_seconds": float(age or 0), "state": state or "", "query": query}
+                for pid, other, age, state, query, cancelled in rows if dry_run or cancelled]

@@ -119,6 +119,7 @@ class PostgresStatements(Statements):
     def _execute(self, statement):
         try:
             with _cancel_on_interrupt(), self.conn.cursor() as cur:
+                self.sent_statements().append(cur.mogrify(statement.sql, statement.params).decode("utf-8"))
                 cur.execute(statement.sql, statement.params)
         except psycopg2.Error as exc:
             raise self._error(exc) from None
