@@ -94,6 +94,19 @@ options:
         checked there, where the server starts and restores several times faster. Otherwise the system's temporary
         folder is used.
     type: path
+  stall_timeout:
+    description:
+      - Seconds of silence on the network after which the dump or the restore check's client gives its connection up
+        as lost, so that a cut network fails the backup instead of hanging it. V(0) turns this off.
+      - PostgreSQL's pg_dump and pg_restore get libpq's TCP keepalives (a probe after a quarter of it, three more a
+        quarter apart) and C(tcp_user_timeout) of this many seconds. Their server sessions get the same settings
+        (C(tcp_keepalives_*), C(tcp_user_timeout), as the connection's C(options)), so the server ends them too
+        instead of keeping the dump's snapshot. A PgBouncer in front refuses C(options) unless its
+        C(ignore_startup_parameters) lists it; V(0) sends none of these settings.
+      - mariadb-dump and mariadb have no network timeout of their own. A watchdog stops the client when no byte of the
+        dump (written by the dump, read by the restore) has moved for this long.
+    type: int
+    default: 120
   retention_days:
     description: Remove this tool's backups of this host older than this many days after a verified backup; V(0) keeps all.
     type: int
@@ -286,6 +299,7 @@ ARGUMENT_SPEC = argument_spec(
     verify=dict(type="str", choices=["checksum", "list", "restore"], default="restore"),
     verify_target=dict(type="str", choices=["scratch", "server"], default="scratch"),
     verify_scratch_dir=dict(type="path"),
+    stall_timeout=dict(type="int", default=120),
     retention_days=dict(type="int", default=7),
     space_factor=dict(type="float", default=1.0),
     compress_level=dict(type="int", default=1),
@@ -325,8 +339,10 @@ def main():
     )
     params = module.params
     check_run_options(module)
-    if params["jobs"] < 1 or params["space_factor"] < 0 or params["retention_days"] < 0 or not 0 <= params["compress_level"] <= 9:
-        module.fail_json(msg="jobs must be at least 1, compress_level 0 to 9; space_factor and retention_days not negative")
+    if params["jobs"] < 1 or params["space_factor"] < 0 or params["retention_days"] < 0 or not 0 <= params["compress_level"] <= 9 \
+            or params["stall_timeout"] < 0:
+        module.fail_json(msg="jobs must be at least 1, compress_level 0 to 9; space_factor, retention_days and stall_timeout"
+                             " not negative")
     options = backup.BackupOptions(
         run_id=params["run_id"], host_name=params["host_name"], backup_dir=params["backup_dir"], format=params["format"],
         jobs=params["jobs"], verify=params["verify"], retention_days=params["retention_days"], space_factor=params["space_factor"],
@@ -339,6 +355,7 @@ def main():
         record_phase(params["run_dir"], "phase_start", "backup", run_id=params["run_id"])
     with connected(module, "db_backup", dict(changed=False)) as dialect:
         dumper = dumper_for(dialect.params, params["client_bin_dir"], params["progress_file"], dialect.server_version())
+        dumper.stall_timeout = params["stall_timeout"]
         allowed = dialect.features.backup_formats
         if params["format"] and params["format"] not in allowed:
             raise backup.BackupFailed("format %s does not apply to %s: use %s" % (params["format"], dialect.engine, " or ".join(allowed)))

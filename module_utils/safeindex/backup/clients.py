@@ -19,6 +19,10 @@ class ClientError(SafeIndexError):
     """A client tool is missing, too old, or failed."""
 
 
+class ConnectionLost(ClientError):
+    """A client tool gave up its connection to the server as lost: silent for the backup's stall_timeout."""
+
+
 def find_client(names: list[str], bin_dir: str | None = None) -> str:
     """The first of `names` in `bin_dir` (when given) or on PATH."""
     for name in names:

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from ansible.module_utils.safeindex.backup import scratch_check
-from ansible.module_utils.safeindex.backup.clients import private_dir
+from ansible.module_utils.safeindex.backup.clients import ConnectionLost, private_dir
 from ansible.module_utils.safeindex.build import progress
 from ansible.module_utils.safeindex.core.errors import SafeIndexError, ServerRefused
 from ansible.module_utils.safeindex.core.files import make_private_dir, write_private
@@ -380,8 +380,10 @@ def verify_existing(engine, dumper, manifest_path, level, jobs=1, verify_target=
 def _restore_and_count(engine, dumper, path, tables, run_id, jobs):
     name = scratch_name(run_id, engine.params.database)
     try:
+        engine.drop_scratch_databases_left(engine.params.database)  # an earlier run's, that a cut network kept
         engine.drop_scratch_database(name)
         engine.create_scratch_database(name)
+        engine.mark_scratch_database(name, engine.params.database)
     except ServerRefused as exc:
         if exc.details.get("sqlstate") in INSUFFICIENT_PRIVILEGE or exc.details.get("code") in INSUFFICIENT_PRIVILEGE:
             raise BackupFailed(
@@ -390,9 +392,32 @@ def _restore_and_count(engine, dumper, path, tables, run_id, jobs):
             ) from None
         raise
     try:
-        return restore_and_count(engine, dumper, path, tables, name, jobs, "restore check into " + name)
-    finally:
-        engine.drop_scratch_database(name)
+        counts = restore_and_count(engine, dumper, path, tables, name, jobs, "restore check into " + name)
+    except SafeIndexError as exc:
+        left = _drop_after_failure(engine, name)
+        if left:
+            raise BackupFailed("%s; %s" % (exc, left)) from None
+        raise
+    except BaseException:
+        _drop_after_failure(engine, name)
+        raise
+    engine.drop_scratch_database(name)
+    return counts
+
+
+def _drop_after_failure(engine, name):
+    """Drop the scratch database after a failed restore check, over a session of its own: the failure may be the
+    network's, and the engine's own session could then wait on a dead socket. None, or what was left and why."""
+    try:
+        other = engine.connect_to(engine.params.database)
+        try:
+            other.drop_scratch_database(name)
+        finally:
+            other.close()
+    except SafeIndexError as exc:
+        return ("the scratch database %s could not be dropped now (%s): the next restore check on this server drops it"
+                % (name, exc))
+    return None
 
 
 def restore_and_count(engine, dumper, path, tables, database, jobs, subject, clean=False) -> dict:
@@ -401,6 +426,9 @@ def restore_and_count(engine, dumper, path, tables, database, jobs, subject, cle
     with private_dir() as secrets, _watched(dumper, subject, secrets):
         try:
             dumper.restore(path, database, jobs, secrets, clean=clean)
+        except ConnectionLost as exc:
+            # Not the dump's fault: the network to the server went (the restore runs there, over it).
+            raise BackupFailed("the %s lost its connection to the server: %s" % (subject, exc)) from None
         except SafeIndexError as exc:
             raise BackupFailed("the dump does not restore: %s" % exc) from None
     copy = engine.connect_to(database)

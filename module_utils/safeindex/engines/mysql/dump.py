@@ -8,6 +8,7 @@ import tempfile
 
 from ansible.module_utils.safeindex.backup.clients import (
     ClientError,
+    ConnectionLost,
     clean_environment,
     client_version,
     find_client,
@@ -16,6 +17,7 @@ from ansible.module_utils.safeindex.backup.clients import (
     write_secret,
 )
 from ansible.module_utils.safeindex.backup.stream import RestoreFeed
+from ansible.module_utils.safeindex.backup.watchdog import DEFAULT_STALL_SECONDS, watching
 from ansible.module_utils.safeindex.build.progress import percent
 from ansible.module_utils.safeindex.core.connection import ConnectionParams
 from ansible.module_utils.safeindex.engines.mysql import scratch
@@ -57,6 +59,8 @@ class MysqlDumper:
     default_format = FEATURES.default_backup_format
     counts_exact = False  # mysqldump's snapshot is its own: counts are taken just before and just after
     stream_formats = ("sql",)  # the client reads the dump's SQL as it comes
+    # Neither mariadb-dump nor mariadb has a network timeout: a watchdog stops one whose bytes stop (backup/watchdog.py).
+    stall_timeout = DEFAULT_STALL_SECONDS
 
     def __init__(self, params, bin_dir=None, progress_file=None, server_version=None):
         # server_version: unused, the first client found is the one (check_client refuses one older than the server).
@@ -78,18 +82,28 @@ class MysqlDumper:
             found.update(percent=self._percent, unit="the dump read")
         return found
 
-    def _copy(self, source, target, raw=None, feed=None):
+    def _copy(self, source, target, raw=None, feed=None, dog=None):
         """shutil.copyfileobj (to `feed` too, a restore reading the same bytes), noting the table the stream has reached
-        and, reading a file `raw`, how much of it is read."""
+        and, reading a file `raw`, how much of it is read; each chunk tells the watchdog `dog` the bytes moved."""
         self._table, self._percent = None, None
         total = os.fstat(raw.fileno()).st_size if raw is not None else None
+        read = getattr(source, "read1", source.read)  # what has come, not a whole chunk: the watchdog sees each byte move
         while True:
-            chunk = source.read(CHUNK)
+            chunk = read(CHUNK)
             if not chunk:
                 return
-            target.write(chunk)
-            if feed is not None:
-                feed.write(chunk)
+            if dog is not None and feed is not None:
+                # A dump: the network is on the reading side. The scratch server's restore may take its time over a
+                # chunk (feed.write waits for it): that is no stall of the dump's connection.
+                with dog.paused():
+                    target.write(chunk)
+                    feed.write(chunk)
+            else:
+                target.write(chunk)  # a restore: the network is on this side, the client's stdin
+                if feed is not None:
+                    feed.write(chunk)
+            if dog is not None:
+                dog.moved()
             tables = DATA_COMMENT.findall(chunk)
             if tables:
                 self._table = tables[-1].decode("utf-8", "replace").replace("``", "`")
@@ -156,9 +170,10 @@ class MysqlDumper:
         errors_file = tempfile.TemporaryFile()
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors_file, env=clean_environment())
         try:
-            with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=compress_level) as compressed:
-                self._copy(process.stdout, compressed, feed=feed)
-            process.wait()
+            with watching(process, self.stall_timeout) as dog, open(target, "wb") as raw, \
+                    gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=compress_level) as compressed:
+                self._copy(process.stdout, compressed, feed=feed, dog=dog)
+                process.wait()
             errors_file.seek(0)
             errors = errors_file.read()
         except BaseException:
@@ -167,6 +182,8 @@ class MysqlDumper:
             raise
         finally:
             errors_file.close()
+        if dog.stalled:
+            raise ConnectionLost(dog.message(argv[0], "%s:%s" % (self.params.host, self.params.port)))
         if process.returncode != 0:
             raise ClientError("%s exited with %d: %s" % (argv[0], process.returncode, tail(errors, self.params.password)))
 
@@ -202,19 +219,22 @@ class MysqlDumper:
         with tempfile.TemporaryFile() as errors_file:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors_file, env=clean_environment())
             self.stage = "restoring"
-            try:
-                with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as dump:
-                    self._copy(dump, process.stdin, raw)
-                process.stdin.close()
-            except BrokenPipeError:
-                pass  # the client stopped reading: its exit code and stderr say why
-            except (OSError, EOFError) as exc:
-                process.kill()
-                process.wait()
-                raise ClientError("the dump %s cannot be read: %s" % (path, exc)) from None
-            process.wait()
+            with watching(process, self.stall_timeout) as dog:
+                try:
+                    with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as dump:
+                        self._copy(dump, process.stdin, raw, dog=dog)
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # the client stopped reading: its exit code and stderr say why
+                except (OSError, EOFError) as exc:
+                    process.kill()
+                    process.wait()
+                    raise ClientError("the dump %s cannot be read: %s" % (path, exc)) from None
+                process.wait()  # the last statements run after the input ends: still watched
             errors_file.seek(0)
             errors = errors_file.read()
+        if dog.stalled:
+            raise ConnectionLost(dog.message(argv[0], "%s:%s" % (self.params.host, self.params.port)))
         if process.returncode != 0:
             raise ClientError("%s exited with %d: %s" % (argv[0], process.returncode, tail(errors, self.params.password)))
 
@@ -246,7 +266,9 @@ class MysqlDumper:
 
     def for_server(self, params):
         """These client tools, pointed at another server (the scratch server)."""
-        return type(self)(params, os.path.dirname(self.client))
+        copy = type(self)(params, os.path.dirname(self.client))
+        copy.stall_timeout = self.stall_timeout
+        return copy
 
     def restore_feed(self, database, secrets):
         """The mariadb client reading the dump's SQL on its stdin."""

@@ -14,6 +14,7 @@ from ansible.module_utils.safeindex.engines.base import Statement
 from ansible.module_utils.safeindex.engines.interface.backup import Backup
 
 OBJECT_IN_USE = "55006"
+SCRATCH_COMMENT = "safeindex restore check of %s"
 
 
 class PostgresBackup(Backup):
@@ -47,9 +48,13 @@ class PostgresBackup(Backup):
         self.execute(Statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         try:
             yield self._rows("SELECT pg_export_snapshot()")[0][0]
-        finally:
-            if not self.conn.closed:
-                self.execute(Statement("ROLLBACK"))
+        except BaseException:
+            # The dump failed, maybe because the network is gone: a ROLLBACK sent now could wait on a dead socket for as
+            # long as the kernel retransmits. Closing the session ends its transaction on the server just as well.
+            self.close()
+            raise
+        if not self.conn.closed:
+            self.execute(Statement("ROLLBACK"))
 
     def create_scratch_database(self, name: str) -> None:
         encoding, collate, ctype = self._rows(
@@ -71,3 +76,18 @@ class PostgresBackup(Backup):
                 if exc.details.get("sqlstate") != OBJECT_IN_USE or attempt == 9:
                     raise ServerRefused("could not drop the scratch database %s: %s" % (name, exc), **exc.details) from None
                 time.sleep(1)
+
+    def mark_scratch_database(self, name: str, database: str) -> None:
+        self.execute(Statement(sql.SQL("COMMENT ON DATABASE {} IS %s").format(sql.Identifier(name)), (SCRATCH_COMMENT % database,)))
+
+    def drop_scratch_databases_left(self, database: str) -> list:
+        names = [row[0] for row in self._rows(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'safeindex\\_verify\\_%%'"
+            " AND shobj_description(oid, 'pg_database') = %s ORDER BY 1", (SCRATCH_COMMENT % database,))]
+        for name in names:
+            # A restore whose client the network cut off may still have its session there (the server has not heard the
+            # client go): ours, so ours to end; DROP DATABASE would refuse while it lives.
+            self._rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = current_user"
+                       " AND pid <> pg_backend_pid()", (name,))
+            self.drop_scratch_database(name)
+        return names

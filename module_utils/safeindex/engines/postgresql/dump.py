@@ -6,6 +6,7 @@ import subprocess
 
 from ansible.module_utils.safeindex.backup.clients import (
     ClientError,
+    ConnectionLost,
     clean_environment,
     client_version,
     run,
@@ -13,8 +14,10 @@ from ansible.module_utils.safeindex.backup.clients import (
     write_secret,
 )
 from ansible.module_utils.safeindex.backup.stream import RestoreFeed, tee
+from ansible.module_utils.safeindex.backup.watchdog import DEFAULT_STALL_SECONDS
 from ansible.module_utils.safeindex.build.progress import last_match
 from ansible.module_utils.safeindex.core.connection import ConnectionParams
+from ansible.module_utils.safeindex.engines.base import Statement
 from ansible.module_utils.safeindex.engines.postgresql import client_choice, scratch
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from ansible.module_utils.safeindex.engines.postgresql.tls import client_options as tls_client_options
@@ -40,6 +43,8 @@ class PostgresDumper:
     # pg_restore reads a custom-format archive from a pipe in the order pg_dump writes it (table of contents, then each
     # table's data); a directory-format dump is files written in parallel, restorable only once it is whole.
     stream_formats = ("custom",)
+    # Seconds of network silence after which pg_dump / pg_restore give the connection up (keepalives(), below).
+    stall_timeout = DEFAULT_STALL_SECONDS
 
     def __init__(self, params, bin_dir=None, progress_file=None, server_version=None):
         self.params = params
@@ -82,8 +87,9 @@ class PostgresDumper:
             with open(self.progress_log, "rb") as log:
                 lines = log.read().decode("utf-8", "replace").splitlines()
             errors = "\n".join(line for line in lines if not VERBOSE_NOISE.match(line))
-            raise ClientError("%s exited with %d: %s"
-                              % (os.path.basename(argv[0]), completed.returncode, tail(errors, self.params.password)))
+            lost = self._lost(errors)
+            raise (ConnectionLost if lost else ClientError)("%s exited with %d: %s%s" % (
+                os.path.basename(argv[0]), completed.returncode, tail(errors, self.params.password), lost))
         return completed
 
     def describe_client(self):
@@ -108,10 +114,45 @@ class PostgresDumper:
     def file_name(self, database, fmt):
         return database + FORMATS[fmt][1]
 
+    def keepalives(self):
+        """The settings that end a connection silent for about stall_timeout seconds, where a cut network would leave
+        each end waiting on its socket: keepalive probes while one waits to read, tcp_user_timeout while what it sent
+        is unacknowledged. libpq's for the client; the same as session settings for the server's side, whose session
+        would otherwise stay, holding the dump's snapshot (which stalls every later CREATE INDEX CONCURRENTLY) or a
+        restore's scratch database, until the server's own keepalive (two hours by default). {} when stall_timeout is 0."""
+        if not self.stall_timeout:
+            return {}
+        probe = max(1, self.stall_timeout // 4)  # the first probe after a quarter, then 3 more a quarter apart
+        return dict(keepalives=1, keepalives_idle=probe, keepalives_interval=probe, keepalives_count=3,
+                    tcp_user_timeout=self.stall_timeout * 1000,
+                    options=" ".join("-c %s=%s" % setting for setting in self.server_keepalives().items()))
+
+    def server_keepalives(self):
+        """keepalives()' settings for the server's side of a session (its GUCs; any user may set them)."""
+        if not self.stall_timeout:
+            return {}
+        probe = max(1, self.stall_timeout // 4)
+        return dict(tcp_keepalives_idle=probe, tcp_keepalives_interval=probe, tcp_keepalives_count=3,
+                    tcp_user_timeout=self.stall_timeout * 1000)
+
+    def _lost(self, errors):
+        """What a client's 'Connection timed out' (or libpq's connect 'timeout expired') means here, said once; empty
+        when it said neither."""
+        if "timeout expired" in errors:
+            return (". The server at %s:%s did not answer within connect_timeout %s s: the network to it is down"
+                    % (self.params.host, self.params.port, self.params.connect_timeout))
+        if "timed out" not in errors and "Connection reset" not in errors:
+            return ""
+        return (". The connection to %s:%s was lost: no answer for about %s s (stall_timeout, backup_stall_timeout in the"
+                " inventory)" % (self.params.host, self.params.port, self.stall_timeout))
+
     def _conninfo(self, database):
         parts = dict(host=self.params.host, port=self.params.port, dbname=database, user=self.params.user,
-                     connect_timeout=self.params.connect_timeout, application_name="safeindex backup")
-        parts.update(tls_client_options(self.params))  # the URL query's settings and TLS (tls.py)
+                     connect_timeout=self.params.connect_timeout, application_name="safeindex backup", **self.keepalives())
+        given = tls_client_options(self.params)  # the URL query's settings and TLS (tls.py)
+        if "options" in parts and given.get("options"):
+            given = dict(given, options="%s %s" % (parts["options"], given["options"]))  # both: the URL's come last, and win
+        parts.update(given)
         return " ".join("%s=%s" % (k, _conninfo_value(v)) for k, v in parts.items())
 
     def _environment(self, secrets):
@@ -149,14 +190,19 @@ class PostgresDumper:
         if process.returncode != 0:
             with open(log, "rb") as handle:
                 lines = handle.read().decode("utf-8", "replace").splitlines()
-            raise ClientError("pg_dump exited with %d: %s" % (process.returncode, tail(
-                "\n".join(line for line in lines if not VERBOSE_NOISE.match(line)), self.params.password)))
+            errors = "\n".join(line for line in lines if not VERBOSE_NOISE.match(line))
+            lost = self._lost(errors)
+            raise (ConnectionLost if lost else ClientError)("pg_dump exited with %d: %s%s" % (
+                process.returncode, tail(errors, self.params.password), lost))
         return None
 
     def dump_with_counts(self, engine, target, fmt, jobs, compress_level, tables, secrets, feed=None):
         """Count the rows in an exported snapshot and let pg_dump read that very snapshot: the counts are the dump's."""
         holder = engine.connect_to(engine.params.database)
         try:
+            # The snapshot's session ends on the server, too, once the network to it is gone (keepalives()).
+            for name, value in self.server_keepalives().items():
+                holder.execute(Statement("SELECT set_config(%s, %s, false)", (name, str(value))))
             with holder.exported_snapshot() as snapshot:
                 self.stage = "counting rows in the dump's snapshot"
                 counts = holder.row_counts(tables)
@@ -218,7 +264,9 @@ class PostgresDumper:
 
     def for_server(self, params):
         """These client tools, pointed at another server (the scratch server)."""
-        return type(self)(params, os.path.dirname(self.pg_restore))
+        copy = type(self)(params, os.path.dirname(self.pg_restore))
+        copy.stall_timeout = self.stall_timeout
+        return copy
 
     def restore_feed(self, database, secrets):
         """pg_restore reading a custom-format dump on its stdin: its schema and data, in one transaction (with wal_level
