@@ -59,6 +59,8 @@ unit: venv
 # the slowest first, in the order tests/conftest.py sorts them (tests/file_weights.json), not xdist's own.
 PYTEST_WORKERS ?= 3
 PYTEST_DIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# The slowest tests' times in the output; 0 lists all, which scripts/test_weights.py turns into tests/file_weights.json.
+PYTEST_DURATIONS ?= 30
 
 integration: setup
 	$(PY) -m pytest $(PYTEST_DIST) tests/integration
@@ -87,7 +89,7 @@ MOLECULE_AFTER_TESTS ?= mariadb
 
 test: setup
 	@log=$$(mktemp); $(MAKE) --no-print-directory -k lint sanity molecule MOLECULE_SCENARIOS="$(MOLECULE_BESIDE_TESTS)" > $$log 2>&1 & beside=$$!; \
-	$(PY) -m pytest $(PYTEST_DIST) --durations=30 tests/unit tests/integration tests/reliability; tests=$$?; \
+	$(PY) -m pytest $(PYTEST_DIST) --durations=$(PYTEST_DURATIONS) tests/unit tests/integration tests/reliability; tests=$$?; \
 	wait $$beside; others=$$?; echo "== lint, sanity, molecule $(MOLECULE_BESIDE_TESTS) (ran beside pytest): exit $$others"; \
 	cat $$log; rm -f $$log; [ $$tests -eq 0 ] && [ $$others -eq 0 ]
 	$(MAKE) --no-print-directory molecule MOLECULE_SCENARIOS="$(MOLECULE_AFTER_TESTS)"
