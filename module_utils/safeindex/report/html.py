@@ -179,8 +179,8 @@ def timeline(report):
     rows = [[cell(r["phase"]), cell(", ".join(r["runbook_phases"]) or "whole run"), cell(r["expected"]),
              cell(seconds(r["actual_seconds"]), num=True), cell(r["verdict"], r["verdict"].replace(" ", "_"))]
             for r in report.get("timeline") or []]
-    return section("Timeline against the runbook", "timeline", svg.phase_chart(report.get("timeline") or []), table(["phase", "run phases", "runbook expects", "actual", "verdict"],
-                                                                     rows, "timeline-table"))
+    return section("Timeline against the runbook", "timeline", svg.phase_chart(report.get("timeline") or []),
+                   table(["phase", "run phases", "runbook expects", "actual", "verdict"], rows, "timeline-table"))
 
 
 def lag_text(peak):

@@ -8,8 +8,9 @@ the page's width (a viewBox and width 100%), so they never make the page wider t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from html import escape
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ansible.module_utils.safeindex.report.values import ms, seconds
 
