@@ -113,3 +113,18 @@ def test_a_recorded_rds_report_with_replicas_draws_all_four_charts():
 def test_a_run_without_verify_or_monitor_draws_only_its_timeline():
     found = charts(render_html(report_samples.report(verify=None, monitor=None)))
     assert set(found) == {"timeline-chart"}
+
+
+def test_the_phase_chart_puts_seconds_and_the_runbooks_minutes_on_one_log_scale_of_time():
+    scale, ticks = svg.time_scale(51.0, 0, 400)
+    assert [name for _t, name in ticks] == ["1 s", "10 s", "1 min", "10 min", "1 h"]
+    assert scale(1) == scale(0.2) == scale(None) == 0 and scale(3600) == pytest.approx(400) and scale(60) == pytest.approx(200)
+    scale, ticks = svg.time_scale(65 * 60, 0, 400)  # the runbook's 65 minutes: the axis ends there, past the 1 h tick
+    assert ticks[-1] == (3600, "1 h") and scale(3900) == pytest.approx(400) and scale(10 ** 6) == pytest.approx(400)
+    assert svg.time_scale(11 * 3600, 0, 400)[1][-1] == (36000, "10 h")
+    # A 4-second build is a bar one can see next to the runbook's 5-10 minutes.
+    row = {"phase": "Migration", "expected": "5-10 min", "expected_min_seconds": 300, "expected_max_seconds": 600,
+           "actual_seconds": 4.0, "verdict": "shorter"}
+    picture = ElementTree.fromstring(svg.phase_chart([row]))
+    bar = next(r for r in picture.iter("rect") if "bar" in r.get("class").split())
+    assert float(bar.get("width")) > 50

@@ -95,14 +95,30 @@ def legend(x: float, y: float, entries: list[tuple[str, str]]) -> list[str]:
     return parts
 
 
+# The time axis of the phase chart: a log scale from 1 s, so a 4-second build and a 30-minute window both show.
+TIME_TICKS = ((1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (36000, "10 h"))
+
+
+def time_scale(longest_seconds: float, out_low: float, out_high: float) -> tuple[Callable[[Any], float], list[tuple[int, str]]]:
+    """A log scale of seconds from 1 s to the longest time (1 h at least), and its ticks; a time under 1 s (or None)
+    is drawn at the start."""
+    high = max(3600.0, longest_seconds or 0)
+    to_out = linear_scale(0, math.log10(high), out_low, out_high)
+
+    def scale(value):
+        return out_low if value is None or value <= 1 else to_out(math.log10(min(value, high)))
+
+    return scale, [t for t in TIME_TICKS if t[0] <= high]
+
+
 def phase_chart(rows: list[dict[str, Any]]) -> str:
-    """Each runbook phase: the runbook's expected range as a pale band, the run's actual time as a bar over it,
-    on one linear scale in minutes."""
+    """Each runbook phase: the runbook's expected range as a pale band, the run's actual time as a bar over it, red
+    when longer, on a log scale of time (the runbook's minutes and a run's seconds on one picture)."""
     if not rows:
         return ""
     top, right = 28, WIDTH - 190  # room on the right for the last bar's words
-    longest = max([r.get("expected_max_seconds") or 0 for r in rows] + [r.get("actual_seconds") or 0 for r in rows] + [60])
-    scale = linear_scale(0, longest, LABEL_WIDTH, right)
+    longest = max([r.get("expected_max_seconds") or 0 for r in rows] + [r.get("actual_seconds") or 0 for r in rows])
+    scale, ticks = time_scale(longest, LABEL_WIDTH, right)
     parts = legend(LABEL_WIDTH, 14, [("expected", "runbook expects"), ("actual", "this run")])
     for n, row in enumerate(rows):
         y = top + n * ROW
@@ -118,16 +134,11 @@ def phase_chart(rows: list[dict[str, Any]]) -> str:
         parts.append(text(max(scale(high), scale(actual or 0)) + 4, y + 14, words, "value"))
     bottom = top + len(rows) * ROW
     parts.append(line(LABEL_WIDTH, bottom, right, bottom))
-    for minute in minute_ticks(longest):
-        x = scale(minute * 60)
-        parts += [line(x, bottom, x, bottom + 4), text(x, bottom + 16, "%d min" % minute, "tick", "middle")]
-    return svg("timeline-chart", bottom + 24, parts, "Phases of this run against the runbook's expected timeline")
-
-
-def minute_ticks(longest_seconds: float) -> list[int]:
-    minutes = longest_seconds / 60.0
-    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 1440) if minutes / s <= 8 or s == 1440)
-    return list(range(0, int(minutes) + 1, step))
+    for tick, name in ticks:
+        x = scale(tick)
+        parts[:0] = [line(x, top - 4, x, bottom, "grid")]  # first, so that the bars are drawn over it
+        parts.append(text(x, bottom + 16, name, "tick", "middle"))
+    return svg("timeline-chart", bottom + 24, parts, "Phases of this run against the runbook's expected timeline, log scale")
 
 
 def probe_chart(probes: list[dict[str, Any]]) -> str:
@@ -154,7 +165,8 @@ def probe_chart(probes: list[dict[str, Any]]) -> str:
     parts.append(line(LABEL_WIDTH, bottom, right, bottom))
     for tick in ticks:
         x = scale(tick)
-        parts += [line(x, top - 4, x, bottom, "grid"), text(x, bottom + 16, "%g ms" % tick, "tick", "middle")]
+        parts[:0] = [line(x, top - 4, x, bottom, "grid")]  # first, so that the bars are drawn over it
+        parts.append(text(x, bottom + 16, "%g ms" % tick, "tick", "middle"))
     return svg("probe-chart", bottom + 24, parts, "Each probe's median time before and after, log scale")
 
 
@@ -181,7 +193,8 @@ def health_chart(samples: list[dict[str, Any]]) -> str:
         return ""
     top, right, strip = 10, WIDTH - 70, 56
     times = [t for _name, _unit, points in series for t, _v in points]
-    x_of = linear_scale(min(times), max(times), LABEL_WIDTH, right)
+    x_of = linear_scale(min(times), max(times), LABEL_WIDTH, right) if max(times) > min(times) else (
+        lambda t: (LABEL_WIDTH + right) / 2)  # one sample (a window of 0 s): a dot in the middle
     parts = []
     for n, (name, unit, points) in enumerate(series):
         y0 = top + n * (strip + 10)
@@ -197,7 +210,10 @@ def health_chart(samples: list[dict[str, Any]]) -> str:
             num(x_of(t)), num(y_of(v)), esc(name), esc("%s at %s: %s%s" % (name, seconds(t), format_value(v), unit and " " + unit)))
             for t, v in points]
     bottom = top + len(series) * (strip + 10) - 10
-    parts += [text(LABEL_WIDTH, bottom + 16, seconds(min(times)), "tick"), text(right, bottom + 16, seconds(max(times)), "tick", "end")]
+    if max(times) > min(times):
+        parts += [text(LABEL_WIDTH, bottom + 16, seconds(min(times)), "tick"), text(right, bottom + 16, seconds(max(times)), "tick", "end")]
+    else:
+        parts.append(text((LABEL_WIDTH + right) / 2, bottom + 16, "one sample at %s" % seconds(min(times)), "tick", "middle"))
     return svg("health-chart", bottom + 24, parts, "Connections, lock waits and replica lag over the monitoring window")
 
 
