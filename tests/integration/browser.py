@@ -40,6 +40,7 @@ class Seen:
     bars: list[tuple[str, str]]
     charts: dict[str, int]
     scroll_width: int
+    open_width: int
     client_width: int
     screenshot: Path
     errors: list[str] = field(default_factory=list)
@@ -61,11 +62,15 @@ def open_report(html_path: Path, screenshot: Path) -> Seen:
             page.goto(html_path.as_uri(), wait_until="load")
             facts = page.evaluate(READ_PAGE)
             page.screenshot(path=str(screenshot), full_page=True)
+            # Opened, the folded SQL and plans wrap too: the page is still no wider than its window.
+            facts["openWidth"] = page.evaluate("() => { document.querySelectorAll('details').forEach(d => d.open = true);"
+                                               " return document.documentElement.scrollWidth; }")
         finally:
             browser.close()
     return Seen(status=facts["status"], index_rows=facts["indexRows"], probe_rows=facts["probeRows"],
                 bars=[tuple(bar) for bar in facts["bars"]], charts=dict(facts["charts"]), scroll_width=facts["scrollWidth"],
-                client_width=facts["clientWidth"], screenshot=screenshot, errors=errors, requests=requests)
+                open_width=facts["openWidth"], client_width=facts["clientWidth"], screenshot=screenshot, errors=errors,
+                requests=requests)
 
 
 def check_report_in_browser(run_dir: Path, report: dict, screenshot: Path) -> Seen:
@@ -84,6 +89,7 @@ def check_report_in_browser(run_dir: Path, report: dict, screenshot: Path) -> Se
     if probes:
         assert "probe-chart" in seen.charts, seen.charts
     assert seen.scroll_width <= WINDOW["width"], "the page is %d px wide in a %d px window" % (seen.scroll_width, WINDOW["width"])
+    assert seen.open_width <= WINDOW["width"], "with its plans open the page is %d px wide" % seen.open_width
     assert all(0 < width <= seen.client_width for width in seen.charts.values()), seen.charts
     assert seen.errors == [] and seen.requests == [], (seen.errors, seen.requests)
     assert screenshot.stat().st_size > 10_000, "the screenshot is empty"

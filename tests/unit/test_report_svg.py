@@ -128,3 +128,13 @@ def test_the_phase_chart_puts_seconds_and_the_runbooks_minutes_on_one_log_scale_
     picture = ElementTree.fromstring(svg.phase_chart([row]))
     bar = next(r for r in picture.iter("rect") if "bar" in r.get("class").split())
     assert float(bar.get("width")) > 50
+
+
+def test_each_probes_sql_and_plan_are_folded_under_the_probe_table_escaped():
+    verify = copy.deepcopy(report_samples.VERIFY)
+    verify["probes"][0]["sql"] = "SELECT * FROM t WHERE note = '%s'" % EVIL
+    html = render_html(report_samples.report(verify=verify))
+    folded = re.findall(r'<details class="plan"><summary>(.*?)</summary><pre>(.*?)</pre><pre>(.*?)</pre></details>', html, re.S)
+    assert [name for name, _sql, _plan in folded] == [p["name"] for p in verify["probes"]]
+    assert "<script>" not in folded[0][1] and "&lt;script&gt;" in folded[0][1]
+    assert "Index Scan" in folded[0][2]

@@ -4,6 +4,7 @@ Every value goes through esc(): index names, error messages and probe SQL come f
 and a page that runs what they hold would be a hole in the report.
 """
 
+import json
 from html import escape
 
 from ansible.module_utils.safeindex.report import svg
@@ -29,7 +30,7 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } d
 /* The page fits its window (1280 px and narrower): long SQL, plans, paths and sums wrap; a table wider than the page
    scrolls in its own box, never the page. */
 pre { white-space: pre-wrap; overflow-wrap: anywhere; } td, dd { overflow-wrap: anywhere; }
-.wide { overflow-x: auto; max-width: 100%; }
+.wide { overflow-x: auto; max-width: 100%; } #probe-table td:last-child { width: 24%; } details.plan summary { cursor: pointer; } details.plan pre { margin: .25rem 0; }
 """ + svg.STYLE
 
 
@@ -151,7 +152,15 @@ def probes(verify):
     failed = "<ul>%s</ul>" % "".join('<li class="fail">%s</li>' % esc(f) for f in verify["failed"]) if verify.get("failed") else ""
     return section("Probes", "probes", svg.probe_chart(verify.get("probes") or []), table(
         ["probe", "expected index", "verdict", "indexes used", "before (ms)", "after (ms)", "speed-up", "runs", "detail"], rows,
-        "probe-table") if rows else para("No probes in the spec."), failed)
+        "probe-table") if rows else para("No probes in the spec."), probe_plans(verify.get("probes") or []), failed)
+
+
+def probe_plans(probes):
+    """Each probe's SQL and the plan verify read, folded (<details>): long, and wrapped when opened."""
+    items = ['<details class="plan"><summary>%s</summary><pre>%s</pre><pre>%s</pre></details>' % (
+        esc(p["name"]), esc(p.get("sql")), esc(json.dumps(p.get("plan"), indent=1, sort_keys=True, default=str)))
+        for p in probes if p.get("sql") or p.get("plan")]
+    return "<h3>SQL and plans</h3>\n%s" % "\n".join(items) if items else ""
 
 
 def index_verification(verify):
