@@ -30,7 +30,8 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } d
 /* The page fits its window (1280 px and narrower): long SQL, plans, paths and sums wrap; a table wider than the page
    scrolls in its own box, never the page. */
 pre { white-space: pre-wrap; overflow-wrap: anywhere; } td, dd { overflow-wrap: anywhere; }
-.wide { overflow-x: auto; max-width: 100%; } #probe-table td:last-child { width: 24%; } details.plan summary { cursor: pointer; } details.plan pre { margin: .25rem 0; }
+.wide { overflow-x: auto; max-width: 100%; }
+#probe-table td:last-child { width: 24%; } details.plan summary { cursor: pointer; } details.plan pre { margin: .25rem 0; }
 """ + svg.STYLE
 
 
