@@ -85,9 +85,12 @@ def check_report_in_browser(run_dir: Path, report: dict, screenshot: Path) -> Se
                 if p.get(key) is not None]
     assert seen.bars == expected, (seen.bars, expected)
     assert seen.probe_rows == len(probes)
-    assert {"timeline-chart", "health-chart"} <= set(seen.charts), seen.charts
-    if probes:
-        assert "probe-chart" in seen.charts, seen.charts
+    # A picture for each thing the run measured: the phases always, the probes, the health samples, CloudWatch (RDS).
+    monitor = report.get("monitor") or {}
+    expected_charts = {"timeline-chart"} | ({"probe-chart"} if probes else set())
+    expected_charts |= {"health-chart"} if (monitor.get("health") or {}).get("samples") else set()
+    expected_charts |= {"cloudwatch-chart"} if monitor.get("cloudwatch") else set()
+    assert set(seen.charts) == expected_charts, seen.charts
     assert seen.scroll_width <= WINDOW["width"], "the page is %d px wide in a %d px window" % (seen.scroll_width, WINDOW["width"])
     assert seen.open_width <= WINDOW["width"], "with its plans open the page is %d px wide" % seen.open_width
     assert all(0 < width <= seen.client_width for width in seen.charts.values()), seen.charts

@@ -74,6 +74,7 @@ def test_a_run_leaves_its_reports_and_notices_and_the_webhook_gets_both(db, tmp_
     # and side, no horizontal scrolling, no console error; the screenshot stays in the test's folder.
     seen = check_report_in_browser(run_dir, report, tmp_path / ("report-%s.png" % db.engine))
     assert seen.index_rows == 20 and len(seen.bars) == 2 * len((report["verify"] or {}).get("probes") or [])
+    assert {"timeline-chart", "health-chart"} <= set(seen.charts)  # the monitor sampled the database's health
 
 
 def test_a_webhook_that_fails_is_a_warning_never_a_failed_migration(pg_db, tmp_path):
