@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the PostgreSQL and MariaDB server packages (and openssl, which makes the TLS sandbox's certificates, and
-# iproute2 and iptables for the network fault tests), with
+# Installs the PostgreSQL and MariaDB server packages (and openssl, which makes the TLS sandbox's certificates,
+# iproute2 and iptables for the network fault tests, and chromium for the report's browser test), with
 # apt-get, only where they are missing.
 # When that is not possible (no root, no sudo, no apt), it says which command to run and fails.
 set -euo pipefail
@@ -15,6 +15,8 @@ command -v openssl >/dev/null || packages+=(openssl)
 # The network fault tests (tests/reliability/netns.py) make a namespace, a veth pair and firewall rules of their own.
 command -v ip >/dev/null || packages+=(iproute2)
 command -v iptables >/dev/null || packages+=(iptables)
+# The browser test of report.html (tests/integration/browser.py) opens it in Debian's headless chromium.
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 
 [ ${#packages[@]} -eq 0 ] && exit 0
 
@@ -30,7 +32,7 @@ else
 fi
 if ! command -v apt-get >/dev/null; then
   echo "Missing system packages (${packages[*]}) and no apt-get on this machine." >&2
-  echo "Install PostgreSQL (initdb, pg_dump), MariaDB (mariadbd, mariadb-install-db, mariadb-dump) and openssl with your package manager." >&2
+  echo "Install PostgreSQL (initdb, pg_dump), MariaDB (mariadbd, mariadb-install-db, mariadb-dump), openssl and chromium with your package manager." >&2
   exit 1
 fi
 

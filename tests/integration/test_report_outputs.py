@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.integration.browser import check_report_in_browser
 from tests.integration.conftest import HOST, run_playbook, write_inventory
 from tests.unit.page import Page
 from tests.webhook import SECRET_PATH, running_webhook
@@ -68,6 +69,12 @@ def test_a_run_leaves_its_reports_and_notices_and_the_webhook_gets_both(db, tmp_
             if probe.get("speedup") is not None:
                 assert "   %s: " % probe["name"] in run.stdout and "speed-up" in run.stdout
         assert "probe queries now run" in after
+
+    # What a reader sees in a real browser (headless chromium at 1280 px): the badge, 20 index rows, one bar per probe
+    # and side, no horizontal scrolling, no console error; the screenshot stays in the test's folder.
+    seen = check_report_in_browser(run_dir, report, tmp_path / ("report-%s.png" % db.engine))
+    assert seen.index_rows == 20 and len(seen.bars) == 2 * len((report["verify"] or {}).get("probes") or [])
+    assert {"timeline-chart", "health-chart"} <= set(seen.charts)  # the monitor sampled the database's health
 
 
 def test_a_webhook_that_fails_is_a_warning_never_a_failed_migration(pg_db, tmp_path):

@@ -4,12 +4,14 @@ Every value goes through esc(): index names, error messages and probe SQL come f
 and a page that runs what they hold would be a hole in the report.
 """
 
+import json
 from html import escape
 
+from ansible.module_utils.safeindex.report import svg
 from ansible.module_utils.safeindex.report.values import ms, sample_count, seconds, size, speedup, verified_by
 
 STYLE = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem; color: #1d232a;
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 76rem; color: #1d232a;
        padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d6dbe0; }
 h3 { font-size: 1rem; }
@@ -25,7 +27,12 @@ pre { background: #f3f5f7; padding: .75rem; overflow-x: auto; }
 ul.checklist { list-style: none; padding-left: 0; } ul.checklist li { margin: .35rem 0; }
 .tick { display: inline-block; width: 1.4rem; font-weight: 700; } .evidence { color: #4a545e; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } dt { font-weight: 600; } dd { margin: 0; }
-"""
+/* The page fits its window (1280 px and narrower): long SQL, plans, paths and sums wrap; a table wider than the page
+   scrolls in its own box, never the page. */
+pre { white-space: pre-wrap; overflow-wrap: anywhere; } td, dd { overflow-wrap: anywhere; }
+.wide { overflow-x: auto; max-width: 100%; }
+#probe-table td:last-child { width: 24%; } details.plan summary { cursor: pointer; } details.plan pre { margin: .25rem 0; }
+""" + svg.STYLE
 
 
 def esc(value):
@@ -39,11 +46,11 @@ def cell(value, css=None, num=False):
 
 def table(header, rows, caption_id=None):
     """rows: lists of already rendered <td> cells."""
-    out = ['<table%s>' % (' id="%s"' % esc(caption_id) if caption_id else ""), "<thead><tr>"]
+    out = ['<div class="wide"><table%s>' % (' id="%s"' % esc(caption_id) if caption_id else ""), "<thead><tr>"]
     out += ["<th>%s</th>" % esc(h) for h in header]
     out += ["</tr></thead>", "<tbody>"]
     out += ["<tr>%s</tr>" % "".join(row) for row in rows]
-    out += ["</tbody></table>"]
+    out += ["</tbody></table></div>"]
     return "\n".join(out)
 
 
@@ -144,9 +151,17 @@ def probes(verify):
              cell(p.get("detail"))]
             for p in verify.get("probes") or []]
     failed = "<ul>%s</ul>" % "".join('<li class="fail">%s</li>' % esc(f) for f in verify["failed"]) if verify.get("failed") else ""
-    return section("Probes", "probes", table(
+    return section("Probes", "probes", svg.probe_chart(verify.get("probes") or []), table(
         ["probe", "expected index", "verdict", "indexes used", "before (ms)", "after (ms)", "speed-up", "runs", "detail"], rows,
-        "probe-table") if rows else para("No probes in the spec."), failed)
+        "probe-table") if rows else para("No probes in the spec."), probe_plans(verify.get("probes") or []), failed)
+
+
+def probe_plans(probes):
+    """Each probe's SQL and the plan verify read, folded (<details>): long, and wrapped when opened."""
+    items = ['<details class="plan"><summary>%s</summary><pre>%s</pre><pre>%s</pre></details>' % (
+        esc(p["name"]), esc(p.get("sql")), esc(json.dumps(p.get("plan"), indent=1, sort_keys=True, default=str)))
+        for p in probes if p.get("sql") or p.get("plan")]
+    return "<h3>SQL and plans</h3>\n%s" % "\n".join(items) if items else ""
 
 
 def index_verification(verify):
@@ -174,8 +189,8 @@ def timeline(report):
     rows = [[cell(r["phase"]), cell(", ".join(r["runbook_phases"]) or "whole run"), cell(r["expected"]),
              cell(seconds(r["actual_seconds"]), num=True), cell(r["verdict"], r["verdict"].replace(" ", "_"))]
             for r in report.get("timeline") or []]
-    return section("Timeline against the runbook", "timeline", table(["phase", "run phases", "runbook expects", "actual", "verdict"],
-                                                                     rows, "timeline-table"))
+    return section("Timeline against the runbook", "timeline", svg.phase_chart(report.get("timeline") or []),
+                   table(["phase", "run phases", "runbook expects", "actual", "verdict"], rows, "timeline-table"))
 
 
 def lag_text(peak):
@@ -260,9 +275,12 @@ def monitor(result):
     parts.append(definitions([("Samples", sample_count(health)), ("Max connections", health.get("max_connections")),
                               ("Max lock waits", health.get("max_lock_waits")), ("Detail", health.get("detail"))])
                  if health else para("Not sampled.", "unchecked"))
+    if health:
+        parts.append(svg.health_chart(health.get("samples") or []))
     cloudwatch = result.get("cloudwatch")
     if cloudwatch:
         parts.append("<h3>CloudWatch, before and after</h3>")
+        parts.append(svg.cloudwatch_chart(cloudwatch))
         parts.append(table(["metric", "before", "after", "unit"], [
             [cell(name), cell(m.get("before"), num=True), cell(m.get("after"), num=True), cell(m.get("unit"))]
             for name, m in sorted(cloudwatch.items())], "cloudwatch-table"))
