@@ -58,6 +58,10 @@ description:
   - With O(before_notice), once the checks and the baseline passed, it writes the runbook's before notice from the plan
     to C(<run_dir>/notice_before.txt) and posts it to the team's webhook, as M(run_notice) C(kind=before) does (the
     same code), and returns it as RV(notice_before). In check mode the notice is returned, not written or posted.
+  - The runbook's emergency contacts come from the task's environment, C(SAFEINDEX_EMERGENCY_CONTACTS) (JSON, the
+    inventory's C(emergency_contacts)), never as an option (personal data; Ansible logs a module's options).
+    A malformed entry is the failed check C(emergency contacts); valid ones end the before notice and are recorded
+    in O(run_dir) for the report.
   - With O(start_run) (the first module of a migration run), the run record in O(run_dir) starts here. The run's
     C(start) event (O(host), the engine, O(run_details)) and the start of the C(preflight) phase come first, and its end
     comes after the checks and the baseline passed. When preflight refuses the run the phase is left unfinished,
