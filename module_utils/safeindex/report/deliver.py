@@ -50,7 +50,7 @@ def missed_webhook(kind: str, delivered: dict[str, Any]) -> str | None:
 
 def before_notice(run_dir: str | None, run_id: str, host: str | None, engine: str, database: str | None,
                   plan: dict[str, Any], settings: dict[str, Any], check_mode: bool = False,
-                 contacts: list[dict[str, str]] | None = None) -> tuple[dict[str, Any], str | None]:
+                  contacts: list[dict[str, str]] | None = None) -> tuple[dict[str, Any], str | None]:
     """The runbook's before notice from preflight's plan (`pending`, `names`) and run_notice's settings: written and
     posted, or in check mode (or without a run folder) only rendered. ({text, path, webhook}, warning or None); raises
     NoticeError or ValueError (a setting is wrong) and OSError (the file could not be written)."""
