@@ -58,6 +58,10 @@ description:
   - With O(before_notice), once the checks and the baseline passed, it writes the runbook's before notice from the plan
     to C(<run_dir>/notice_before.txt) and posts it to the team's webhook, as M(run_notice) C(kind=before) does (the
     same code), and returns it as RV(notice_before). In check mode the notice is returned, not written or posted.
+  - The runbook's emergency contacts come from the task's environment, C(SAFEINDEX_EMERGENCY_CONTACTS) (JSON, the
+    inventory's C(emergency_contacts)), never as an option (personal data; Ansible logs a module's options).
+    A malformed entry is the failed check C(emergency contacts); valid ones end the before notice and are recorded
+    in O(run_dir) for the report.
   - With O(start_run) (the first module of a migration run), the run record in O(run_dir) starts here. The run's
     C(start) event (O(host), the engine, O(run_details)) and the start of the C(preflight) phase come first, and its end
     comes after the checks and the baseline passed. When preflight refuses the run the phase is left unfinished,
@@ -344,6 +348,7 @@ from ansible.module_utils.safeindex.core.connection import connection_params
 from ansible.module_utils.safeindex.core.errors import RunLocked, SafeIndexError
 from ansible.module_utils.safeindex.core.module import argument_spec, connect
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
+from ansible.module_utils.safeindex.report import contacts as emergency
 from ansible.module_utils.safeindex.run import interruption, preflight, server_checks
 from ansible.module_utils.safeindex.run import lock as runlock
 from ansible.module_utils.safeindex.run.orphans import orphans_row
@@ -512,7 +517,7 @@ def probe_baseline(module, dialect, loaded):
     return result, msg
 
 
-def before_notice(module, summary, database, engine):
+def before_notice(module, summary, database, engine, contacts=None):
     """The runbook's before notice from the plan: written and posted (check mode: only returned); (notice, error)."""
     params = module.params
     # Only here: the notices' code is needed by a migration run's preflight, not by every preflight.
@@ -520,7 +525,7 @@ def before_notice(module, summary, database, engine):
 
     try:
         notice, warning = deliver.before_notice(params["run_dir"], params["run_id"], params["host"], engine, database, summary,
-                                                params["before_notice"], module.check_mode)
+                                                params["before_notice"], module.check_mode, contacts)
     except (notices.NoticeError, ValueError, OSError) as exc:
         return None, "could not write the before notice: %s" % exc
     if warning:
@@ -548,6 +553,10 @@ def main():
         who = {key: value for key, value in (("host", params["host"]), ("engine", engine)) if value}
         record_start(params["run_dir"], params["run_id"], dict(params["run_details"], **who), module.check_mode)
         record_phase(params["run_dir"], "phase_start", "preflight", module.check_mode)
+    # The runbook's emergency contacts come by the task's environment (personal data: never a module argument).
+    contacts_row, contacts = emergency.preflight_check(params["run_dir"] if params["start_run"] else None, module.check_mode)
+    if contacts_row:
+        checks.append(contacts_row)
     if engine:
         try:
             loaded = planning.load(params["spec_path"], engine)
@@ -604,7 +613,7 @@ def main():
         module.fail_json(msg=probe_failure, probes_before=probes_before, notice_before=None, **result)
     notice = None
     if params["before_notice"] is not None:
-        notice, notice_failure = before_notice(module, summary, database, engine)
+        notice, notice_failure = before_notice(module, summary, database, engine, contacts)
         if notice_failure:
             module.fail_json(msg=notice_failure, probes_before=probes_before, notice_before=None, **result)
     if params["start_run"]:

@@ -172,6 +172,17 @@ report:
       "total_in_place": 20,
       "total_expected": 20
     }
+failure_lines:
+  description: For a run that did not succeed, the runbook's Emergency Contacts steps with this run's exact rollback.yml
+    commands (drop what it built; restore_backup or restore_snapshot where a backup or snapshot exists), then the
+    emergency contacts preflight recorded; empty for a run that succeeded and in check mode.
+  returned: when event is finish
+  type: list
+  elements: str
+  sample: ["If something goes wrong (the runbook's Emergency Contacts):", "  1. Don't panic: indexes are non-destructive",
+           "  3. Drop the problematic index: drops the 2 index(es) this run built, nothing else",
+           "       ansible-playbook rollback.yml -i inventories/prod -e run_id=20261124T220000Z-1a2b --limit db1",
+           "Emergency contacts:", "  - Ana Example (DBA on call): phone +1 555 0100"]
 report_path:
   description: Path of report.json (not written in check mode).
   returned: when event is finish
@@ -228,6 +239,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.safeindex.core.run_id import check_run_id
 from ansible.module_utils.safeindex.core.run_options import check_run_options, run_options
 from ansible.module_utils.safeindex.monitor import smoke, window
+from ansible.module_utils.safeindex.report import contacts as emergency
 from ansible.module_utils.safeindex.report import deliver, notices
 from ansible.module_utils.safeindex.report.build import summarize, summary_lines
 from ansible.module_utils.safeindex.report.from_record import report_from_record
@@ -300,7 +312,7 @@ def write_report(module):
         # Nothing is recorded in check mode: the plan's summary comes from the plan itself.
         summary = summarize(params["index_results"], params["expected_indexes"], True)
         lines = summary_lines(summary, params["host"], params["run_id"], True)
-        return dict(summary=summary, summary_lines=lines, report=None, report_path=None)
+        return dict(summary=summary, summary_lines=lines, report=None, report_path=None, failure_lines=[])
     record = RunRecord(params["run_dir"])
     status, error = params["status"], params["error"]
     killed_by = interruption.module_killed(params["module_rc"], error) if status == "failed" else None
@@ -314,7 +326,7 @@ def write_report(module):
     fingerprint = report.get("spec_fingerprint")
     if params["environment_name"] == "staging" and status == "success" and params["rehearsal_dir"] and fingerprint:
         rehearsal = write_rehearsal_record(params["rehearsal_dir"], report, fingerprint)
-    return dict(summary=summary, summary_lines=report["summary_lines"], report=report,
+    return dict(summary=summary, summary_lines=report["summary_lines"], report=report, failure_lines=emergency.failure_lines(report),
                 report_path=os.path.abspath(os.path.join(params["run_dir"], "report.json")), rehearsal_record=rehearsal)
 
 

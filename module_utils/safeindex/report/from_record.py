@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ansible.module_utils.safeindex.report import contacts as emergency
 from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
 from ansible.module_utils.safeindex.report.replicas import replica_section
 from ansible.module_utils.safeindex.run.record import RunRecord, last_phase_result, last_run, now_iso, phase_results, phases_of
@@ -42,6 +43,7 @@ def report_inputs(events: list[dict[str, Any]], status: str, error: str | None =
         "preflight": preflight.get("checks") or [],
         "warnings": preflight.get("warnings_found") or [],
         "replicas": replica_section(events, index_results, last_phase_result(events, "monitor")),
+        "emergency_contacts": emergency.recorded(events),
     }
     return dict(
         run_id=run_id, host=host, engine=start.get("engine") or preflight.get("engine"), status=status, summary=summary,
@@ -61,5 +63,8 @@ def report_from_record(run_dir: str, status: str, error: str | None = None) -> t
         return None, {}
     inputs = report_inputs(events, status, error)
     report = build_report(**inputs)
+    # A run that did not succeed: the runbook's steps with this run's commands (the inventories preflight recorded).
+    if status != "success":
+        report["recovery"] = emergency.recovery_steps(report, list(events[0].get("inventories") or []))
     write_report(run_dir, report)
     return report, inputs["summary"]

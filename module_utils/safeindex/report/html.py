@@ -72,6 +72,7 @@ def render_html(report):
         header(report),
         summary(report),
         problems(report),
+        emergency(report),
         indexes(report),
         probes(report.get("verify")),
         index_verification(report.get("verify")),
@@ -126,6 +127,21 @@ def problems(report):
     if report.get("warnings"):
         parts.append("<h3>Warnings</h3><ul>%s</ul>" % "".join('<li class="warn">%s</li>' % esc(w) for w in report["warnings"]))
     return section("Errors and warnings", "problems", *parts) if parts else ""
+
+
+# The runbook's Emergency Contacts (report/contacts.py): the steps with this run's commands when it did not succeed,
+# and who to call.
+def emergency(report):
+    parts = []
+    for step in report.get("recovery") or []:
+        parts.append("<p><strong>%s</strong>: %s</p>" % (esc(step["step"]), esc(step["text"])))
+        if step.get("command"):
+            parts.append('<pre class="command">%s</pre>' % esc(step["command"]))
+    contacts = report.get("emergency_contacts") or []
+    if contacts:
+        parts.append(table(["name", "role", "phone", "chat", "email"], [
+            [cell(c.get(key)) for key in ("name", "role", "phone", "chat", "email")] for c in contacts], "contacts-table"))
+    return section("Emergency contacts", "emergency", *parts) if parts else ""
 
 
 def indexes(report):

@@ -24,6 +24,7 @@ def render_markdown(report):
         out += ["**Error:** %s" % cell(report["error"]), ""]
     if report.get("warnings"):
         out += ["## Warnings", ""] + ["- %s" % cell(w) for w in report["warnings"]] + [""]
+    out += emergency(report)
     if report.get("preflight"):
         out += ["## Preflight", ""] + table(["check", "result", "detail"],
                                             [(c["check"], c["result"], c["detail"]) for c in report["preflight"]])
@@ -48,6 +49,22 @@ def render_markdown(report):
     out += ["- %s %s (%s)" % (TICKS[c["ticked"]], c["item"], cell(c["evidence"])) for c in report.get("checklist") or []]
     out += [""]
     return "\n".join(out)
+
+
+# The runbook's Emergency Contacts (report/contacts.py): the steps with this run's commands, and who to call.
+def emergency(report):
+    steps, contacts = report.get("recovery") or [], report.get("emergency_contacts") or []
+    if not steps and not contacts:
+        return []
+    out = ["## Emergency contacts", ""]
+    for step in steps:
+        out.append("- **%s**: %s" % (cell(step["step"]), cell(step["text"])) + (" `%s`" % step["command"] if step.get("command") else ""))
+    if steps:
+        out.append("")
+    if contacts:
+        out += table(["name", "role", "phone", "chat", "email"],
+                     [[c.get(key) for key in ("name", "role", "phone", "chat", "email")] for c in contacts])
+    return out
 
 
 def pacing_line(rows):

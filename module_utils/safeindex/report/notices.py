@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ansible.module_utils.safeindex.engines import ENGINE_NAMES, features_for
+from ansible.module_utils.safeindex.report import contacts as emergency
 from ansible.module_utils.safeindex.report.timeline import expected_minutes
 from ansible.module_utils.safeindex.report.values import speedup_range_text
 from ansible.module_utils.safeindex.run import hooks
@@ -84,6 +85,13 @@ def render_before(host, run_id, engine, pending, total, monitor_seconds, starts_
         "What we're doing: %s" % doing,
         "",
     ])
+
+
+# The runbook's Emergency Contacts, a block of its own at the end of the before notice (report/contacts.py checks them).
+def contacts_block(contacts):
+    """'Emergency contacts:' and one line per contact, then a blank line; "" without contacts."""
+    lines = emergency.contact_lines(contacts or [])
+    return "\n".join(lines + [""]) if lines else ""
 
 
 def changes(report):
