@@ -49,14 +49,16 @@ def missed_webhook(kind: str, delivered: dict[str, Any]) -> str | None:
 
 
 def before_notice(run_dir: str | None, run_id: str, host: str | None, engine: str, database: str | None,
-                  plan: dict[str, Any], settings: dict[str, Any], check_mode: bool = False) -> tuple[dict[str, Any], str | None]:
+                  plan: dict[str, Any], settings: dict[str, Any], check_mode: bool = False,
+                  estimates: dict[str, Any] | None = None) -> tuple[dict[str, Any], str | None]:
     """The runbook's before notice from preflight's plan (`pending`, `names`) and run_notice's settings: written and
     posted, or in check mode (or without a run folder) only rendered. ({text, path, webhook}, warning or None); raises
     NoticeError or ValueError (a setting is wrong) and OSError (the file could not be written)."""
     text = notices.render_before(
         host=host, run_id=run_id, engine=engine, pending=plan["pending"], total=len(plan["names"]),
         monitor_seconds=settings["monitor_duration_seconds"], starts_at=notices.local_time(settings["timezone"]),
-        database=database, blocking=settings["blocking"], maintenance_mode=settings["maintenance_mode"])
+        database=database, blocking=settings["blocking"], maintenance_mode=settings["maintenance_mode"],
+        estimates=estimates)
     if check_mode or not run_dir:
         return {"text": text, "path": None, "webhook": NOT_POSTED}, None
     delivered = deliver(run_dir, run_id, "before", text, settings["webhook_url"], settings["webhook_timeout"])
