@@ -495,7 +495,9 @@ def plan_estimates(module, dialect, summary):
         return None
     params = module.params
     schema = params["schema"] or dialect.default_schema()
-    rehearsal = preflight.rehearsal_record(params["rehearsal_dir"], summary["fingerprint"], dialect.engine) if params["rehearsal_dir"] else None
+    rehearsal = None
+    if params["rehearsal_dir"]:
+        rehearsal = preflight.rehearsal_record(params["rehearsal_dir"], summary["fingerprint"], dialect.engine)
     host_dir = os.path.dirname(os.path.abspath(params["run_dir"])) if params["run_dir"] else None
     calibration = estimates.calibrate(dialect.features, rehearsal, estimates.earlier_reports(host_dir, dialect.engine, params["run_id"]))
     builds = [{"name": name, "schema": where, "table": definition.table, "table_bytes": dialect.table_bytes(where, definition.table),

@@ -9,7 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ansible.module_utils.safeindex.report.build import build_report, index_rows, notices_from_events, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.report.build import (
+    build_report,
+    index_rows,
+    notices_from_events,
+    summarize,
+    summary_lines,
+    write_report,
+)
 from ansible.module_utils.safeindex.report.replicas import replica_section
 from ansible.module_utils.safeindex.run.estimates import outcome
 from ansible.module_utils.safeindex.run.record import RunRecord, last_phase_result, last_run, now_iso, phase_results, phases_of

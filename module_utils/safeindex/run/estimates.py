@@ -121,15 +121,18 @@ def calibrate(features: Any, rehearsal: dict | None, history: list[dict]) -> Cal
     found = Calibration(build_rate=float(features.default_build_bytes_per_second),
                         backup_rate=float(features.default_backup_bytes_per_second))
     if rehearsal and rehearsal.get("build_bytes_per_second"):
-        found.build_rate, found.source, found.run_id = float(rehearsal["build_bytes_per_second"]), "rehearsal", rehearsal.get("run_id")
+        found.build_rate, found.source = float(rehearsal["build_bytes_per_second"]), "rehearsal"
+        found.run_id = rehearsal.get("run_id")
         found.per_index, found.floored = dict(rehearsal.get("build_rates") or {}), bool(rehearsal.get("build_rate_floored"))
     else:
         measured = next((r for r in history if r["estimates"].get("build_bytes_per_second")), None)
         if measured:
-            found.build_rate, found.source, found.run_id = float(measured["estimates"]["build_bytes_per_second"]), "history", measured["run_id"]
+            found.build_rate, found.source = float(measured["estimates"]["build_bytes_per_second"]), "history"
+            found.run_id = measured["run_id"]
             found.floored = bool(measured["estimates"].get("build_rate_floored"))
     if rehearsal and rehearsal.get("backup_bytes_per_second"):
-        found.backup_rate, found.backup_source, found.backup_run_id = float(rehearsal["backup_bytes_per_second"]), "rehearsal", rehearsal.get("run_id")
+        found.backup_rate, found.backup_source = float(rehearsal["backup_bytes_per_second"]), "rehearsal"
+        found.backup_run_id = rehearsal.get("run_id")
     else:
         measured = next((r for r in history if (r["estimates"].get("backup") or {}).get("bytes_per_second")), None)
         if measured:
@@ -152,7 +155,8 @@ def plan(calibration: Calibration, builds: list[dict], database_bytes: int | Non
     if builds and database_bytes:
         backup = {"database_bytes": database_bytes, "bytes_per_second": calibration.backup_rate,
                   "estimated_seconds": database_bytes / calibration.backup_rate, "calibrated_by": calibration.backup_label()}
-    return {"indexes": rows, "builds_seconds": sum(known) if known else None, "unknown": [r["name"] for r in rows if r["estimated_seconds"] is None],
+    unknown = [r["name"] for r in rows if r["estimated_seconds"] is None]
+    return {"indexes": rows, "builds_seconds": sum(known) if known and not unknown else None, "unknown": unknown,
             "backup": backup, "calibrated_by": calibration.label(), "source": calibration.source,
             "rate_is_lower_bound": calibration.floored,
             "note": ("the calibrating run's builds took under %g s each: its rate is a lower bound, so the times are upper"
@@ -180,11 +184,11 @@ def table(estimates: dict) -> list[str]:
                   size(sum(r.get("estimated_index_bytes") or 0 for r in estimates["indexes"])),
                   duration_text(estimates["builds_seconds"]) if estimates["indexes"] else "-", estimates["calibrated_by"]))
     widths = [max(len(str(line[i])) for line in [header] + lines) for i in range(len(header))]
-    text = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header] + lines]
+    text = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in [header] + lines]
     backup = estimates.get("backup")
     if backup:
-        text.append("backup: %s of database, %s (calibrated by %s)" % (size(backup["database_bytes"]), duration_text(backup["estimated_seconds"]),
-                                                                   backup["calibrated_by"]))
+        text.append("backup: %s of database, %s (calibrated by %s)" % (
+            size(backup["database_bytes"]), duration_text(backup["estimated_seconds"]), backup["calibrated_by"]))
     if estimates.get("note"):
         text.append("note: " + estimates["note"])
     return text
