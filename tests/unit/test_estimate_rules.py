@@ -111,6 +111,7 @@ def test_the_expected_duration_adds_backup_builds_and_the_monitoring_window():
     seconds, parts = estimates.expected_duration(estimates.plan(calibration, builds(60 * MB), 120 * MB), 600)
     assert seconds == 60 + 120 + 600
     assert parts == "backup 2 min (uncalibrated), 1 index build(s) 60 s (uncalibrated), monitoring 10 min"
+    assert estimates.expected_duration(estimates.plan(calibration, [], None), 0) == (0.0, "nothing to build, no monitoring window")
     unknown = builds(MB)
     unknown[0]["table_bytes"] = None
     assert estimates.expected_duration(estimates.plan(calibration, unknown, MB), 600) is None

@@ -210,7 +210,7 @@ def expected_duration(estimates: dict | None, monitor_seconds: float) -> tuple[f
                                                    estimates["calibrated_by"]))
     else:
         parts.append("nothing to build")
-    parts.append("monitoring %s" % duration_text(monitor_seconds))
+    parts.append("monitoring %s" % duration_text(monitor_seconds) if monitor_seconds else "no monitoring window")
     return total, ", ".join(parts)
 
 

@@ -215,11 +215,11 @@ class PostgresCatalog(Catalog):
         )]
 
     def table_bytes(self, schema: str, table: str) -> int | None:
-        # What a build reads: the heap's main fork; a partitioned table's is its partitions' (pg_partition_tree also
-        # lists a plain table alone).
+        # What a build reads: the heap's main fork; a partitioned table's is its partitions' (pg_partition_tree lists
+        # nothing for a plain table).
         rows = self._rows(
-            "SELECT sum(pg_relation_size(t.relid))::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,"
-            " pg_partition_tree(c.oid) t WHERE n.nspname = %s AND c.relname = %s",
+            "SELECT COALESCE((SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(c.oid) t), pg_relation_size(c.oid))::bigint"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
             (schema, table),
         )
         return rows[0][0] if rows and rows[0][0] is not None else None
