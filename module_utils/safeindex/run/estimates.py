@@ -206,8 +206,8 @@ def expected_duration(estimates: dict | None, monitor_seconds: float) -> tuple[f
         parts.append("backup %s (%s)" % (duration_text(backup["estimated_seconds"]), backup["calibrated_by"]))
     if estimates["indexes"]:
         total += estimates["builds_seconds"]
-        parts.append("%d index build(s) %s (%s)" % (len(estimates["indexes"]), duration_text(estimates["builds_seconds"]),
-                                                   estimates["calibrated_by"]))
+        builds = duration_text(estimates["builds_seconds"])
+        parts.append("%d index build(s) %s (%s)" % (len(estimates["indexes"]), builds, estimates["calibrated_by"]))
     else:
         parts.append("nothing to build")
     parts.append("monitoring %s" % duration_text(monitor_seconds) if monitor_seconds else "no monitoring window")
