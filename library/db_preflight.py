@@ -48,6 +48,10 @@ description:
   - orphaned builds, once the lock is held. Index DDL of an earlier run still running on the server (its client gone
     without a word, as after a cut network or a killed process; MariaDB and PostgreSQL before 14 let it run on) is named and
     stopped (C(KILL QUERY), C(pg_cancel_backend)), a warning; in check mode only named.
+  - time estimates (RV(estimates)), not a check. Each index to build takes its table's size over a build rate, and the
+    backup the database's size over a backup rate. The rates come from the spec's newest successful staging rehearsal
+    (O(rehearsal_dir)), else this host's own earlier runs (their report.json next to O(run_dir)), else a conservative
+    default of the engine, labelled V(uncalibrated).
   - rehearsal, for O(environment_name=prod). The spec's fingerprint must have passed the staging rehearsal (a record in
     O(rehearsal_dir)), unless O(skip_rehearsal_gate).
   - Changes nothing in the database but stopping such orphans; supports check mode. Fails, with one line per failed
@@ -308,6 +312,27 @@ table:
   type: list
   elements: str
   sample: ["connection    ok    connected to postgresql://app_owner@db.internal:5432/app"]
+estimates:
+  description:
+    - The plan's time estimates. C(indexes), one per index still to build (C(name), C(schema), C(table), C(table_bytes),
+      C(estimated_index_bytes), C(bytes_per_second), C(estimated_seconds), C(calibrated_by)). C(builds_seconds) is their
+      total. C(backup) has C(database_bytes), C(bytes_per_second), C(estimated_seconds) and C(calibrated_by); it is null
+      when nothing is built.
+    - C(calibrated_by) says where the rates come from. V(rehearsal <run id>) is the spec's staging rehearsal in
+      O(rehearsal_dir), V(earlier run <run id>) is this host's newest earlier run (the folders next to O(run_dir)), and
+      V(uncalibrated) is the engine's conservative default. C(source) is V(rehearsal), V(history) or V(uncalibrated).
+    - C(rate_is_lower_bound) and C(note) are set when the calibrating builds took under a second (floored to one).
+      C(table) is the lines to print.
+  returned: when the spec loaded and preflight connected
+  type: dict
+  sample: {"indexes": [{"name": "idx_message_timestamp", "schema": "public", "table": "message", "table_bytes": 2727936,
+            "estimated_index_bytes": 450560, "bytes_per_second": 2727936.0, "estimated_seconds": 1.0,
+            "calibrated_by": "rehearsal 20240506T220000-1a2b"}],
+           "builds_seconds": 1.0, "unknown": [], "calibrated_by": "rehearsal 20240506T220000-1a2b", "source": "rehearsal",
+           "backup": {"database_bytes": 9650176, "bytes_per_second": 4825088.0, "estimated_seconds": 2.0,
+                      "calibrated_by": "rehearsal 20240506T220000-1a2b"},
+           "rate_is_lower_bound": true, "note": "the calibrating run's builds took under 1 s each ...",
+           "table": ["index                  table size  est. index size  est. time  calibrated by"]}
 lock_holder_pid:
   description: Pid of the process holding the run lock for this run.
   returned: when the lock was taken
@@ -340,6 +365,7 @@ notice_before:
            "webhook": {"configured": false, "posted": null, "status": null, "detail": "no notify_webhook_url set"}}
 """
 
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -453,19 +479,46 @@ def run_lock(module, dialect):
     return preflight.row("run lock", "ok", "held by this run until it ends (holder pid %d)" % pid), pid
 
 
+def pending_builds(dialect, summary, schema):
+    """(name, schema, definition) of each index the plan still builds."""
+    from ansible.module_utils.safeindex.spec.parse import parse_index
+
+    found = []
+    for entry in (summary or {}).get("indexes") or []:
+        if entry["name"] in summary["pending"]:
+            spec = parse_index(entry, dialect.engine)
+            found.append((entry["name"], spec.schema or schema, spec.definition(dialect.engine, spec.schema or schema)))
+    return found
+
+
+def plan_estimates(module, dialect, summary):
+    """Each build's time to come and the backup's (run/estimates.py), calibrated by the spec's rehearsal, else this host's
+    earlier runs (their folders next to this run's), else the engine's defaults; None without a plan."""
+    from ansible.module_utils.safeindex.run import estimates
+
+    if not summary:
+        return None
+    params = module.params
+    schema = params["schema"] or dialect.default_schema()
+    rehearsal = None
+    if params["rehearsal_dir"]:
+        rehearsal = preflight.rehearsal_record(params["rehearsal_dir"], summary["fingerprint"], dialect.engine)
+    host_dir = os.path.dirname(os.path.abspath(params["run_dir"])) if params["run_dir"] else None
+    calibration = estimates.calibrate(dialect.features, rehearsal, estimates.earlier_reports(host_dir, dialect.engine, params["run_id"]))
+    builds = [{"name": name, "schema": where, "table": definition.table, "table_bytes": dialect.table_bytes(where, definition.table),
+               "estimated_index_bytes": dialect.estimated_index_bytes(where, definition)}
+              for name, where, definition in pending_builds(dialect, summary, schema)]
+    found = estimates.plan(calibration, builds, dialect.database_size() if builds else None)
+    found["table"] = estimates.table(found)
+    return found
+
+
 def database_checks(module, dialect, tables, summary):
     """The checks that need the database, each guarded so one failure does not hide the others."""
     params = module.params
     schema = params["schema"] or dialect.default_schema()
     minimum = params["min_server_version"] or dialect.features.minimum_version
-    to_build = []
-    if summary:
-        from ansible.module_utils.safeindex.spec.parse import parse_index
-
-        for entry in summary["indexes"]:
-            if entry["name"] in summary["pending"]:
-                spec = parse_index(entry, dialect.engine)
-                to_build.append((spec.schema or schema, spec.definition(dialect.engine, spec.schema or schema)))
+    to_build = [(where, definition) for _name, where, definition in pending_builds(dialect, summary, schema)]
     cloudwatch = None
     if params["rds_instance_id"]:
         # Only here: boto3 takes a while to import, and only an RDS host needs it.
@@ -517,7 +570,7 @@ def probe_baseline(module, dialect, loaded):
     return result, msg
 
 
-def before_notice(module, summary, database, engine, contacts=None):
+def before_notice(module, summary, database, engine, contacts=None, plan_times=None):
     """The runbook's before notice from the plan: written and posted (check mode: only returned); (notice, error)."""
     params = module.params
     # Only here: the notices' code is needed by a migration run's preflight, not by every preflight.
@@ -525,7 +578,7 @@ def before_notice(module, summary, database, engine, contacts=None):
 
     try:
         notice, warning = deliver.before_notice(params["run_dir"], params["run_id"], params["host"], engine, database, summary,
-                                                params["before_notice"], module.check_mode, contacts)
+                                                params["before_notice"], module.check_mode, contacts, estimates=plan_times)
     except (notices.NoticeError, ValueError, OSError) as exc:
         return None, "could not write the before notice: %s" % exc
     if warning:
@@ -542,7 +595,7 @@ def main():
     if params["unique_precheck_timeout_seconds"] < 0:
         module.fail_json(msg="unique_precheck_timeout_seconds must not be negative", changed=False)
     checks, engine, version, summary, holder, database = [], None, None, None, None, None
-    loaded, fingerprint = None, None
+    loaded, fingerprint, plan_times = None, None, None
     try:
         engine = connection_params(params).engine
     except SafeIndexError as exc:
@@ -586,6 +639,11 @@ def main():
             tables = sorted({i.table for i in loaded[1]}) if loaded else []
             checks.extend(database_checks(module, dialect, tables, summary))
             checks.append(unique_check(module, dialect, loaded, summary))
+            try:
+                plan_times = plan_estimates(module, dialect, summary)
+            except SafeIndexError as exc:  # a plan without times is still a plan: said, not fatal
+                plan_times = None
+                module.warn("could not estimate the build times: %s" % exc)
         else:
             lock_row = preflight.row("run lock", "skip", "not connected")
         checks.append(preflight.guarded("maintenance window", preflight.maintenance_window, params["maintenance_window"],
@@ -598,6 +656,7 @@ def main():
         warned = ["%s: %s" % (c["check"], c["detail"]) for c in checks if c["result"] == "warn"]
         result = dict(changed=False, engine=engine, server_version=version, checks=checks, table=preflight.table(checks),
                       failed_checks=failed, warnings_found=warned, spec=summary, lock_holder_pid=holder, database=database,
+                      estimates=plan_times,
                       refused_by_lock=lock_row["result"] == "fail")
         # The report is built from the run record alone: the checks, the plan and where preflight connected go there.
         record_phase_result(params["run_dir"], "preflight", result, module.check_mode)
@@ -613,7 +672,7 @@ def main():
         module.fail_json(msg=probe_failure, probes_before=probes_before, notice_before=None, **result)
     notice = None
     if params["before_notice"] is not None:
-        notice, notice_failure = before_notice(module, summary, database, engine, contacts)
+        notice, notice_failure = before_notice(module, summary, database, engine, contacts, plan_times)
         if notice_failure:
             module.fail_json(msg=notice_failure, probes_before=probes_before, notice_before=None, **result)
     if params["start_run"]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from ansible.module_utils.safeindex.report import notices
 from ansible.module_utils.safeindex.report.build import write_report
+from ansible.module_utils.safeindex.run import estimates
 
 from tests.unit import report_samples
 from tests.webhook import SECRET_PATH, running_webhook
@@ -36,8 +37,8 @@ def test_the_before_notice_says_when_where_what_and_how_long():
     assert text.splitlines()[0] == "📢 Scheduled Maintenance Notice"
     assert "We are performing database optimization now, starting at 2025-06-02 22:00 CEST (UTC+02:00)." in text
     assert "Database: postgresql://app@db1:5432/chatbot (host db1, run run-42)" in text
-    assert ("Expected duration: about 50-65 min (the runbook's timeline for backup, 3 index build(s), verification;"
-            " monitoring 30 min)") in text
+    assert ("Expected duration: about 50-65 min (no estimate could be made: the runbook's timeline for backup, 3 index"
+            " build(s), verification; monitoring 30 min)") in text
     assert "Expected impact: None (non-destructive changes; each index is built online with CREATE INDEX CONCURRENTLY" in text
     assert "Service availability: Fully available" in text
     assert "What we're doing: Adding 3 database indexes for faster queries: " + ", ".join(PENDING) in text
@@ -49,10 +50,29 @@ def test_the_before_notice_follows_the_plan():
     assert "Expected duration: about 20-35 min" in short and "monitoring 0 min" in short
     nothing = before(pending=[])
     assert "Expected impact: None (nothing to build: all 20 indexes are in place)" in nothing
-    assert "Expected duration: about 40 min (the runbook's timeline for verification only, nothing to build" in nothing
+    assert "Expected duration: about 40 min (no estimate could be made: the runbook's timeline for verification only, nothing" in nothing
     blocking = before(blocking=True, maintenance_mode=True)
     assert "Expected impact: Writes to the tables of each index wait while it builds" in blocking
     assert "Service availability: In maintenance mode while the indexes build" in blocking
+
+
+def test_the_before_notice_quotes_the_plans_estimate_instead_of_the_runbooks_timeline():
+    # 2 builds of 60 MB tables at a rehearsal's 1 MB/s, a 360 MB database at 2 MB/s, a 30 min window: 2 + 3 + 30 min.
+    mb = 1024 * 1024
+    calibration = estimates.Calibration(build_rate=mb, backup_rate=2 * mb, source="rehearsal", run_id="stage-7",
+                                        backup_source="rehearsal", backup_run_id="stage-7")
+    plan = estimates.plan(calibration, [{"name": n, "table": "message", "table_bytes": 60 * mb, "estimated_index_bytes": mb}
+                                        for n in PENDING[:2]], 360 * mb)
+    text = before(pending=PENDING[:2], estimates=plan)
+    assert ("Expected duration: about 35 min (estimated: backup 3 min (rehearsal stage-7), 2 index build(s) 2 min"
+            " (rehearsal stage-7), monitoring 30 min)") in text
+    assert "runbook" not in text
+    # Nothing to build: no backup, the monitoring window alone (5 min), and the notice says so.
+    idle = before(pending=[], estimates=estimates.plan(calibration, [], None), monitor_seconds=300)
+    assert "Expected duration: about 5 min (estimated: nothing to build, monitoring 5 min)" in idle
+    # A table whose size is unknown: no estimate, the runbook's figure, and the notice says which it is.
+    unknown = estimates.plan(calibration, [{"name": PENDING[0], "table": "t", "table_bytes": None, "estimated_index_bytes": 0}], mb)
+    assert "about 50-65 min (no estimate could be made: the runbook's timeline" in before(pending=PENDING[:1], estimates=unknown)
 
 
 def test_the_after_notice_of_a_successful_run_carries_the_measured_speed_up():

@@ -51,6 +51,7 @@ class Watcher(threading.Thread):
         self.first, self.every = first, every
         self.started = time.monotonic()
         self.stopped = threading.Event()
+        self.rate = PhaseRate()
 
     def run(self) -> None:
         source = None
@@ -72,6 +73,10 @@ class Watcher(threading.Thread):
                     source.close()
 
     def write(self, fields: dict) -> None:
+        if "error" not in fields:
+            eta = self.rate.eta(fields, time.monotonic())
+            if eta is not None:
+                fields = dict(fields, eta_seconds=round(eta, 1))
         line = dict(fields, subject=self.subject, kind=self.kind, elapsed=round(time.monotonic() - self.started, 1), at=time.time())
         if "error" not in fields:
             line["text"] = describe(fields)
@@ -84,6 +89,39 @@ class Watcher(threading.Thread):
         self.stopped.set()
         if self.is_alive():
             self.join(STOP_WAIT_SECONDS)
+
+
+class PhaseRate:
+    """The rate of the current phase so far, for an ETA: a build's phases (PostgreSQL: scanning the table, sorting,
+    loading the tree, validating) each count their own `unit` (blocks, tuples) from 0, so the rate is measured from the
+    first sample of the phase, and starts again when the phase, its unit or its count goes back."""
+
+    def __init__(self) -> None:
+        self.first: tuple | None = None  # ((phase, unit), done, at) of the phase's first sample
+
+    def eta(self, fields: dict, now: float) -> float | None:
+        """Seconds left in this phase at its rate so far; None until two samples of the phase show progress."""
+        unit = fields.get("unit")
+        done, total = (fields.get("%s_done" % unit), fields.get("%s_total" % unit)) if unit else (None, None)
+        if done is None or not total:
+            self.first = None
+            return None
+        key = (fields.get("phase"), unit)
+        if self.first is None or self.first[0] != key or done < self.first[1]:
+            self.first = (key, done, now)
+            return None
+        _key, done_before, at = self.first
+        if now <= at or done <= done_before:
+            return None
+        return max(0.0, total - done) / ((done - done_before) / (now - at))
+
+
+def eta_text(seconds: float) -> str:
+    """'ETA 40 s', 'ETA 2 min', 'ETA 1 h 05 min'."""
+    if seconds < 60:
+        return "ETA %d s" % max(1, round(seconds))
+    minutes = round(seconds / 60.0)
+    return "ETA %d min" % minutes if minutes < 60 else "ETA %d h %02d min" % divmod(minutes, 60)
 
 
 @contextlib.contextmanager
@@ -125,10 +163,12 @@ def watch_build(dialect: Any, subject: str, path: str | None) -> contextlib.Abst
 
 
 def describe(fields: dict) -> str:
-    """One line for an operator: `building index: scanning table, 42% of blocks, waiting for pid 7`."""
+    """One line for an operator: `building index: scanning table, 42% of blocks, ETA 2 min, waiting for pid 7`."""
     parts = [fields.get("phase") or "running"]
     if fields.get("percent") is not None:
         parts.append("%d%%%s" % (fields["percent"], " of " + fields["unit"] if fields.get("unit") else ""))
+        if fields.get("eta_seconds") is not None:
+            parts.append(eta_text(fields["eta_seconds"]))
     if fields.get("bytes"):
         parts.append("%s written" % human_bytes(fields["bytes"]))
     if fields.get("table"):

@@ -74,6 +74,10 @@ class Features:
     # A cut network (issue 21): the server polls a running statement's client socket and cancels the statement once
     # the client is gone (PostgreSQL 14+: client_connection_check_interval); False: a headless build runs on.
     client_connection_check: bool = False
+    # Time estimates (run/estimates.py, issue 22): the conservative rates a plan assumes on a host with no measured run
+    # ("uncalibrated"): bytes of table an online build reads per second, bytes of database a verified backup takes.
+    default_build_bytes_per_second: int = 20 * 1024 * 1024
+    default_backup_bytes_per_second: int = 10 * 1024 * 1024
 
     @property
     def default_backup_format(self) -> str:

@@ -50,14 +50,16 @@ def missed_webhook(kind: str, delivered: dict[str, Any]) -> str | None:
 
 def before_notice(run_dir: str | None, run_id: str, host: str | None, engine: str, database: str | None,
                   plan: dict[str, Any], settings: dict[str, Any], check_mode: bool = False,
-                  contacts: list[dict[str, str]] | None = None) -> tuple[dict[str, Any], str | None]:
+                  contacts: list[dict[str, str]] | None = None,
+                  estimates: dict[str, Any] | None = None) -> tuple[dict[str, Any], str | None]:
     """The runbook's before notice from preflight's plan (`pending`, `names`) and run_notice's settings: written and
     posted, or in check mode (or without a run folder) only rendered. ({text, path, webhook}, warning or None); raises
     NoticeError or ValueError (a setting is wrong) and OSError (the file could not be written)."""
     text = notices.render_before(
         host=host, run_id=run_id, engine=engine, pending=plan["pending"], total=len(plan["names"]),
         monitor_seconds=settings["monitor_duration_seconds"], starts_at=notices.local_time(settings["timezone"]),
-        database=database, blocking=settings["blocking"], maintenance_mode=settings["maintenance_mode"])
+        database=database, blocking=settings["blocking"], maintenance_mode=settings["maintenance_mode"],
+        estimates=estimates)
     text += notices.contacts_block(contacts)
     if check_mode or not run_dir:
         return {"text": text, "path": None, "webhook": NOT_POSTED}, None

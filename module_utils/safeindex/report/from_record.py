@@ -10,8 +10,16 @@ import time
 from typing import Any
 
 from ansible.module_utils.safeindex.report import contacts as emergency
-from ansible.module_utils.safeindex.report.build import build_report, notices_from_events, summarize, summary_lines, write_report
+from ansible.module_utils.safeindex.report.build import (
+    build_report,
+    index_rows,
+    notices_from_events,
+    summarize,
+    summary_lines,
+    write_report,
+)
 from ansible.module_utils.safeindex.report.replicas import replica_section
+from ansible.module_utils.safeindex.run.estimates import outcome
 from ansible.module_utils.safeindex.run.record import RunRecord, last_phase_result, last_run, now_iso, phase_results, phases_of
 
 
@@ -44,6 +52,8 @@ def report_inputs(events: list[dict[str, Any]], status: str, error: str | None =
         "warnings": preflight.get("warnings_found") or [],
         "replicas": replica_section(events, index_results, last_phase_result(events, "monitor")),
         "emergency_contacts": emergency.recorded(events),
+        # Preflight's estimate next to each build's (and the backup's) actual time and rate: the next plan's calibration.
+        "estimates": outcome(preflight.get("estimates"), index_rows(index_results), last_phase_result(events, "backup")),
     }
     return dict(
         run_id=run_id, host=host, engine=start.get("engine") or preflight.get("engine"), status=status, summary=summary,

@@ -14,6 +14,8 @@ from ansible.module_utils.safeindex.report import contacts as emergency
 from ansible.module_utils.safeindex.report.timeline import expected_minutes
 from ansible.module_utils.safeindex.report.values import speedup_range_text
 from ansible.module_utils.safeindex.run import hooks
+from ansible.module_utils.safeindex.run.estimates import duration_text
+from ansible.module_utils.safeindex.run.estimates import expected_duration as expected_from_estimates
 
 NOTICE_FILES = {"before": "notice_before.txt", "after": "notice_after.txt"}
 
@@ -53,14 +55,24 @@ def _on(host, run_id, database):
     return "host %s (run %s)" % (host, run_id)
 
 
-def render_before(host, run_id, engine, pending, total, monitor_seconds, starts_at, database=None, blocking=False,
-                  maintenance_mode=False):
-    """The runbook's 'Before Migration' notice for this run's plan."""
+def expected_duration(pending, monitor_seconds, estimates=None):
+    """The notice's "Expected duration": the plan's estimate (run/estimates.py: backup, builds, monitoring window) where it
+    has one, else the runbook's generic timeline, and which of the two it is."""
+    estimated = expected_from_estimates(estimates, monitor_seconds)
+    if estimated is not None:
+        seconds, parts = estimated
+        return "about %s (estimated: %s)" % (duration_text(seconds), parts)
     low, high = expected_minutes(bool(pending), monitor_seconds)
     duration = "about %d min" % low if low == high else "about %d-%d min" % (low, high)
-    duration += " (the runbook's timeline for %s; monitoring %d min)" % (
+    return duration + " (no estimate could be made: the runbook's timeline for %s; monitoring %d min)" % (
         "backup, %d index build(s), verification" % len(pending) if pending else "verification only, nothing to build",
         round(monitor_seconds / 60.0))
+
+
+def render_before(host, run_id, engine, pending, total, monitor_seconds, starts_at, database=None, blocking=False,
+                  maintenance_mode=False, estimates=None):
+    """The runbook's 'Before Migration' notice for this run's plan."""
+    duration = expected_duration(pending, monitor_seconds, estimates)
     if not pending:
         impact = "None (nothing to build: all %d indexes are in place)" % total
         doing = "Checking the %d database indexes for faster queries; all are in place already, nothing to add" % total

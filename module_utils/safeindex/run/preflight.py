@@ -263,11 +263,14 @@ def rehearsal_path(directory, fingerprint, engine) -> str:
 def write_rehearsal_record(directory, report, fingerprint) -> str:
     """A successful staging run vouches for its spec: the record a prod run's rehearsal gate looks for."""
     from ansible.module_utils.safeindex.core.files import write_private
+    from ansible.module_utils.safeindex.run.estimates import rehearsal_rates
 
     path = rehearsal_path(directory, fingerprint, report["engine"])
     write_private(path, {"fingerprint": fingerprint, "engine": report["engine"], "host": report["host"], "run_id": report["run_id"],
                          "finished": report["finished"], "status": report["status"],
-                         "total_in_place": report["total_in_place"], "total_expected": report["total_expected"]})
+                         "total_in_place": report["total_in_place"], "total_expected": report["total_expected"],
+                         # Each build's measured rate, for the time estimates of later plans of this spec (run/estimates.py).
+                         **rehearsal_rates(report)})
     return path
 
 

@@ -103,6 +103,10 @@ FEATURES = MysqlFeatures(
     minimum_version="5.6",
     backup_formats=("sql",),
     connection_scope="on the server",
+    # Uncalibrated time estimates: low on purpose (a concurrent build scans the table twice; MySQL/MariaDB sort
+    # the keys into a temporary file), so a plan without history over-estimates rather than promises too little.
+    default_build_bytes_per_second=8 * 1024 * 1024,
+    default_backup_bytes_per_second=8 * 1024 * 1024,
     prefer_indexes_setting="max_seeks_for_key = 1",
     # Until the server is known: MySQL's answers, the stricter ones (no DDL time limit).
     flavour=None,

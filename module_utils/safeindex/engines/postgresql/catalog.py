@@ -214,6 +214,16 @@ class PostgresCatalog(Catalog):
             " WHERE NOT (i.indisvalid AND i.indisready) ORDER BY 1, 2"
         )]
 
+    def table_bytes(self, schema: str, table: str) -> int | None:
+        # What a build reads: the heap's main fork; a partitioned table's is its partitions' (pg_partition_tree lists
+        # nothing for a plain table).
+        rows = self._rows(
+            "SELECT COALESCE((SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(c.oid) t), pg_relation_size(c.oid))::bigint"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        )
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
     def estimated_index_bytes(self, schema: str, definition) -> int:
         # A btree entry: the key's average width (pg_stats, else the type's width, else 32) plus
         # about 16 bytes of tuple header and item pointer; leaves are filled to 90 %.

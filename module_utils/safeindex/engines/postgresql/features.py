@@ -72,6 +72,10 @@ FEATURES = PostgresFeatures(
     minimum_version="12.0",
     backup_formats=("custom", "directory"),
     connection_scope="on database %(database)s",
+    # Uncalibrated time estimates: low on purpose (a concurrent build scans the table twice; MySQL/MariaDB sort
+    # the keys into a temporary file), so a plan without history over-estimates rather than promises too little.
+    default_build_bytes_per_second=16 * 1024 * 1024,
+    default_backup_bytes_per_second=8 * 1024 * 1024,
     prefer_indexes_setting="enable_seqscan = off",
     flavour="postgresql",
     statement_timeout_setting="statement_timeout",
