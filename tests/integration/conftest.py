@@ -168,6 +168,33 @@ def query(db, statement, params=None):
     return rows_of(db.connect(), statement, params)
 
 
+@contextlib.contextmanager
+def read_only_login(db, name, password, temporary=True):
+    """A login that may only read the test database: SELECT (and CONNECT); with temporary=False, on PostgreSQL no
+    TEMPORARY either (revoked from PUBLIC on the test's own database copy). Dropped afterwards."""
+    admin = db.server.admin_connect(db.name)
+    try:
+        with admin.cursor() as cur:
+            if db.engine == "postgresql":
+                cur.execute('CREATE ROLE "%s" LOGIN PASSWORD %%s' % name, (password,))
+                if not temporary:
+                    cur.execute('REVOKE TEMPORARY ON DATABASE "%s" FROM PUBLIC' % db.name)
+                cur.execute('GRANT CONNECT ON DATABASE "%s" TO "%s"' % (db.name, name))
+                cur.execute('GRANT SELECT ON ALL TABLES IN SCHEMA public TO "%s"' % name)
+            else:
+                cur.execute("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY %%s" % name, (password,))
+                cur.execute("GRANT SELECT ON `%s`.* TO '%s'@'127.0.0.1'" % (db.name, name))
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            if db.engine == "postgresql":
+                cur.execute('DROP OWNED BY "%s"' % name)
+                cur.execute('DROP ROLE "%s"' % name)
+            else:
+                cur.execute("DROP USER IF EXISTS '%s'@'127.0.0.1'" % name)
+        admin.close()
+
+
 def pg_index(db, name):
     """What a user would check in the catalog: valid, ready, the definition and the comment; None if absent."""
     rows = query(

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import connection_args, index_args, pg_index, pg_invalid_indexes, query
+from tests.integration.conftest import connection_args, index_args, pg_index, pg_invalid_indexes, query, read_only_login
 
 pytestmark = pytest.mark.slow
 
@@ -201,27 +201,8 @@ def test_an_attempt_stalled_by_an_old_snapshot_drops_its_invalid_index_at_once_a
 @pytest.fixture
 def reader(db):
     """A login that may only read the test database: SELECT (and CONNECT); PostgreSQL: no TEMPORARY either."""
-    name = "c21_reader_%d" % os.getpid()
-    admin = db.server.admin_connect(db.name)
-    try:
-        with admin.cursor() as cur:
-            if db.engine == "postgresql":
-                cur.execute('CREATE ROLE "%s" LOGIN PASSWORD %%s' % name, (READER_PASSWORD,))
-                cur.execute('REVOKE TEMPORARY ON DATABASE "%s" FROM PUBLIC' % db.name)
-                cur.execute('GRANT CONNECT ON DATABASE "%s" TO "%s"' % (db.name, name))
-                cur.execute('GRANT SELECT ON ALL TABLES IN SCHEMA public TO "%s"' % name)
-            else:
-                cur.execute("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY %%s" % name, (READER_PASSWORD,))
-                cur.execute("GRANT SELECT ON `%s`.* TO '%s'@'127.0.0.1'" % (db.name, name))
+    with read_only_login(db, "c21_reader_%d" % os.getpid(), READER_PASSWORD, temporary=False) as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            if db.engine == "postgresql":
-                cur.execute('DROP OWNED BY "%s"' % name)
-                cur.execute('DROP ROLE "%s"' % name)
-            else:
-                cur.execute("DROP USER IF EXISTS '%s'@'127.0.0.1'" % name)
-        admin.close()
 
 
 def test_check_mode_plans_read_only_and_says_what_it_could_not_check(db, reader, run_module):

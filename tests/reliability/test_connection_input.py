@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from sandbox import inventory as sandbox_inventory
-from tests.integration.conftest import connection_args, run_playbook
+from tests.integration.conftest import connection_args, read_only_login, run_playbook
 from tests.reliability.conftest import assert_consistent, assert_no_secret, table_counts
 from tests.reliability.test_bad_input import USERNAME_INDEX, index_names
 
@@ -95,25 +95,8 @@ def silent_server():
 @pytest.fixture
 def read_only_user(db):
     """A user who may read every table of the test database and change nothing."""
-    name = "reliability_reader"
-    admin = db.server.admin_connect(db.name)
-    try:
-        with admin.cursor() as cur:
-            if db.engine == "postgresql":
-                cur.execute("CREATE ROLE %s LOGIN PASSWORD %%s" % name, (READER_PASSWORD,))
-                cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s" % name)
-            else:
-                cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %%s" % name, (READER_PASSWORD,))
-                cur.execute("GRANT SELECT ON `%s`.* TO %s@'127.0.0.1'" % (db.name, name))
+    with read_only_login(db, "reliability_reader", READER_PASSWORD) as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            if db.engine == "postgresql":
-                cur.execute("DROP OWNED BY %s" % name)
-                cur.execute("DROP ROLE %s" % name)
-            else:
-                cur.execute("DROP USER IF EXISTS %s@'127.0.0.1'" % name)
-        admin.close()
 
 
 def url(db, password, port=None, separator="://"):

@@ -147,17 +147,23 @@ def index_phase_heals(db, run_module, counts_before, left_invalid):
     return json.dumps(again)
 
 
-@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGTERM", "SIGKILL")], ids=["sigterm", "sigterm-then-sigkill"])
-def test_ansible_playbook_terminated_during_a_build_is_recorded_cleaned_up_and_healed_by_a_rerun(db, tmp_path, run_module,
-                                                                                                 signals):
-    run_id = "terminated-run"
+def killed_run_setup(db, tmp_path, run_id):
+    """What a killed run's case starts from: the rows before, the maintenance hooks' marks file, the spec, the
+    inventory and the run's folder."""
     counts_before = table_counts(db)
     marks = tmp_path / "maintenance-marks"
     spec = tmp_path / "indexes.yml"
     spec.write_text(yaml.safe_dump(SPEC))
     inventory = write_inventory(tmp_path / "inventory", db, **SETTINGS, maintenance_on="sh -c 'echo on >> %s'" % marks,
                                 maintenance_off="sh -c 'echo off >> %s'" % marks)
-    run_dir = inventory / "artifacts" / HOST / run_id
+    return counts_before, marks, spec, inventory, inventory / "artifacts" / HOST / run_id
+
+
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGTERM", "SIGKILL")], ids=["sigterm", "sigterm-then-sigkill"])
+def test_ansible_playbook_terminated_during_a_build_is_recorded_cleaned_up_and_healed_by_a_rerun(db, tmp_path, run_module,
+                                                                                                 signals):
+    run_id = "terminated-run"
+    counts_before, marks, spec, inventory, run_dir = killed_run_setup(db, tmp_path, run_id)
     writer = app_write(db)
     playbook, below = None, []
     try:
@@ -215,13 +221,7 @@ def test_the_module_process_killed_during_a_build_is_recorded_and_its_build_ends
     """SIGKILL of db_index's own process (the OOM killer): the playbook goes on, sees a module that printed no result
     and exited by a signal, and records the run as interrupted; the build the module left on the server ends."""
     run_id = "module-killed"
-    counts_before = table_counts(db)
-    marks = tmp_path / "maintenance-marks"
-    spec = tmp_path / "indexes.yml"
-    spec.write_text(yaml.safe_dump(SPEC))
-    inventory = write_inventory(tmp_path / "inventory", db, **SETTINGS, maintenance_on="sh -c 'echo on >> %s'" % marks,
-                                maintenance_off="sh -c 'echo off >> %s'" % marks)
-    run_dir = inventory / "artifacts" / HOST / run_id
+    counts_before, marks, spec, inventory, run_dir = killed_run_setup(db, tmp_path, run_id)
     writer = app_write(db)
     playbook = None
     try:
