@@ -6,6 +6,7 @@ from pathlib import Path
 
 import ansible.module_utils
 import pytest
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,8 +50,14 @@ class ModuleRun:
         module = load_module(name)
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
         self.capsys.readouterr()
-        with patch_module_args(args), pytest.raises(SystemExit) as exited:
-            module.main()
+        # As in a module's own process: once a test in this worker has imported controller code, ansible-core sends a
+        # module's warnings to the controller's display instead of into the result.
+        was_controller, module_utils_internal.is_controller = module_utils_internal.is_controller, False
+        try:
+            with patch_module_args(args), pytest.raises(SystemExit) as exited:
+                module.main()
+        finally:
+            module_utils_internal.is_controller = was_controller
         output = self.capsys.readouterr().out
         result = json.loads(output)
         result["_rc"] = exited.value.code
