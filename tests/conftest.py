@@ -7,6 +7,7 @@ from pathlib import Path
 import ansible.module_utils
 import pytest
 from ansible.module_utils import _internal as module_utils_internal
+from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +54,9 @@ class ModuleRun:
         # As in a module's own process: once a test in this worker has imported controller code, ansible-core sends a
         # module's warnings to the controller's display instead of into the result.
         was_controller, module_utils_internal.is_controller = module_utils_internal.is_controller, False
+        # And with no warning of an earlier module run in this worker (ansible-core keeps them in a module-level dict).
+        module_warnings._global_warnings.clear()
+        module_warnings._global_deprecations.clear()
         try:
             with patch_module_args(args), pytest.raises(SystemExit) as exited:
                 module.main()
