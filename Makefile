@@ -25,11 +25,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt requir
 	touch $@
 
 # Every module task compiles the module_utils its AnsiballZ zip carries, which zipimport keeps no bytecode of: this
-# Python keeps it (scripts/ansiballz_bytecode.py says how and what it saves).
-$(VENV)/.ansiballz-bytecode: scripts/ansiballz_bytecode.py $(VENV)/.installed
+# Python keeps it (scripts/ansiballz_bytecode.py says how and what it saves). And every run walks each module's imports
+# again to find those module_utils: this Python keeps the walk while the sources stand (scripts/ansiballz_module_cache.py).
+$(VENV)/.ansiballz-bytecode: scripts/ansiballz_bytecode.py scripts/ansiballz_module_cache.py $(VENV)/.installed
 	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
-	  && cp scripts/ansiballz_bytecode.py "$$site/" && echo "import ansiballz_bytecode" > "$$site/safeindex-ansiballz-bytecode.pth"
-	rm -rf $(VENV)/ansiballz-bytecode
+	  && cp scripts/ansiballz_bytecode.py scripts/ansiballz_module_cache.py "$$site/" \
+	  && echo "import ansiballz_bytecode" > "$$site/safeindex-ansiballz-bytecode.pth" \
+	  && echo "import ansiballz_module_cache" > "$$site/safeindex-ansiballz-module-cache.pth"
+	rm -rf $(VENV)/ansiballz-bytecode $(VENV)/ansiballz-modules
 	touch $@
 
 system-packages:

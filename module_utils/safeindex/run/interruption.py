@@ -19,8 +19,6 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from ansible.module_utils.safeindex.report.from_record import report_from_record
-from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
 from ansible.module_utils.safeindex.run.record import RunRecord, last_run, phase_results
 
 # db_index records the names a list of drops will drop before the first (a rollback's folder then says what it had
@@ -47,6 +45,9 @@ def record_interruption(run_dir: str, run_id: str) -> str | None:
         _where(phase, building))
     error += RERUN
     record.append("interrupted", run_id=run_id, phase=phase, index=building, error=error)
+    # Only here: the report's code is needed once a run is interrupted, not by every module that could be.
+    from ansible.module_utils.safeindex.report.from_record import report_from_record
+
     report_from_record(run_dir, "interrupted", error)
     return os.path.join(run_dir, "report.json")
 
@@ -115,6 +116,8 @@ def record_rollback_interruption(rollback_dir: str, events: list[dict[str, Any]]
                                    error=line)
     outcome = {"mode": mode, "status": "interrupted", "summary_lines": [line],
                "details": {"dropped": dropped, "not_dropped": not_dropped, "already_gone": gone}}
+    from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
+
     return write_rollback_report(rollback_dir, build_rollback_report(outcome, run_id, host, engine))
 
 
