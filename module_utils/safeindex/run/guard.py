@@ -7,6 +7,7 @@ stays in the guard's memory only (it may carry a token): the guard file holds it
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -23,6 +24,7 @@ def start(guard_file: str, owner_pid: int, on_owner_gone: Callable[[], None], wa
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked process
+        gc.freeze()  # as the run lock's holder: nothing inherited is collected, no socket of the hook's closed by it
         os.close(read_end)
         try:
             os.setsid()  # out of the playbook's process group: its Ctrl-C does not reach the guard

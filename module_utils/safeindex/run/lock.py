@@ -15,6 +15,7 @@ folder, which a SIGKILL leaves behind. A batch of index builds stops once the ho
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -65,6 +66,9 @@ def acquire(connect: Callable[[], Any], run_id: str, holder_file: str, owner_pid
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked process
+        # What the module's process left for the cycle collector is never collected here: a socket object among it
+        # would close its descriptor number, which _hold frees and the holder's own session then gets.
+        gc.freeze()
         os.close(read_end)
         try:
             os.setsid()
