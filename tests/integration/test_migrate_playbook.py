@@ -221,14 +221,15 @@ def test_a_second_run_at_the_same_time_is_refused_and_names_the_holder(db, tmp_p
             holder.wait()
 
 
-def test_no_verified_backup_no_index(db, tmp_path):
-    inventory = write_inventory(tmp_path / "inventory", db)
+def test_no_verified_backup_no_index(dbs, tmp_path):
+    inventory = write_inventory_of(tmp_path / "inventory", dbs)
     refused = run_playbook("migrate.yml", inventory, "-e", "run_id=no-room", "-e", "backup_space_factor=1000000000")
     assert refused.returncode != 0
-    assert "not enough space for the backup" in refused.stdout
-    assert not any(catalog_index(db, name) for name in NAMES)
-    report = json.loads((inventory / "artifacts" / HOST / "no-room/report.json").read_text())
-    assert report["status"] == "failed" and report["backup"] is None and report["indexes_created"] == 0
+    for host, db in dbs.items():
+        assert "not enough space for the backup" in said_of(refused, host), refused.stdout[-3000:]
+        assert not any(catalog_index(db, name) for name in NAMES)
+        report = json.loads((inventory / "artifacts" / host / "no-room/report.json").read_text())
+        assert report["status"] == "failed" and report["backup"] is None and report["indexes_created"] == 0
     assert not list((inventory / "backups").rglob("*.partial"))
 
 
