@@ -3,13 +3,15 @@ build's rate, and a prod-like plan (`--check`, environment_name prod, same spec)
 per-index times at the rate it measured, in its table, its before notice and db_preflight's result."""
 
 import json
+import re
 
 import pytest
 import yaml
 from ansible.module_utils.safeindex.engines import features_for
 from ansible.module_utils.safeindex.run.estimates import duration_text as estimates_text
 
-from tests.integration.conftest import HOST, connection_args, query, run_playbook, write_inventory
+from sandbox import inventory as sandbox_inventory
+from tests.integration.conftest import HOST, connection_args, query, run_playbook
 
 pytestmark = pytest.mark.slow
 
@@ -54,13 +56,86 @@ def rows_by_name(estimates):
     return {row["name"]: row for row in estimates["indexes"]}
 
 
-def test_a_rehearsal_calibrates_the_prod_plan_and_a_host_with_no_history_is_uncalibrated(db, run_module, tmp_path):
+# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
+HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
+
+
+def said_of(completed, host):
+    """What the play said of one host of several: its task results (each its first line and the indented ones under
+    it), the callback's line wrapping undone."""
+    own, lines = False, []
+    for line in completed.stdout.splitlines():
+        start = HOST_RESULT.match(line)
+        if start:
+            own = start["host"] == host
+        elif not line[:1].isspace():
+            own = False
+        if own:
+            lines.append(line)
+    return " ".join(" ".join(lines).split())
+
+
+@pytest.fixture
+def dbs(pg_db, my_db):
+    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
+    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
+    return {"test_pg": pg_db, "test_my": my_db}
+
+
+def write_inventory_of(folder, dbs, **host_vars):
+    """write_inventory for several hosts, each with the host vars given: monitoring takes one health sample instead of
+    watching for minutes."""
+    return sandbox_inventory.write_inventory(folder, dbs, host_vars={host: host_vars for host in dbs}, monitor_duration_seconds=0)
+
+
+def test_a_rehearsal_calibrates_the_prod_plan_and_a_host_with_no_history_is_uncalibrated(dbs, run_module, tmp_path):
+    for host, db in dbs.items():
+        a_host_with_no_history_is_uncalibrated(db, run_module, tmp_path / ("fresh-" + host))
+
+    # The staging rehearsal (both engines in one run): its report keeps estimate and actual per index, its record the
+    # measured rates.
+    rehearsals = tmp_path / "rehearsals"
+    staging = write_inventory_of(tmp_path / "staging", dbs, environment_name="staging")
+    (tmp_path / "indexes.yml").write_text(yaml.safe_dump(SPEC))
+    spec_option = "index_spec_file=%s" % (tmp_path / "indexes.yml")
+    rehearsed = run_playbook("migrate.yml", staging, "-e", spec_option, "-e", "rehearsal_dir=%s" % rehearsals)
+    assert rehearsed.returncode == 0, rehearsed.stdout[-3000:]
+    reports, records = {}, {}
+    for host, db in dbs.items():
+        report = reports[host] = json.loads(next((staging / "artifacts" / host).glob("*/report.json")).read_text())
+        assert report["status"] == "success" and report["indexes_created"] == 2
+        built = {row["name"]: row for row in report["indexes"]}
+        kept = rows_by_name(report["estimates"])
+        for name, row in kept.items():
+            assert row["calibrated_by"] == "uncalibrated" and row["estimated_seconds"] is not None
+            assert row["actual_seconds"] == built[name]["duration_seconds"] > 0
+            assert row["bytes_per_second"] == pytest.approx(row["table_bytes"] / max(row["actual_seconds"], 1.0))
+            assert row["duration_floored"] == (row["actual_seconds"] < 1.0)
+        assert report["estimates"]["backup"]["actual_seconds"] == report["backup"]["duration_seconds"]
+        record = records[host] = json.loads(next(rehearsals.glob("*-%s.json" % db.engine)).read_text())
+        assert record["run_id"] == report["run_id"]
+        assert record["build_rates"] == {name: row["bytes_per_second"] for name, row in kept.items()}
+
+    # The prod-like plan on the same spec: quotes the rehearsal, each index at the rate the rehearsal measured for it.
+    for db in dbs.values():
+        drop_spec_indexes(db)
+    prod = write_inventory_of(tmp_path / "prod", dbs, environment_name="prod")
+    planned = run_playbook("migrate.yml", prod, "--check", "-e", spec_option, "-e", "rehearsal_dir=%s" % rehearsals)
+    (tmp_path / "plan.txt").write_text(planned.stdout)  # what the operator saw, kept in the test's folder
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    assert "TASK [preflight : Show the time estimates]" in planned.stdout
+    for host, db in dbs.items():
+        result = plan(run_module, db, tmp_path / ("prod-result-" + host), environment_name="prod", rehearsal_dir=str(rehearsals))
+        the_prod_plan_quotes_the_rehearsal(db, said_of(planned, host), result, reports[host], records[host])
+
+
+def a_host_with_no_history_is_uncalibrated(db, run_module, folder):
     features = features_for(db.engine)
     sizes = {entry["name"]: table_bytes(db, entry["table"]) for entry in SPEC["indexes"]}
     assert all(sizes.values()), sizes
 
     # A host with no history and no rehearsal: the engine's conservative default, labelled so.
-    fresh = plan(run_module, db, tmp_path / "fresh")
+    fresh = plan(run_module, db, folder)
     assert fresh["_rc"] == 0, fresh.get("msg")
     estimates = fresh["estimates"]
     assert estimates["source"] == "uncalibrated" and estimates["calibrated_by"] == "uncalibrated"
@@ -71,40 +146,12 @@ def test_a_rehearsal_calibrates_the_prod_plan_and_a_host_with_no_history_is_unca
     assert "(estimated: backup " in fresh["notice_before"]["text"] and "(uncalibrated)" in fresh["notice_before"]["text"]
     assert "runbook's timeline" not in fresh["notice_before"]["text"]
 
-    # The staging rehearsal: its report keeps estimate and actual per index, its record the measured rates.
-    rehearsals = tmp_path / "rehearsals"
-    staging = write_inventory(tmp_path / "staging", db, environment_name="staging")
-    (tmp_path / "indexes.yml").write_text(yaml.safe_dump(SPEC))
-    spec_option = "index_spec_file=%s" % (tmp_path / "indexes.yml")
-    rehearsed = run_playbook("migrate.yml", staging, "-e", spec_option, "-e", "rehearsal_dir=%s" % rehearsals)
-    assert rehearsed.returncode == 0, rehearsed.stdout[-3000:]
-    report = json.loads(next((staging / "artifacts" / HOST).glob("*/report.json")).read_text())
-    assert report["status"] == "success" and report["indexes_created"] == 2
-    built = {row["name"]: row for row in report["indexes"]}
-    kept = rows_by_name(report["estimates"])
-    for name, row in kept.items():
-        assert row["calibrated_by"] == "uncalibrated" and row["estimated_seconds"] is not None
-        assert row["actual_seconds"] == built[name]["duration_seconds"] > 0
-        assert row["bytes_per_second"] == pytest.approx(row["table_bytes"] / max(row["actual_seconds"], 1.0))
-        assert row["duration_floored"] == (row["actual_seconds"] < 1.0)
-    assert report["estimates"]["backup"]["actual_seconds"] == report["backup"]["duration_seconds"]
-    record = json.loads(next(rehearsals.glob("*-%s.json" % db.engine)).read_text())
-    assert record["run_id"] == report["run_id"]
-    assert record["build_rates"] == {name: row["bytes_per_second"] for name, row in kept.items()}
 
-    # The prod-like plan on the same spec: quotes the rehearsal, each index at the rate the rehearsal measured for it.
-    drop_spec_indexes(db)
+def the_prod_plan_quotes_the_rehearsal(db, printed, result, report, record):
     calibrated_by = "rehearsal %s" % report["run_id"]
-    prod = write_inventory(tmp_path / "prod", db, environment_name="prod")
-    planned = run_playbook("migrate.yml", prod, "--check", "-e", spec_option, "-e", "rehearsal_dir=%s" % rehearsals)
-    (tmp_path / "plan.txt").write_text(planned.stdout)  # what the operator saw, kept in the test's folder
-    assert planned.returncode == 0, planned.stdout[-3000:]
-    result = plan(run_module, db, tmp_path / "prod-result", environment_name="prod", rehearsal_dir=str(rehearsals))
     # The play prints the same table db_preflight returns (the output callback folds long lines: compared word by word).
-    printed = " ".join(planned.stdout.split())
-    assert "TASK [preflight : Show the time estimates]" in planned.stdout
     for line in result["estimates"]["table"][:4]:
-        assert " ".join(line.split()) in printed, (line, planned.stdout[-3000:])
+        assert " ".join(line.split()) in printed, (line, printed[-3000:])
     assert [line.split()[-2:] for line in result["estimates"]["table"][1:4]] == [calibrated_by.split()] * 3
     assert "Expected duration: about" in printed and "2 index build(s) %s (%s)" % (
         estimates_text(result["estimates"]["builds_seconds"]), calibrated_by) in printed

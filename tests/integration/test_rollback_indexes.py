@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -10,6 +11,7 @@ import time
 import pytest
 import yaml
 
+from sandbox import inventory as sandbox_inventory
 from tests.conftest import REPO
 from tests.integration.conftest import HOST, ansible_command, pg_invalid_indexes, play_recap, query, run_playbook, write_inventory
 
@@ -59,97 +61,139 @@ def said(completed):
     return " ".join(completed.stdout.split())
 
 
+# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
+HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
+
+
+def said_of(completed, host):
+    """What the play said of one host of several: its task results (each its first line and the indented ones under
+    it), the callback's line wrapping undone."""
+    own, lines = False, []
+    for line in completed.stdout.splitlines():
+        start = HOST_RESULT.match(line)
+        if start:
+            own = start["host"] == host
+        elif not line[:1].isspace():
+            own = False
+        if own:
+            lines.append(line)
+    return " ".join(" ".join(lines).split())
+
+
+@pytest.fixture
+def dbs(pg_db, my_db):
+    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
+    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
+    return {"test_pg": pg_db, "test_my": my_db}
+
+
+def write_inventory_of(folder, dbs):
+    """write_inventory for several hosts: monitoring takes one health sample instead of watching for minutes."""
+    return sandbox_inventory.write_inventory(folder, dbs, monitor_duration_seconds=0)
+
+
 def rollback_dirs(run_dir):
     return sorted(run_dir.glob("rollback-indexes-*"))
 
 
-def test_migrate_then_rollback_leaves_the_catalog_as_it_was_and_keeps_what_existed_before(db, tmp_path):
-    create_by_hand(db, "idx_user_username", "user", ["username"])
-    create_by_hand(db, "idx_user_role", "user", ["role"])
-    before = catalog(db)
-    inventory = write_inventory(tmp_path / "inventory", db)
+def test_migrate_then_rollback_leaves_the_catalog_as_it_was_and_keeps_what_existed_before(dbs, tmp_path):
+    for db in dbs.values():
+        create_by_hand(db, "idx_user_username", "user", ["username"])
+        create_by_hand(db, "idx_user_role", "user", ["role"])
+    before = {host: catalog(db) for host, db in dbs.items()}
+    inventory = write_inventory_of(tmp_path / "inventory", dbs)
     migrated = run_playbook("migrate.yml", inventory, "-e", "run_id=run-a")
     assert migrated.returncode == 0, output(migrated)
-    after_migrate = catalog(db)
-    assert len(after_migrate) == len(before) + 18
+    after_migrate = {host: catalog(db) for host, db in dbs.items()}
+    for host in dbs:
+        assert len(after_migrate[host]) == len(before[host]) + 18, host
 
     planned = rollback(inventory, "--check")
     assert planned.returncode == 0, output(planned)
-    assert "would drop 18, kept 2 (existed before the run), already gone 0" in said(planned)
-    assert ("DROP INDEX CONCURRENTLY" if db.engine == "postgresql" else "ALGORITHM=INPLACE, LOCK=NONE") in said(planned)
-    assert catalog(db) == after_migrate
+    for host, db in dbs.items():
+        assert "would drop 18, kept 2 (existed before the run), already gone 0" in said_of(planned, host), host
+        assert ("DROP INDEX CONCURRENTLY" if db.engine == "postgresql" else "ALGORITHM=INPLACE, LOCK=NONE") in said_of(planned, host)
+        assert catalog(db) == after_migrate[host]
 
     # The default run is the host's latest: run-a.
     rolled_back = rollback(inventory)
     assert rolled_back.returncode == 0, output(rolled_back)
-    assert "Rollback (indexes) of run run-a on %s: dropped 18, kept 2 (existed before the run), already gone 0" % HOST \
-        in said(rolled_back)
-    assert "Kept idx_user_username: existed before the run" in said(rolled_back)
-    assert "Kept idx_user_role: existed before the run" in said(rolled_back)
-    assert catalog(db) == before  # the issue's done-when: exactly the catalog from before migrate
+    for host, db in dbs.items():
+        assert "Rollback (indexes) of run run-a on %s: dropped 18, kept 2 (existed before the run), already gone 0" % host \
+            in said_of(rolled_back, host)
+        assert "Kept idx_user_username: existed before the run" in said_of(rolled_back, host)
+        assert "Kept idx_user_role: existed before the run" in said_of(rolled_back, host)
+        assert catalog(db) == before[host]  # the issue's done-when: exactly the catalog from before migrate
 
-    # The rollback's own record and report, private, in the run's folder.
-    run_dir = inventory / "artifacts" / HOST / "run-a"
-    [own] = rollback_dirs(run_dir)
-    report = json.loads((own / "report.json").read_text())
-    assert report["status"] == "success" and report["mode"] == "indexes" and report["run_id"] == "run-a"
-    assert len(report["details"]["dropped"]) == 18 and report["details"]["source"] == "record"
-    assert "dropped 18" in (own / "report.md").read_text()
-    dropped_events = [json.loads(line) for line in (own / "record.jsonl").read_text().splitlines()]
-    assert sum(1 for e in dropped_events if e.get("action") == "dropped") == 18
-    for name in ("report.json", "report.md", "record.jsonl"):
-        assert stat.S_IMODE((own / name).stat().st_mode) == 0o600
+        # The rollback's own record and report, private, in the run's folder.
+        run_dir = inventory / "artifacts" / host / "run-a"
+        [own] = rollback_dirs(run_dir)
+        report = json.loads((own / "report.json").read_text())
+        assert report["status"] == "success" and report["mode"] == "indexes" and report["run_id"] == "run-a"
+        assert len(report["details"]["dropped"]) == 18 and report["details"]["source"] == "record"
+        assert "dropped 18" in (own / "report.md").read_text()
+        dropped_events = [json.loads(line) for line in (own / "record.jsonl").read_text().splitlines()]
+        assert sum(1 for e in dropped_events if e.get("action") == "dropped") == 18
+        for name in ("report.json", "report.md", "record.jsonl"):
+            assert stat.S_IMODE((own / name).stat().st_mode) == 0o600
 
     again = rollback(inventory, "-e", "run_id=run-a")
     assert again.returncode == 0, output(again)
-    assert play_recap(again.stdout)["changed"] == "0"
-    assert "dropped 0, kept 2 (existed before the run), already gone 18" in said(again)
-    assert catalog(db) == before
+    for host, db in dbs.items():
+        assert play_recap(again.stdout, host)["changed"] == "0"
+        assert "dropped 0, kept 2 (existed before the run), already gone 18" in said_of(again, host)
+        assert catalog(db) == before[host]
 
 
-def test_rollback_after_a_partly_failed_migration_drops_only_what_was_built(db, tmp_path):
+def test_rollback_after_a_partly_failed_migration_drops_only_what_was_built(dbs, tmp_path):
     # One more spec index, unique over a column full of duplicates: its build fails, the other 20 are built.
     spec = yaml.safe_load((REPO / "migrations/indexes.yml").read_text())
     spec["indexes"].insert(0, {"name": "idx_message_role_unique", "table": "message", "columns": ["role"], "unique": True})
     spec_path = tmp_path / "indexes.yml"
     spec_path.write_text(yaml.safe_dump(spec))
-    before = catalog(db)
-    inventory = write_inventory(tmp_path / "inventory", db)
+    before = {host: catalog(db) for host, db in dbs.items()}
+    inventory = write_inventory_of(tmp_path / "inventory", dbs)
     # The unique precheck would refuse this spec before the backup; off, the build itself meets the duplicates.
     migrated = run_playbook("migrate.yml", inventory, "-e", "run_id=run-partial", "-e", "index_spec_file=%s" % spec_path,
                             "-e", "unique_precheck=off")
-    assert migrated.returncode != 0 and "idx_message_role_unique" in said(migrated), output(migrated)
-    assert len(catalog(db)) == len(before) + 20
+    assert migrated.returncode != 0, output(migrated)
+    for host, db in dbs.items():
+        assert "idx_message_role_unique" in said_of(migrated, host), output(migrated)
+        assert len(catalog(db)) == len(before[host]) + 20, host
 
     rolled_back = rollback(inventory, "-e", "run_id=run-partial")
     assert rolled_back.returncode == 0, output(rolled_back)
-    assert "dropped 20, kept 0 (existed before the run), already gone 0" in said(rolled_back)
-    # Nothing half-built is left of the failed one, and the rest is as before the run.
-    assert catalog(db) == before
-    if db.engine == "postgresql":
-        assert pg_invalid_indexes(db) == []
+    for host, db in dbs.items():
+        assert "dropped 20, kept 0 (existed before the run), already gone 0" in said_of(rolled_back, host), host
+        # Nothing half-built is left of the failed one, and the rest is as before the run.
+        assert catalog(db) == before[host]
+        if db.engine == "postgresql":
+            assert pg_invalid_indexes(db) == []
 
 
-def test_without_artifacts_the_markers_find_the_run_and_an_unknown_run_is_refused(db, tmp_path):
-    before = catalog(db)
-    inventory = write_inventory(tmp_path / "inventory", db)
+def test_without_artifacts_the_markers_find_the_run_and_an_unknown_run_is_refused(dbs, tmp_path):
+    before = {host: catalog(db) for host, db in dbs.items()}
+    inventory = write_inventory_of(tmp_path / "inventory", dbs)
     migrated = run_playbook("migrate.yml", inventory, "-e", "run_id=run-gone")
     assert migrated.returncode == 0, output(migrated)
-    after_migrate = catalog(db)
+    after_migrate = {host: catalog(db) for host, db in dbs.items()}
     shutil.rmtree(inventory / "artifacts")
 
     unknown = rollback(inventory, "-e", "run_id=no-such-run")
     assert unknown.returncode != 0
-    assert "run no-such-run not found" in said(unknown) and "safeindex run_id=no-such-run" in said(unknown), output(unknown)
-    assert catalog(db) == after_migrate
+    for host, db in dbs.items():
+        assert "run no-such-run not found" in said_of(unknown, host) and "safeindex run_id=no-such-run" in said_of(unknown, host), \
+            output(unknown)
+        assert catalog(db) == after_migrate[host]
 
     # No run id and no artifacts: the one run marked in the database.
     rolled_back = rollback(inventory)
     assert rolled_back.returncode == 0, output(rolled_back)
-    assert "Rollback (indexes) of run run-gone on %s: dropped 20" % HOST in said(rolled_back)
-    assert catalog(db) == before
-    report = json.loads((rollback_dirs(inventory / "artifacts" / HOST / "run-gone")[0] / "report.json").read_text())
-    assert report["details"]["source"] == "markers"
+    for host, db in dbs.items():
+        assert "Rollback (indexes) of run run-gone on %s: dropped 20" % host in said_of(rolled_back, host)
+        assert catalog(db) == before[host]
+        report = json.loads((rollback_dirs(inventory / "artifacts" / host / "run-gone")[0] / "report.json").read_text())
+        assert report["details"]["source"] == "markers"
 
 
 def test_a_rollback_while_another_run_holds_the_database_is_refused_and_names_it(pg_db, tmp_path):

@@ -4,9 +4,11 @@ the live one; a run's snapshot to a new instance. What the live database or inst
 import contextlib
 import dataclasses
 import json
+import re
 
 import pytest
 
+from sandbox import inventory as sandbox_inventory
 from sandbox.sample_app import TABLES
 from tests.integration.conftest import HOST, connection_args, play_recap, query, run_playbook, write_inventory
 
@@ -23,8 +25,8 @@ def quote(db, name):
     return '"%s"' % name if db.engine == "postgresql" else "`%s`" % name
 
 
-def manifest_counts(inventory, run_id=RUN_ID):
-    report = json.loads((inventory / "artifacts" / HOST / run_id / "report.json").read_text())
+def manifest_counts(inventory, run_id=RUN_ID, host=HOST):
+    report = json.loads((inventory / "artifacts" / host / run_id / "report.json").read_text())
     manifest = json.loads(open(report["backup"]["manifest_path"]).read())
     return {t["name"]: t["rows"] if t.get("rows_after") is None else t["rows_after"] for t in manifest["tables"]}
 
@@ -63,84 +65,141 @@ def database_to_restore_into(db, name):
         admin.close()
 
 
-def test_restore_backup_makes_a_new_database_with_the_backups_rows_and_leaves_the_live_one_alone(db, tmp_path):
-    inventory = write_inventory(tmp_path / "inventory", db)
-    migrate(inventory)
-    live_rows, live_indexes = row_counts(db), index_names(db)
-    target = "%s_restored_20261124t220000z_5e7a" % db.name
+# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
+HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
 
-    with database_to_restore_into(db, target) as restored:
+
+def said_of(completed, host):
+    """What the play said of one host of several: its task results (each its first line and the indented ones under
+    it), the callback's line wrapping undone."""
+    own, lines = False, []
+    for line in completed.stdout.splitlines():
+        start = HOST_RESULT.match(line)
+        if start:
+            own = start["host"] == host
+        elif not line[:1].isspace():
+            own = False
+        if own:
+            lines.append(line)
+    return " ".join(" ".join(lines).split())
+
+
+@pytest.fixture
+def dbs(pg_db, my_db):
+    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
+    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
+    return {"test_pg": pg_db, "test_my": my_db}
+
+
+# Ten playbook runs over two engines: longer than the default 300 s on a loaded 2-core machine (the timeout stopped it
+# with one run to go at a load average of 15).
+@pytest.mark.timeout(600)
+def test_restore_backup_into_a_new_database_then_in_place_after_one_migrate(dbs, tmp_path):
+    """Both restores of one run's backup, after one migrate (a migrate is the dearest playbook run here): first into a new
+    database, which leaves the live one as the migrate left it; then in place, which overwrites it, so it comes last."""
+    # Monitoring takes one health sample instead of watching for minutes (as write_inventory).
+    inventory = sandbox_inventory.write_inventory(tmp_path / "inventory", dbs, monitor_duration_seconds=0)
+    migrate(inventory)
+    restore_backup_makes_a_new_database_with_the_backups_rows_and_leaves_the_live_one_alone(dbs, inventory)
+    restore_in_place_needs_the_database_name_then_says_what_is_lost_and_takes_a_safety_backup(dbs, inventory)
+
+
+def restore_backup_makes_a_new_database_with_the_backups_rows_and_leaves_the_live_one_alone(dbs, inventory):
+    live_rows = {host: row_counts(db) for host, db in dbs.items()}
+    live_indexes = {host: index_names(db) for host, db in dbs.items()}
+    targets = {host: "%s_restored_20261124t220000z_5e7a" % db.name for host, db in dbs.items()}
+
+    with contextlib.ExitStack() as stack:
+        restored = {host: stack.enter_context(database_to_restore_into(db, targets[host])) for host, db in dbs.items()}
         dry = rollback(inventory, "-e", "rollback_mode=restore_backup", "--check")
-        assert dry.returncode == 0 and "would restore" in dry.stdout, dry.stdout[-3000:]
-        assert not database_exists(db, target)
+        assert dry.returncode == 0, dry.stdout[-3000:]
+        for host, db in dbs.items():
+            assert "would restore" in said_of(dry, host), dry.stdout[-3000:]
+            assert not database_exists(db, targets[host])
 
         first = rollback(inventory, "-e", "rollback_mode=restore_backup")
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-        assert row_counts(restored) == manifest_counts(inventory) == live_rows
-        # The live database: same rows, same indexes (the run's included: this mode does not drop them).
-        assert row_counts(db) == live_rows and index_names(db) == live_indexes
-        assert "into the new database %s" % target in first.stdout
-        url = "%s://%s@%s:%s/%s" % ({"postgresql": "postgresql", "mysql": "mysql"}[db.engine], db.user, db.host, db.port, target)
-        assert "DATABASE_URL=" + url in first.stdout
-        assert db.password not in first.stdout
-        outcome = json.loads(next((inventory / "artifacts" / HOST / RUN_ID).glob("rollback-restore_backup-*/report.json")).read_text())
-        assert outcome["status"] == "success" and outcome["details"]["database"] == target
+        for host, db in dbs.items():
+            assert row_counts(restored[host]) == manifest_counts(inventory, host=host) == live_rows[host]
+            # The live database: same rows, same indexes (the run's included: this mode does not drop them).
+            assert row_counts(db) == live_rows[host] and index_names(db) == live_indexes[host]
+            assert "into the new database %s" % targets[host] in said_of(first, host)
+            url = "%s://%s@%s:%s/%s" % ({"postgresql": "postgresql", "mysql": "mysql"}[db.engine], db.user, db.host, db.port,
+                                        targets[host])
+            assert "DATABASE_URL=" + url in said_of(first, host)
+            assert db.password not in first.stdout
+            outcome = json.loads(next((inventory / "artifacts" / host / RUN_ID).glob("rollback-restore_backup-*/report.json")).read_text())
+            assert outcome["status"] == "success" and outcome["details"]["database"] == targets[host]
 
         again = rollback(inventory, "-e", "rollback_mode=restore_backup")
         assert again.returncode == 0, again.stdout[-4000:]
-        assert play_recap(again.stdout)["changed"] == "0" and "already restored" in again.stdout
-        assert row_counts(restored) == live_rows
+        for host in dbs:
+            assert play_recap(again.stdout, host)["changed"] == "0" and "already restored" in said_of(again, host)
+            assert row_counts(restored[host]) == live_rows[host]
 
     # Another database in the way of the target is refused, named, and left as it is.
-    with database_to_restore_into(db, target) as in_the_way:
-        admin = db.server.admin_connect()
-        with admin.cursor() as cur:
-            cur.execute(("CREATE DATABASE \"%s\" OWNER \"%s\"" % (target, db.user)) if db.engine == "postgresql"
-                        else "CREATE DATABASE `%s`" % target)
-        admin.close()
+    with contextlib.ExitStack() as stack:
+        in_the_way = {host: stack.enter_context(database_to_restore_into(db, targets[host])) for host, db in dbs.items()}
+        for host, db in dbs.items():
+            admin = db.server.admin_connect()
+            with admin.cursor() as cur:
+                cur.execute(("CREATE DATABASE \"%s\" OWNER \"%s\"" % (targets[host], db.user)) if db.engine == "postgresql"
+                            else "CREATE DATABASE `%s`" % targets[host])
+            admin.close()
         refused = rollback(inventory, "-e", "rollback_mode=restore_backup")
-        assert refused.returncode != 0 and "the database %s already exists" % target in refused.stdout
-        assert query(in_the_way, "SELECT 1")
+        assert refused.returncode != 0
+        for host in dbs:
+            assert "the database %s already exists" % targets[host] in said_of(refused, host), refused.stdout[-3000:]
+            assert query(in_the_way[host], "SELECT 1")
 
     # This run took no RDS snapshot: restore_snapshot says so and touches nothing.
     no_snapshot = rollback(inventory, "-e", "rollback_mode=restore_snapshot")
-    assert no_snapshot.returncode != 0 and "the run took no RDS snapshot" in no_snapshot.stdout
-    assert row_counts(db) == live_rows
+    assert no_snapshot.returncode != 0
+    for host, db in dbs.items():
+        assert "the run took no RDS snapshot" in said_of(no_snapshot, host), no_snapshot.stdout[-3000:]
+        assert row_counts(db) == live_rows[host]
 
 
-def test_restore_in_place_needs_the_database_name_then_says_what_is_lost_and_takes_a_safety_backup(db, tmp_path):
-    inventory = write_inventory(tmp_path / "inventory", db)
-    migrate(inventory)
-    backup_rows = manifest_counts(inventory)
+def restore_in_place_needs_the_database_name_then_says_what_is_lost_and_takes_a_safety_backup(dbs, inventory):
+    backup_rows = {host: manifest_counts(inventory, host=host) for host in dbs}
     # Writes after the backup: the restore in place will lose them.
-    query(db, "DELETE FROM %s WHERE id <= 3" % quote(db, "feedback"))
-    query(db, "INSERT INTO %s (user_id, title, is_archived, created_at, updated_at) VALUES (1, 'late', %s, %s, %s)"
-          % (quote(db, "conversation"), "false", "CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP"))
-    written = row_counts(db)
-    assert written != backup_rows
+    written = {}
+    for host, db in dbs.items():
+        query(db, "DELETE FROM %s WHERE id <= 3" % quote(db, "feedback"))
+        query(db, "INSERT INTO %s (user_id, title, is_archived, created_at, updated_at) VALUES (1, 'late', %s, %s, %s)"
+              % (quote(db, "conversation"), "false", "CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP"))
+        written[host] = row_counts(db)
+        assert written[host] != backup_rows[host]
 
     unconfirmed = rollback(inventory, "-e", "rollback_mode=restore_backup", "-e", "restore_in_place=true")
-    assert unconfirmed.returncode != 0 and "confirm with -e confirm=%s" % db.name in unconfirmed.stdout
+    assert unconfirmed.returncode != 0
+    for host, db in dbs.items():
+        assert "confirm with -e confirm=%s" % db.name in said_of(unconfirmed, host), unconfirmed.stdout[-3000:]
     wrong = rollback(inventory, "-e", "rollback_mode=restore_backup", "-e", "restore_in_place=true", "-e", "confirm=production")
-    assert wrong.returncode != 0 and "(got production)" in wrong.stdout
-    assert row_counts(db) == written
-    assert not list((inventory / "backups" / HOST).glob("*-before-restore-*"))
+    assert wrong.returncode != 0
+    for host, db in dbs.items():
+        assert "(got production)" in said_of(wrong, host), wrong.stdout[-3000:]
+        assert row_counts(db) == written[host]
+        assert not list((inventory / "backups" / host).glob("*-before-restore-*"))
 
-    confirmed = rollback(inventory, "-e", "rollback_mode=restore_backup", "-e", "restore_in_place=true", "-e", "confirm=" + db.name)
-    assert confirmed.returncode == 0, confirmed.stdout[-4000:] + confirmed.stderr[-2000:]
-    assert "the row counts of %s differ by 4 rows" % db.name in confirmed.stdout
-    assert "every write since the backup will be lost" in confirmed.stdout
-    assert "feedback: %d rows at the backup, %d now (-3)" % (backup_rows["feedback"], backup_rows["feedback"] - 3) in confirmed.stdout
-    assert "conversation: %d rows at the backup, %d now (+1)" % (backup_rows["conversation"], backup_rows["conversation"] + 1) \
-        in confirmed.stdout
-    assert row_counts(db) == backup_rows
-    safety = list((inventory / "backups" / HOST).glob(RUN_ID + "-before-restore-*/manifest.json"))
-    assert len(safety) == 1
-    safety_manifest = json.loads(safety[0].read_text())
-    assert safety_manifest["verified"]["result"] == "ok"
-    assert {t["name"]: t["rows"] for t in safety_manifest["tables"]} == written
-    # The run's own backup is still there to restore again.
-    assert manifest_counts(inventory) == backup_rows
+    # Confirmed by the database's own name, so one host at a time (--limit <host>, as the runbook's commands say).
+    for host, db in dbs.items():
+        confirmed = rollback(inventory, "-e", "rollback_mode=restore_backup", "-e", "restore_in_place=true", "-e", "confirm=" + db.name,
+                             "--limit", host)
+        assert confirmed.returncode == 0, confirmed.stdout[-4000:] + confirmed.stderr[-2000:]
+        assert "the row counts of %s differ by 4 rows" % db.name in confirmed.stdout
+        assert "every write since the backup will be lost" in confirmed.stdout
+        feedback, conversation = backup_rows[host]["feedback"], backup_rows[host]["conversation"]
+        assert "feedback: %d rows at the backup, %d now (-3)" % (feedback, feedback - 3) in confirmed.stdout
+        assert "conversation: %d rows at the backup, %d now (+1)" % (conversation, conversation + 1) in confirmed.stdout
+        assert row_counts(db) == backup_rows[host]
+        safety = list((inventory / "backups" / host).glob(RUN_ID + "-before-restore-*/manifest.json"))
+        assert len(safety) == 1
+        safety_manifest = json.loads(safety[0].read_text())
+        assert safety_manifest["verified"]["result"] == "ok"
+        assert {t["name"]: t["rows"] for t in safety_manifest["tables"]} == written[host]
+        # The run's own backup is still there to restore again.
+        assert manifest_counts(inventory, host=host) == backup_rows[host]
 
 
 def database_exists(db, name):
