@@ -1,10 +1,9 @@
-"""The version suite's one chain, on a server of each major (test_pg15.py, test_pg17.py, test_pg18.py: a file per
-major, so `--dist loadfile` spreads them over the workers): the user's commands end to end through ansible-playbook,
-each step checked in that server's catalog.
+"""The version suite's one chain, on a server of each major at once (test_pg_majors.py): the user's commands end to end
+through ansible-playbook, one inventory host per major, each step checked in that server's catalog.
 
-One chain per major, in as few playbook runs as is honest (each costs several seconds): an INVALID leftover is there
-before the first migrate, so that run heals it while it builds the other 19; then the rerun; then rollback.yml's two
-modes of the first run (indexes, restore_backup).
+One chain, in as few playbook runs as is honest (each costs several seconds, whatever the number of hosts): an INVALID
+leftover is there before the first migrate, so that run heals it while it builds the other 19; then the rerun; then
+rollback.yml's two modes of the first run (indexes, restore_backup). What the play says is read per host.
 """
 
 import dataclasses
@@ -17,12 +16,13 @@ from ansible.module_utils.safeindex.core.connection import ConnectionParams
 from ansible.module_utils.safeindex.engines import open_engine
 from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 
+from sandbox import inventory as sandbox_inventory
 from sandbox.sample_app import TABLES
 from tests.conftest import REPO
-from tests.integration.conftest import HOST, pg_index, pg_invalid_indexes, play_recap, query, run_playbook, write_inventory
+from tests.integration.conftest import pg_index, pg_invalid_indexes, play_recap, query, run_playbook
 from tests.integration.test_db_index_postgres import cancelled_concurrent_build
 from tests.integration.test_migrate_playbook import probe_plan
-from tests.integration.test_rollback_indexes import catalog
+from tests.integration.test_rollback_indexes import catalog, said_of
 
 SPEC = yaml.safe_load((REPO / "migrations/indexes.yml").read_text())
 RUN_ID = "20261201T220000Z-a17b"
@@ -62,11 +62,6 @@ def output(completed):
     return completed.stdout[-4000:] + completed.stderr[-2000:]
 
 
-def said(completed):
-    """The play's output with the callback's line wrapping undone."""
-    return " ".join(completed.stdout.split())
-
-
 def row_counts(db):
     return {table: query(db, 'SELECT count(*) FROM "%s"' % table)[0][0] for table in TABLES}
 
@@ -100,7 +95,12 @@ def what_the_engine_sees(db, builder, writer):
         engine.close()
 
 
-def the_users_commands_end_to_end(db, tmp_path, major):
+def host_of(major):
+    return "pg%d" % major
+
+
+def before_the_run(db, major):
+    """The server's own facts, and the INVALID leftover the first migrate heals; (version, catalog before, client)."""
     version = the_servers_own_facts(db, major)
     before = catalog(db)
     assert not any(name in DEFINITIONS for _table, name in before)
@@ -117,26 +117,26 @@ def the_users_commands_end_to_end(db, tmp_path, major):
         seen["writer"]: "RowExclusiveLock", seen["builder"]: "ShareUpdateExclusiveLock"}, seen
     assert seen["lock_waits"] == {seen["builder"]: [seen["writer"]]}, seen
     assert pg_invalid_indexes(db) == [LEFTOVER]
-
     # The client a user gets: the server's own major first (pg_restore 17 and 18 cannot restore into 15:
     # features.transaction_timeout); the manifest must name it.
     client = builds.build_of_major(major, "pg_dump", "pg_restore") or builds.newest_at_least(major, "pg_dump", "pg_restore")
-    inventory = write_inventory(tmp_path / "inventory", db)  # no client setting: the backup picks it
+    return version, before, client
 
-    # migrate.yml: the 20 indexes, the leftover dropped and built again, the backup verified by a restore.
-    first = run_playbook("migrate.yml", inventory, "-e", "run_id=" + RUN_ID)
-    assert first.returncode == 0, output(first)
-    assert "Indexes created: 20" in first.stdout and "Total indexes in place: 20/20" in first.stdout, output(first)
-    assert "of which rebuilt from an INVALID leftover: 1" in first.stdout
-    assert play_recap(first.stdout)["failed"] == "0"
+
+def the_first_run_built_and_healed(db, completed, host, inventory, version, client):
+    """migrate.yml on this host: the 20 indexes, the leftover dropped and built again, the backup verified by a restore;
+    the backup's manifest."""
+    told = said_of(completed, host)
+    assert "Indexes created: 20" in told and "Total indexes in place: 20/20" in told, output(completed)
+    assert "of which rebuilt from an INVALID leftover: 1" in told
+    assert play_recap(completed.stdout, host)["failed"] == "0"
     for name, definition in DEFINITIONS.items():
         found = pg_index(db, name)
         assert found and found["valid"] and found["ready"], name
         assert found["definition"] == definition
         assert found["comment"] == "safeindex run_id=" + RUN_ID, name
     assert pg_invalid_indexes(db) == []
-    run_dir = inventory / "artifacts" / HOST / RUN_ID
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((inventory / "artifacts" / host / RUN_ID / "report.json").read_text())
     assert report["status"] == "success" and report["server_version"].startswith(version.split()[0])
     assert (report["indexes_created"], report["rebuilt_invalid"], report["errors"]) == (20, 1, 0)
     assert [i["action"] for i in report["indexes"] if i["name"] == LEFTOVER] == ["rebuilt_invalid"]
@@ -150,38 +150,62 @@ def the_users_commands_end_to_end(db, tmp_path, major):
     assert {p["verdict"] for p in report["verify"]["probes"]} <= {"ok", "small_table"}
     for probe in SPEC["probes"]:
         assert probe["expect_index"] in probe_plan(db, probe["sql"]), probe["name"]
-    built = catalog(db)
+    return manifest
+
+
+def the_users_commands_end_to_end(dbs, tmp_path):
+    """dbs: {major: SandboxDB}, a database on a server of each major."""
+    hosts = {host_of(major): db for major, db in dbs.items()}
+    facts = {host_of(major): before_the_run(db, major) for major, db in dbs.items()}
+    # No client setting: the backup picks each host's.
+    inventory = sandbox_inventory.write_inventory(tmp_path / "inventory", hosts, monitor_duration_seconds=0)
+
+    first = run_playbook("migrate.yml", inventory, "-e", "run_id=" + RUN_ID, timeout=900)
+    assert first.returncode == 0, output(first)
+    manifests, built = {}, {}
+    for host, db in hosts.items():
+        version, _before, client = facts[host]
+        manifests[host] = the_first_run_built_and_healed(db, first, host, inventory, version, client)
+        built[host] = catalog(db)
 
     # The rerun changes nothing and takes no backup.
     second = run_playbook("migrate.yml", inventory, "-e", "run_id=%s-rerun" % RUN_ID)
     assert second.returncode == 0, output(second)
-    assert play_recap(second.stdout)["changed"] == "0"
-    assert "Indexes created: 0" in second.stdout and "Already existed: 20" in second.stdout
-    assert "no backup needed" in second.stdout  # nothing to build, nothing to back up
-    assert catalog(db) == built
+    for host, db in hosts.items():
+        told = said_of(second, host)
+        assert play_recap(second.stdout, host)["changed"] == "0"
+        assert "Indexes created: 0" in told and "Already existed: 20" in told, told[-2000:]
+        assert "no backup needed" in told  # nothing to build, nothing to back up
+        assert catalog(db) == built[host]
 
     # rollback.yml, mode indexes: exactly the catalog from before the run (the healed leftover was the run's build).
     rolled_back = run_playbook("rollback.yml", inventory, "-e", "run_id=" + RUN_ID)
     assert rolled_back.returncode == 0, output(rolled_back)
-    assert "Rollback (indexes) of run %s on %s: dropped 20" % (RUN_ID, HOST) in said(rolled_back)
-    assert catalog(db) == before and pg_invalid_indexes(db) == []
+    for host, db in hosts.items():
+        assert "Rollback (indexes) of run %s on %s: dropped 20" % (RUN_ID, host) in said_of(rolled_back, host)
+        assert catalog(db) == facts[host][1] and pg_invalid_indexes(db) == []
 
     # rollback.yml, mode restore_backup: a new database with the backup's rows; the live one left alone.
-    live_rows = row_counts(db)
-    target = default_target(db.name, RUN_ID)
-    admin = db.server.admin_connect()
+    live_rows = {host: row_counts(db) for host, db in hosts.items()}
+    targets = {host: default_target(db.name, RUN_ID) for host, db in hosts.items()}
     try:
         restored = run_playbook("rollback.yml", inventory, "-e", "run_id=" + RUN_ID, "-e", "rollback_mode=restore_backup")
         assert restored.returncode == 0, output(restored)
-        assert "into the new database %s" % target in restored.stdout
-        copy = dataclasses.replace(db, name=target)
-        expected = {t["name"]: t["rows"] for t in manifest["tables"]}
-        assert row_counts(copy) == expected == live_rows
-        # The backup was taken before the builds: none of the run's indexes, nor the INVALID leftover (pg_dump leaves
-        # invalid indexes out), only what the tables had.
-        assert {name for _table, name in catalog(copy)} == {name for _table, name in before}
-        assert row_counts(db) == live_rows and catalog(db) == before
+        for host, db in hosts.items():
+            before = facts[host][1]
+            assert "into the new database %s" % targets[host] in said_of(restored, host)
+            copy = dataclasses.replace(db, name=targets[host])
+            expected = {t["name"]: t["rows"] for t in manifests[host]["tables"]}
+            assert row_counts(copy) == expected == live_rows[host]
+            # The backup was taken before the builds: none of the run's indexes, nor the INVALID leftover (pg_dump
+            # leaves invalid indexes out), only what the tables had.
+            assert {name for _table, name in catalog(copy)} == {name for _table, name in before}
+            assert row_counts(db) == live_rows[host] and catalog(db) == before
     finally:
-        with admin.cursor() as cur:
-            cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % target)
-        admin.close()
+        for host, db in hosts.items():
+            admin = db.server.admin_connect()
+            try:
+                with admin.cursor() as cur:
+                    cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % targets[host])
+            finally:
+                admin.close()
