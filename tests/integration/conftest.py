@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -153,6 +154,12 @@ def db(request):
     return request.getfixturevalue({"postgresql": "pg_db", "mysql": "my_db"}[request.param])
 
 
+@pytest.fixture
+def dbs(pg_db, my_db):
+    """A database on each engine, one inventory host each ({host: db}), for write_inventory_of."""
+    return {"test_pg": pg_db, "test_my": my_db}
+
+
 def connection_args(db):
     """Module options that reach the test database."""
     return dict(db_engine=db.engine, db_host=db.host, db_port=db.port, db_name=db.name, db_user=db.user, db_password=db.password)
@@ -233,6 +240,31 @@ def write_inventory(folder, db, **host_vars):
     """An inventory like inventories/local, pointing at the test's own database; extra host vars as given."""
     # Monitoring takes one health sample instead of watching for minutes; test_monitor sets its own window.
     return sandbox_inventory.write_inventory(folder, {HOST: db}, host_vars={HOST: host_vars}, monitor_duration_seconds=0)
+
+
+def write_inventory_of(folder, dbs, host_vars=None):
+    """write_inventory for several hosts ({host: db}, extra host vars by host): one playbook run covers them all, so the
+    run's own cost (Ansible's start, each module's payload) is paid once instead of once per host."""
+    return sandbox_inventory.write_inventory(folder, dbs, host_vars=host_vars, monitor_duration_seconds=0)
+
+
+# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
+HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
+
+
+def said_of(completed, host):
+    """What the play said of one host of several: its task results (each its first line and the indented ones under
+    it), the callback's line wrapping undone."""
+    own, lines = False, []
+    for line in completed.stdout.splitlines():
+        start = HOST_RESULT.match(line)
+        if start:
+            own = start["host"] == host
+        elif not line[:1].isspace():
+            own = False
+        if own:
+            lines.append(line)
+    return " ".join(" ".join(lines).split())
 
 
 def play_recap(output, host=HOST):

@@ -19,10 +19,10 @@ from ansible.module_utils.safeindex.engines.postgresql.features import FEATURES
 from sandbox import inventory as sandbox_inventory
 from sandbox.sample_app import TABLES
 from tests.conftest import REPO
-from tests.integration.conftest import pg_index, pg_invalid_indexes, play_recap, query, run_playbook
+from tests.integration.conftest import pg_index, pg_invalid_indexes, play_recap, query, run_playbook, said_of
 from tests.integration.test_db_index_postgres import cancelled_concurrent_build
 from tests.integration.test_migrate_playbook import probe_plan
-from tests.integration.test_rollback_indexes import catalog, said_of
+from tests.integration.test_rollback_indexes import catalog
 
 SPEC = yaml.safe_load((REPO / "migrations/indexes.yml").read_text())
 RUN_ID = "20261201T220000Z-a17b"

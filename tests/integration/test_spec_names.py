@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from tests.integration.conftest import HOST, play_recap, query, run_playbook, write_inventory
+from tests.integration.conftest import HOST, play_recap, query, run_playbook, said_of, write_inventory, write_inventory_of
 
 pytestmark = pytest.mark.slow
 
@@ -91,50 +91,59 @@ def output(completed):
     return completed.stdout[-4000:] + completed.stderr[-2000:]
 
 
-def test_names_that_need_quoting_migrate_rerun_and_roll_back(db, tmp_path):
-    make_table(db)
-    expression = db.engine == "postgresql"  # MariaDB has no expression keys: its refusal is the test below
-    spec = write_spec(tmp_path / "spec.yml", db, expression=expression)
-    inventory = write_inventory(tmp_path / "inventory", db, index_spec_file=str(spec))
-    before = catalog(db)
+def test_names_that_need_quoting_migrate_rerun_and_roll_back(dbs, tmp_path):
+    """Both engines in each run (a host each); MariaDB has no expression keys: its refusal is the test below."""
+    specs, before = {}, {}
+    for host, db in dbs.items():
+        make_table(db)
+        specs[host] = write_spec(tmp_path / ("spec-%s.yml" % host), db, expression=db.engine == "postgresql")
+        before[host] = catalog(db)
+    inventory = write_inventory_of(tmp_path / "inventory", dbs,
+                                   host_vars={host: {"index_spec_file": str(spec)} for host, spec in specs.items()})
 
     migrated = run_playbook("migrate.yml", inventory, "-e", "run_id=names-1")
     assert migrated.returncode == 0, output(migrated)
-    expected = 4 if expression else 2
-    assert "Total indexes in place: %d/%d" % (expected, expected) in migrated.stdout
-    # The backup gate held with these names too: the dump was verified by a restore, the table's rows counted in it.
-    report = json.loads((inventory / "artifacts" / HOST / "names-1" / "report.json").read_text())
-    assert report["backup"]["verified"], report["backup"]
-    manifest = json.loads(open(report["backup"]["manifest_path"]).read())
-    assert [t["rows"] for t in manifest["tables"] if t["name"] == TABLE] == [ROWS], manifest["tables"]
-    after = catalog(db)
-    built = {BY_CUSTOMER, ODD} | ({BY_EMAIL, ONE_NULL} if expression else set())
-    assert set(after) - set(before) == built
-    assert all(after[name][1] for name in built), after
-    probe = "SELECT id FROM %s WHERE %s = 42" % (quoted(db, TABLE), quoted(db, "Customer Id"))
-    assert BY_CUSTOMER in plan_of(db, probe)
-    if db.engine == "postgresql":
-        assert after[BY_CUSTOMER][0].endswith('USING btree ("Customer Id" DESC)'), after[BY_CUSTOMER]
-        assert after[ODD][0].endswith('USING btree ("Select", "Quote""d", "Back`tick")'), after[ODD]
-        assert after[BY_EMAIL][0].endswith("USING btree (lower((email)::text))"), after[BY_EMAIL]
-        assert BY_EMAIL in plan_of(db, "SELECT id FROM %s WHERE lower(email) = 'user42@example.com'" % quoted(db, TABLE))
-        # ANALYZEd after the build: the planner has statistics of the expression (pg_stats lists them under the index).
-        assert query(db, "SELECT count(*) FROM pg_stats WHERE tablename = %s", (BY_EMAIL,))[0][0] == 1
-        assert after[ONE_NULL][0].endswith('USING btree (email, "Back`tick") NULLS NOT DISTINCT'), after[ONE_NULL]
-    else:
-        assert after[BY_CUSTOMER][0] == "Customer Id D", after[BY_CUSTOMER]
-        assert after[ODD][0] == 'Select A, Quote"d A, Back`tick A', after[ODD]
+    after = {}
+    for host, db in dbs.items():
+        expression = db.engine == "postgresql"
+        expected = 4 if expression else 2
+        assert "Total indexes in place: %d/%d" % (expected, expected) in said_of(migrated, host), output(migrated)
+        # The backup gate held with these names too: the dump was verified by a restore, the table's rows counted in it.
+        report = json.loads((inventory / "artifacts" / host / "names-1" / "report.json").read_text())
+        assert report["backup"]["verified"], report["backup"]
+        manifest = json.loads(open(report["backup"]["manifest_path"]).read())
+        assert [t["rows"] for t in manifest["tables"] if t["name"] == TABLE] == [ROWS], manifest["tables"]
+        after[host] = found = catalog(db)
+        built = {BY_CUSTOMER, ODD} | ({BY_EMAIL, ONE_NULL} if expression else set())
+        assert set(found) - set(before[host]) == built
+        assert all(found[name][1] for name in built), found
+        probe = "SELECT id FROM %s WHERE %s = 42" % (quoted(db, TABLE), quoted(db, "Customer Id"))
+        assert BY_CUSTOMER in plan_of(db, probe)
+        if db.engine == "postgresql":
+            assert found[BY_CUSTOMER][0].endswith('USING btree ("Customer Id" DESC)'), found[BY_CUSTOMER]
+            assert found[ODD][0].endswith('USING btree ("Select", "Quote""d", "Back`tick")'), found[ODD]
+            assert found[BY_EMAIL][0].endswith("USING btree (lower((email)::text))"), found[BY_EMAIL]
+            assert BY_EMAIL in plan_of(db, "SELECT id FROM %s WHERE lower(email) = 'user42@example.com'" % quoted(db, TABLE))
+            # ANALYZEd after the build: the planner has statistics of the expression (pg_stats lists them under the index).
+            assert query(db, "SELECT count(*) FROM pg_stats WHERE tablename = %s", (BY_EMAIL,))[0][0] == 1
+            assert found[ONE_NULL][0].endswith('USING btree (email, "Back`tick") NULLS NOT DISTINCT'), found[ONE_NULL]
+        else:
+            assert found[BY_CUSTOMER][0] == "Customer Id D", found[BY_CUSTOMER]
+            assert found[ODD][0] == 'Select A, Quote"d A, Back`tick A', found[ODD]
 
     again = run_playbook("migrate.yml", inventory, "-e", "run_id=names-2")
     assert again.returncode == 0, output(again)
-    assert play_recap(again.stdout, HOST)["changed"] == "0"
-    assert "Already existed: %d" % expected in again.stdout
-    assert catalog(db) == after
+    for host, db in dbs.items():
+        expected = 4 if db.engine == "postgresql" else 2
+        assert play_recap(again.stdout, host)["changed"] == "0"
+        assert "Already existed: %d" % expected in said_of(again, host)
+        assert catalog(db) == after[host]
 
     rolled_back = run_playbook("rollback.yml", inventory, "-e", "run_id=names-1")
     assert rolled_back.returncode == 0, output(rolled_back)
-    assert "dropped %d" % expected in " ".join(rolled_back.stdout.split())
-    assert catalog(db) == before
+    for host, db in dbs.items():
+        assert "dropped %d" % (4 if db.engine == "postgresql" else 2) in said_of(rolled_back, host)
+        assert catalog(db) == before[host]
 
 
 def test_mariadb_refuses_an_expression_key_in_preflight_before_any_backup(my_db, tmp_path):
