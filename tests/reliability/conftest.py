@@ -13,6 +13,7 @@ from sandbox.sample_app import TABLES
 from tests.integration.conftest import (  # noqa: F401 (fixtures, re-used as they are)
     aws_credentials,
     db,
+    dbs,
     moto_server,
     moto_server_process,
     my_db,

@@ -7,6 +7,7 @@ progress callback's spool, the client tools' secrets folder) while it exists. Th
 backup, watched the same way.
 """
 
+import contextlib
 import gzip
 import os
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import HOST, run_playbook, write_inventory
+from tests.integration.conftest import run_playbook, said_of, write_inventory_of
 from tests.integration.test_rollback_restore import database_to_restore_into
 from tests.reliability.conftest import assert_consistent, assert_no_secret, assert_private, files_under, table_counts
 
@@ -33,11 +34,12 @@ SECRETS_FOLDER_PREFIX = "safeindex-secrets-"
 
 
 class Sampler(threading.Thread):
-    """Every ~20 ms: each process's argv, our own processes' environments, and the files under the run's temp folder."""
+    """Every ~20 ms: each process's argv, our own processes' environments, and the files under the run's temp folder,
+    for any of the secrets."""
 
-    def __init__(self, secret, temp_dir):
+    def __init__(self, secrets, temp_dir):
         super().__init__(name="secret sampler", daemon=True)
-        self.secret, self.temp_dir = secret.encode(), temp_dir
+        self.secrets, self.temp_dir = [secret.encode() for secret in secrets], temp_dir
         self.stopping = threading.Event()
         self.programs, self.leaks, self.sweeps, self.files_read = set(), [], 0, set()
 
@@ -59,9 +61,9 @@ class Sampler(threading.Thread):
                 continue  # gone, or not ours to read
             words = argv.split(b"\0")
             self.programs.update(os.path.basename(w.decode("utf-8", "replace")) for w in words[:2] if w)
-            if self.secret in argv:
+            if any(secret in argv for secret in self.secrets):
                 self.leaks.append("argv of pid %s: %s" % (entry.name, words[0].decode("utf-8", "replace")))
-            if self.secret in environment:
+            if any(secret in environment for secret in self.secrets):
                 self.leaks.append("environment of pid %s: %s" % (entry.name, words[0].decode("utf-8", "replace")))
 
     def sweep_files(self):
@@ -74,7 +76,7 @@ class Sampler(threading.Thread):
                 except OSError:
                     continue
                 self.files_read.add(path)
-                if self.secret in content:
+                if any(secret in content for secret in self.secrets):
                     self.leaks.append("file %s" % path)
 
     def __enter__(self):
@@ -86,11 +88,11 @@ class Sampler(threading.Thread):
         self.join(30)
 
 
-def watched_playbook(db, temp_dir, playbook, inventory, *extra):
-    """Run a playbook -vvv with every temporary file it makes under temp_dir, sampled all along."""
+def watched_playbook(secrets, temp_dir, playbook, inventory, *extra):
+    """Run a playbook -vvv with every temporary file it makes under temp_dir, sampled all along for the secrets."""
     env = {"TMPDIR": str(temp_dir), "ANSIBLE_LOCAL_TEMP": str(temp_dir / "ansible-local"),
            "ANSIBLE_REMOTE_TEMP": str(temp_dir / "ansible-remote")}
-    with Sampler(db.password, temp_dir) as sampler:
+    with Sampler(secrets, temp_dir) as sampler:
         completed = run_playbook(playbook, inventory, "-vvv", *extra, env=env)
     assert sampler.sweeps > 50, "the sampler barely ran"
     assert sampler.leaks == [], sampler.leaks[:5]
@@ -99,33 +101,43 @@ def watched_playbook(db, temp_dir, playbook, inventory, *extra):
     return completed, sampler
 
 
-def test_the_password_is_in_no_argv_environment_output_or_file_of_a_migration_and_its_restore(db, tmp_path):
-    assert len(db.password) >= 12, "the sandbox's random password is the distinctive secret this test looks for"
-    counts_before = table_counts(db)
+def test_the_password_is_in_no_argv_environment_output_or_file_of_a_migration_and_its_restore(dbs, tmp_path):
+    """Both engines in each run (a host each), each one's password looked for everywhere."""
+    passwords = [db.password for db in dbs.values()]
+    assert all(len(password) >= 12 for password in passwords), "the sandbox's random password is the distinctive secret"
+    counts_before = {host: table_counts(db) for host, db in dbs.items()}
     temp_dir = tmp_path / "tmp"
     temp_dir.mkdir()
-    inventory = write_inventory(tmp_path / "inventory", db)
+    inventory = write_inventory_of(tmp_path / "inventory", dbs)
     spec = tmp_path / "indexes.yml"
     spec.write_text(yaml.safe_dump(SPEC))
-    migrated, sampler = watched_playbook(db, temp_dir, "migrate.yml", inventory, "-e", "index_spec_file=%s" % spec,
+    migrated, sampler = watched_playbook(passwords, temp_dir, "migrate.yml", inventory, "-e", "index_spec_file=%s" % spec,
                                          "-e", "run_id=secret-run")
     assert migrated.returncode == 0, migrated.stdout[-3000:]
-    # The sampler saw the client tools run: their command lines were checked, not missed.
-    assert sampler.programs & DUMP_TOOLS[db.engine], sorted(sampler.programs)
-    assert sampler.programs & RESTORE_TOOLS[db.engine], sorted(sampler.programs)
-
-    with database_to_restore_into(db, "%s_restored_secrets" % db.name) as restored:
-        rolled_back, sampler = watched_playbook(db, temp_dir, "rollback.yml", inventory, "-e", "run_id=secret-run",
-                                                "-e", "rollback_mode=restore_backup", "-e", "restore_database=%s" % restored.name)
-        assert rolled_back.returncode == 0, rolled_back.stdout[-3000:]
+    for db in dbs.values():
+        # The sampler saw the client tools run: their command lines were checked, not missed.
+        assert sampler.programs & DUMP_TOOLS[db.engine], sorted(sampler.programs)
         assert sampler.programs & RESTORE_TOOLS[db.engine], sorted(sampler.programs)
-    assert_consistent(db, counts_before)
-    folders = (inventory / "artifacts", inventory / "backups")
-    assert list(files_under(inventory / "backups" / HOST / "secret-run")), "the run left no backup to check"
-    assert_no_secret(db.password, migrated.stdout, migrated.stderr, rolled_back.stdout, rolled_back.stderr, folders=folders)
-    assert_no_secret(db.password, folders=[temp_dir])
-    # MySQL dumps are gzip-compressed as they stream: read them as a restore would.
-    for dump in (inventory / "backups").rglob("*.gz"):
-        assert db.password.encode() not in gzip.decompress(dump.read_bytes()), dump
-    assert_private(*folders)
 
+    with contextlib.ExitStack() as stack:
+        restored = {host: stack.enter_context(database_to_restore_into(db, "%s_restored_secrets" % db.name))
+                    for host, db in dbs.items()}
+        write_inventory_of(inventory, dbs, host_vars={host: {"restore_database": into.name} for host, into in restored.items()})
+        rolled_back, sampler = watched_playbook(passwords, temp_dir, "rollback.yml", inventory, "-e", "run_id=secret-run",
+                                                "-e", "rollback_mode=restore_backup")
+        assert rolled_back.returncode == 0, rolled_back.stdout[-3000:]
+        for host, into in restored.items():
+            assert into.name in said_of(rolled_back, host)  # each host restored into its own database
+        for db in dbs.values():
+            assert sampler.programs & RESTORE_TOOLS[db.engine], sorted(sampler.programs)
+    folders = (inventory / "artifacts", inventory / "backups")
+    for host, db in dbs.items():
+        assert_consistent(db, counts_before[host])
+        assert list(files_under(inventory / "backups" / host / "secret-run")), "the run left no backup to check"
+    for password in passwords:
+        assert_no_secret(password, migrated.stdout, migrated.stderr, rolled_back.stdout, rolled_back.stderr, folders=folders)
+        assert_no_secret(password, folders=[temp_dir])
+        # MySQL dumps are gzip-compressed as they stream: read them as a restore would.
+        for dump in (inventory / "backups").rglob("*.gz"):
+            assert password.encode() not in gzip.decompress(dump.read_bytes()), dump
+    assert_private(*folders)
