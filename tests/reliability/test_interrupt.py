@@ -28,35 +28,62 @@ SPEC = {"indexes": [
 ]}
 RUN_ID = "interrupted-run"
 WAIT_SECONDS = 180
+# The backup is not what these cases try: its checksum proof is enough, and far cheaper than a restore check (which
+# starts a scratch server for every run).
+FAST_BACKUP = {"backup_verify": "checksum"}
+
+
+_watching = {}
+
+
+def watch_query(db, statement, params=None):
+    """Rows of one query on the test's watching connection: one autocommit connection (each statement sees the server
+    afresh) for every look of a polling loop. A new connection per look costs more CPU than the look: PyMySQL loads
+    the system's CA bundle for every connection."""
+    key = (db.engine, db.host, db.port, db.name)
+    if key not in _watching:
+        _watching[key] = db.connect(autocommit=True)
+    with _watching[key].cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
+
+
+@pytest.fixture(autouse=True)
+def watching_connections_closed():
+    """The watching connections end with their test (test_killed_processes imports this too)."""
+    yield
+    while _watching:
+        with contextlib.suppress(Exception):
+            _watching.popitem()[1].close()
 
 
 def run_lock_held(db):
     """This database's run lock, as an operator checks it (pg_locks, IS_USED_LOCK)."""
     if db.engine == "postgresql":
-        return query(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")[0][0] > 0
-    return query(db, "SELECT IS_USED_LOCK(%s)", ("safeindex:%s" % db.name,))[0][0] is not None
+        return watch_query(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                               " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")[0][0] > 0
+    return watch_query(db, "SELECT IS_USED_LOCK(%s)", ("safeindex:%s" % db.name,))[0][0] is not None
 
 
 def builds_of_run(db, run_id, waiting=False):
     """The run's build of INTERRUPTED_INDEX on the server (or only while it waits for the app's write): PostgreSQL names
     the run's sessions after it, MySQL's ALTER carries the run's marker in its index comment."""
     if db.engine == "postgresql":
-        return query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE %s"
-                         " AND state = 'active' AND query LIKE %s AND (NOT %s OR wait_event_type = 'Lock')",
-                     ("%% run_id=%s" % run_id, "CREATE INDEX CONCURRENTLY%%%s%%" % INTERRUPTED_INDEX, waiting))
-    return query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
-                     " AND INFO LIKE %s AND INFO LIKE %s AND (NOT %s OR STATE LIKE '%%metadata lock%%')",
-                 ("ALTER TABLE%%%s%%" % INTERRUPTED_INDEX, "%%run_id=%s%%" % run_id, waiting))
+        return watch_query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE %s"
+                               " AND state = 'active' AND query LIKE %s AND (NOT %s OR wait_event_type = 'Lock')",
+                           ("%% run_id=%s" % run_id, "CREATE INDEX CONCURRENTLY%%%s%%" % INTERRUPTED_INDEX, waiting))
+    return watch_query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
+                           " AND INFO LIKE %s AND INFO LIKE %s AND (NOT %s OR STATE LIKE '%%metadata lock%%')",
+                       ("ALTER TABLE%%%s%%" % INTERRUPTED_INDEX, "%%run_id=%s%%" % run_id, waiting))
 
 
 def sessions_of_run(db, run_id):
     """Any session of the run still on the server (PostgreSQL names them `safeindex <module> run_id=<id>`)."""
     if db.engine == "postgresql":
-        return query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE %s",
-                     ("%% run_id=%s" % run_id,))
-    return query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
-                     " AND INFO LIKE %s", ("%%run_id=%s%%" % run_id,))
+        return watch_query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE %s",
+                           ("%% run_id=%s" % run_id,))
+    return watch_query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
+                           " AND INFO LIKE %s", ("%%run_id=%s%%" % run_id,))
 
 
 def eventually(check, what, seconds=20):
@@ -72,7 +99,7 @@ def test_ctrl_c_during_a_build_releases_the_lock_ends_maintenance_and_records_th
     spec = tmp_path / "indexes.yml"
     spec.write_text(yaml.safe_dump(SPEC))
     # A lock timeout longer than the test: the build waits on the app's open write below until Ctrl-C, not until a retry.
-    inventory = write_inventory(tmp_path / "inventory", db, indexes_lock_timeout=120,
+    inventory = write_inventory(tmp_path / "inventory", db, indexes_lock_timeout=120, **FAST_BACKUP,
                                 maintenance_on="sh -c 'echo on >> %s'" % marks, maintenance_off="sh -c 'echo off >> %s'" % marks)
     run_dir = inventory / "artifacts" / HOST / RUN_ID
     # The app's write, not yet committed: the build waits for it (CREATE INDEX CONCURRENTLY "waiting for writers", the
@@ -169,7 +196,7 @@ def test_ansible_playbook_killed_during_a_build_cancels_it_on_the_server_and_sta
     marks = tmp_path / "maintenance-marks"
     spec = tmp_path / "indexes.yml"
     spec.write_text(yaml.safe_dump(KILL_SPEC))
-    inventory = write_inventory(tmp_path / "inventory", db, indexes_lock_timeout=120,
+    inventory = write_inventory(tmp_path / "inventory", db, indexes_lock_timeout=120, **FAST_BACKUP,
                                 maintenance_on="sh -c 'echo on >> %s'" % marks, maintenance_off="sh -c 'echo off >> %s'" % marks)
     run_dir = inventory / "artifacts" / HOST / KILLED_RUN_ID
     app_write = db.connect(autocommit=False)

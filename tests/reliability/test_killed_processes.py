@@ -39,6 +39,8 @@ from tests.reliability.test_interrupt import (
     eventually,
     run_lock_held,
     sessions_of_run,
+    watch_query,
+    watching_connections_closed,  # noqa: F401 (an autouse fixture: the watching connections end with each test)
 )
 
 pytestmark = pytest.mark.slow
@@ -272,17 +274,17 @@ ROLLBACK_INDEXES = [
 def drops_waiting(db):
     """The rollback's drop of the message index, waiting for the app's write."""
     if db.engine == "postgresql":
-        return query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
-                         " AND query LIKE 'DROP INDEX CONCURRENTLY%%idx_message_model%%' AND wait_event_type = 'Lock'")
-    return query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE %s"
-                     " AND STATE LIKE '%%metadata lock%%'", ("ALTER TABLE%%DROP INDEX%%idx_message_model%%",))
+        return watch_query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+                               " AND query LIKE 'DROP INDEX CONCURRENTLY%%idx_message_model%%' AND wait_event_type = 'Lock'")
+    return watch_query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE %s"
+                           " AND STATE LIKE '%%metadata lock%%'", ("ALTER TABLE%%DROP INDEX%%idx_message_model%%",))
 
 
 def drops_running(db):
     if db.engine == "postgresql":
-        return query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
-                         " AND query LIKE 'DROP INDEX%%'")
-    return query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE 'ALTER TABLE%%DROP%%'")
+        return watch_query(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+                               " AND query LIKE 'DROP INDEX%%'")
+    return watch_query(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE 'ALTER TABLE%%DROP%%'")
 
 
 def test_a_rollback_terminated_while_it_drops_reports_what_it_dropped_and_a_second_rollback_finishes(db, tmp_path, run_module):
