@@ -64,6 +64,12 @@ def test_with_the_ca_the_modules_connect_and_the_server_sees_an_encrypted_sessio
     assert result["action"] == "created" and result["engine"] == tls_db.engine, result.get("msg")
 
 
+def test_prefer_encrypts_when_the_server_offers_tls(tls_db):
+    # MariaDB: the one TLS context of the process (engines/mysql/tls.py preferred_context), here too and again.
+    for _ in range(2):
+        assert session_is_encrypted(tls_db, **dict(connection_args(tls_db), db_ssl_mode="prefer"))
+
+
 def test_require_encrypts_without_a_ca(tls_db):
     assert session_is_encrypted(tls_db, **dict(connection_args(tls_db), db_ssl_mode="require"))
 

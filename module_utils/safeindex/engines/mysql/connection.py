@@ -12,6 +12,7 @@ except ImportError:  # reported by the module as a missing requirement
 from ansible.module_utils.safeindex.core.errors import DatabaseUnavailable, LockTimeout, ServerRefused, StatementTimeout
 from ansible.module_utils.safeindex.engines.interface.connection import Connection
 from ansible.module_utils.safeindex.engines.mysql.tls import driver_options as tls_driver_options
+from ansible.module_utils.safeindex.engines.mysql.tls import preferred_context
 
 LOCK_WAIT_TIMEOUT = 1205
 STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
@@ -44,8 +45,9 @@ def connect_driver(params, application_name: str) -> "pymysql.connections.Connec
     """The one place a MySQL or MariaDB session is opened: a PyMySQL connection in autocommit, or DatabaseUnavailable."""
     if pymysql is None:
         raise DatabaseUnavailable("the PyMySQL Python package is required for MySQL and MariaDB (pip install PyMySQL)")
+    options = driver_options(params, application_name)
     try:
-        conn = pymysql.connect(**driver_options(params, application_name))
+        conn = _connection_class(options)(**options)
     except (pymysql.Error, TypeError) as exc:
         message = message_of(exc)
         if "timed out" in message:
@@ -56,6 +58,22 @@ def connect_driver(params, application_name: str) -> "pymysql.connections.Connec
     conn._read_timeout = conn._write_timeout = None
     set_keepalives(conn._sock, params)
     return conn
+
+
+if pymysql is not None:
+
+    class PreferredTLSConnection(pymysql.connections.Connection):
+        """PyMySQL's Connection, taking preferred_context() as its context of TLS-when-offered (asked for with {})."""
+
+        def _create_ssl_ctx(self, sslp):
+            return preferred_context() if sslp == {} else super()._create_ssl_ctx(sslp)
+
+
+def _connection_class(options: dict):
+    """With no TLS option (TLS when offered), the Connection that keeps one context for it; else PyMySQL's own."""
+    if "ssl" in options or options.get("ssl_disabled"):
+        return pymysql.connections.Connection
+    return PreferredTLSConnection
 
 
 def set_keepalives(sock, params) -> None:

@@ -163,8 +163,9 @@ class MariadbScratch(ScratchServer):
             conn.close()
 
     def admin_connect(self, dbname: str | None = None):
+        # Over the socket, no TLS: without ssl_disabled PyMySQL would load the system's CA bundle for nothing (~30 ms).
         return pymysql.connect(unix_socket=str(self.socket_path), user=SUPERUSER, password="", database=dbname,
-                               charset="utf8mb4", autocommit=True, connect_timeout=5)
+                               charset="utf8mb4", autocommit=True, connect_timeout=5, ssl_disabled=True)
 
     def add_user(self, user: str, password: str) -> None:
         """A user for TCP from 127.0.0.1 with all rights (the restore check's, with a random password)."""

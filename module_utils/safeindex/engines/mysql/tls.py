@@ -53,6 +53,21 @@ def driver_options(params: ConnectionParams) -> dict:
     return options
 
 
+_PREFERRED_CONTEXT: list = []
+
+
+def preferred_context() -> ssl.SSLContext:
+    """The context of TLS when the server offers it (allow, prefer: PyMySQL's default), as PyMySQL makes it (no
+    certificate checked, so no CA needed), made once per process: PyMySQL makes its own on every connect, loading the
+    system's CA bundle it then never reads (~30 ms of CPU a connection)."""
+    if not _PREFERRED_CONTEXT:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _PREFERRED_CONTEXT.append(context)
+    return _PREFERRED_CONTEXT[0]
+
+
 # MySQL's own clients (mysqldump 8, mysql 8) know no --ssl: the mode is one option, ssl-mode.
 MYSQL_CLIENT_MODES = {"disable": "DISABLED", "require": "REQUIRED", "verify-ca": "VERIFY_CA", "verify-full": "VERIFY_IDENTITY"}
 
