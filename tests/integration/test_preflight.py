@@ -1,6 +1,7 @@
 """Preflight through migrate.yml: each check made to fail for real stops the run before any backup or index."""
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -8,6 +9,7 @@ import boto3
 import pytest
 import yaml
 
+from sandbox import inventory as sandbox_inventory
 from tests.integration.conftest import HOST, index_in_catalog, pg_invalid_indexes, query, run_playbook, write_inventory
 
 pytestmark = pytest.mark.slow
@@ -31,21 +33,56 @@ def migrate(folder, db, *extra, spec=SPEC, **host_vars):
     return inventory, completed
 
 
-def assert_refused_before_any_work(db, inventory, completed, check, *words):
-    """The run failed at preflight, its failed check names the cause, and nothing was backed up or built."""
+def assert_refused_before_any_work(db, inventory, completed, check, *words, host=None):
+    """The run failed at preflight, its failed check names the cause, and nothing was backed up or built. With `host`
+    (one of several in the inventory), what the play said of that host."""
     assert completed.returncode != 0, completed.stdout[-2000:]
-    assert "preflight refused the run" in completed.stdout
-    lines = [line for line in completed.stdout.splitlines() if line.strip().startswith(check)]
+    said = "\n".join(host_lines(completed, host)) if host else completed.stdout
+    assert "preflight refused the run" in said
+    lines = [line for line in said.splitlines() if line.strip().startswith(check)]
     assert lines, "no line for %s in:\n%s" % (check, completed.stdout[-3000:])
     for word in words:
-        assert word in completed.stdout, word
+        assert word in said, word
     assert not (inventory / "backups").exists() or not any(p.is_file() for p in (inventory / "backups").rglob("*"))
     for entry in SPEC["indexes"]:
         assert not index_in_catalog(db, entry["table"], entry["name"]), entry["name"]
-    report = json.loads(next((inventory / "artifacts" / HOST).glob("*/report.json")).read_text())
+    report = json.loads(next((inventory / "artifacts" / (host or HOST)).glob("*/report.json")).read_text())
     assert report["status"] == "failed" and report["backup"] is None
     assert [c for c in report["preflight"] if c["check"] == check][0]["result"] == "fail"
     return report
+
+
+# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
+HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
+
+
+def host_lines(completed, host):
+    """What the play said of one host of several: its task results, each its first line and the indented ones under it."""
+    own, lines = False, []
+    for line in completed.stdout.splitlines():
+        start = HOST_RESULT.match(line)
+        if start:
+            own = start["host"] == host
+        elif not line[:1].isspace():
+            own = False
+        if own:
+            lines.append(line)
+    return lines
+
+
+@pytest.fixture
+def dbs(pg_db, my_db):
+    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
+    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
+    return {"test_pg": pg_db, "test_my": my_db}
+
+
+def migrate_all(folder, dbs, host_vars):
+    """migrate() of an inventory of several hosts, each with its own host vars ({host: vars}); monitoring takes one
+    health sample instead of watching for minutes, as write_inventory's."""
+    inventory = sandbox_inventory.write_inventory(folder / "inventory", dbs, host_vars=host_vars, monitor_duration_seconds=0)
+    completed = run_playbook("migrate.yml", inventory, "-e", "index_spec_file=%s" % spec_file(folder))
+    return inventory, completed
 
 
 class OpenTransaction:
@@ -64,48 +101,55 @@ class OpenTransaction:
         self.conn.close()
 
 
-def test_a_session_idle_in_a_transaction_stops_the_run(db, tmp_path):
-    idle = OpenTransaction(db)
+def test_a_session_idle_in_a_transaction_stops_the_run(dbs, tmp_path):
+    idle = {host: OpenTransaction(db) for host, db in dbs.items()}
     try:
         time.sleep(1.5)
-        inventory, completed = migrate(tmp_path, db, max_transaction_age_seconds=1, long_transaction_action="fail")
+        inventory, completed = migrate_all(tmp_path, dbs, {host: dict(max_transaction_age_seconds=1, long_transaction_action="fail")
+                                                           for host in dbs})
     finally:
-        idle.close()
-    assert_refused_before_any_work(db, inventory, completed, "long transactions", "pid %d (idle in transaction" % idle.pid)
+        for session in idle.values():
+            session.close()
+    for host, db in dbs.items():
+        assert_refused_before_any_work(db, inventory, completed, "long transactions", "pid %d (idle in transaction" % idle[host].pid,
+                                       host=host)
 
 
-def test_connections_over_the_threshold_stop_the_run(db, tmp_path):
-    sessions = [db.connect() for _ in range(3)]
+def test_connections_over_the_threshold_stop_the_run(dbs, tmp_path):
+    sessions = [db.connect() for db in dbs.values() for _ in range(3)]
     try:
-        inventory, completed = migrate(tmp_path, db, max_active_connections=2)
+        inventory, completed = migrate_all(tmp_path, dbs, {host: dict(max_active_connections=2) for host in dbs})
     finally:
         for session in sessions:
             session.close()
-    assert_refused_before_any_work(db, inventory, completed, "active connections", "more than max_active_connections 2")
+    for host, db in dbs.items():
+        assert_refused_before_any_work(db, inventory, completed, "active connections", "more than max_active_connections 2", host=host)
 
 
-def test_a_user_who_may_not_create_indexes_stops_the_run(db, tmp_path):
-    admin = db.server.admin_connect(db.name)
-    with admin.cursor() as cur:
-        if db.engine == "postgresql":
-            cur.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw-42'")
-            cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
-        else:
-            cur.execute("CREATE USER reader@'127.0.0.1' IDENTIFIED BY 'reader-pw-42'")
-            cur.execute("GRANT SELECT ON `%s`.* TO reader@'127.0.0.1'" % db.name)
-    try:
-        inventory = write_inventory(tmp_path / "inventory", db, db_user="reader", db_password="reader-pw-42")
-        completed = run_playbook("migrate.yml", inventory, "-e", "index_spec_file=%s" % spec_file(tmp_path))
-        reason = "only a table's owner may index it" if db.engine == "postgresql" else "lacks ALTER and INDEX"
-        assert_refused_before_any_work(db, inventory, completed, "privileges", "reader may not create indexes on", reason)
-    finally:
-        with admin.cursor() as cur:
+def test_a_user_who_may_not_create_indexes_stops_the_run(dbs, tmp_path):
+    admins = {host: db.server.admin_connect(db.name) for host, db in dbs.items()}
+    for host, db in dbs.items():
+        with admins[host].cursor() as cur:
             if db.engine == "postgresql":
-                cur.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader")
-                cur.execute("DROP ROLE reader")
+                cur.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw-42'")
+                cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
             else:
-                cur.execute("DROP USER reader@'127.0.0.1'")
-        admin.close()
+                cur.execute("CREATE USER reader@'127.0.0.1' IDENTIFIED BY 'reader-pw-42'")
+                cur.execute("GRANT SELECT ON `%s`.* TO reader@'127.0.0.1'" % db.name)
+    try:
+        inventory, completed = migrate_all(tmp_path, dbs, {host: dict(db_user="reader", db_password="reader-pw-42") for host in dbs})
+        for host, db in dbs.items():
+            reason = "only a table's owner may index it" if db.engine == "postgresql" else "lacks ALTER and INDEX"
+            assert_refused_before_any_work(db, inventory, completed, "privileges", "reader may not create indexes on", reason, host=host)
+    finally:
+        for host, db in dbs.items():
+            with admins[host].cursor() as cur:
+                if db.engine == "postgresql":
+                    cur.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader")
+                    cur.execute("DROP ROLE reader")
+                else:
+                    cur.execute("DROP USER reader@'127.0.0.1'")
+            admins[host].close()
 
 
 def test_a_missing_column_stops_the_run(pg_db, tmp_path):
@@ -114,17 +158,25 @@ def test_a_missing_column_stops_the_run(pg_db, tmp_path):
     assert_refused_before_any_work(pg_db, inventory, completed, "index spec", "table public.user has no column nickname")
 
 
-def test_outside_the_maintenance_window_the_run_stops_unless_told_otherwise(pg_db, tmp_path):
+def test_outside_the_maintenance_window_the_run_stops_unless_told_otherwise_and_maintenance_mode_goes_off_even_when_a_build_fails(
+        pg_db, tmp_path):
     later = datetime.now(UTC) + timedelta(hours=2)
     window = {"start": later.strftime("%H:%M"), "end": (later + timedelta(hours=1)).strftime("%H:%M"), "timezone": "UTC"}
     inventory, completed = migrate(tmp_path / "closed", pg_db, maintenance_window=window)
     assert_refused_before_any_work(pg_db, inventory, completed, "maintenance window", "is outside the window", "DO NOT run migrations")
 
-    inventory, overridden = migrate(tmp_path / "overridden", pg_db, "-e", "ignore_maintenance_window=true", maintenance_window=window)
+    # The run told to go on anyway is also the successful run of the maintenance mode hooks (one full migrate for both).
+    marks = tmp_path / "marks"
+    hooks = {"maintenance_on": "sh -c 'echo on >> %s'" % marks, "maintenance_off": "sh -c 'echo off >> %s'" % marks}
+    inventory, overridden = migrate(tmp_path / "overridden", pg_db, "-e", "ignore_maintenance_window=true", maintenance_window=window,
+                                    **hooks)
     assert overridden.returncode == 0, overridden.stdout[-2000:]
     report = json.loads(next((inventory / "artifacts" / HOST).glob("*/report.json")).read_text())
     assert report["status"] == "success" and report["indexes_created"] == 2
     assert any(w.startswith("maintenance window:") and "going on anyway" in w for w in report["warnings"])
+    assert marks.read_text().split() == ["on", "off"]
+
+    maintenance_mode_goes_off_even_when_a_build_fails(pg_db, tmp_path, marks, hooks)
 
 
 def test_a_deployment_in_progress_stops_the_run(pg_db, tmp_path):
@@ -180,12 +232,7 @@ def test_leftovers_and_duplicates_are_listed_and_the_run_goes_on(pg_db, tmp_path
     assert pg_invalid_indexes(pg_db) == []
 
 
-def test_maintenance_mode_goes_off_even_when_a_build_fails(pg_db, tmp_path):
-    marks = tmp_path / "marks"
-    hooks = {"maintenance_on": "sh -c 'echo on >> %s'" % marks, "maintenance_off": "sh -c 'echo off >> %s'" % marks}
-    inventory, completed = migrate(tmp_path / "ok", pg_db, **hooks)
-    assert completed.returncode == 0 and marks.read_text().split() == ["on", "off"]
-
+def maintenance_mode_goes_off_even_when_a_build_fails(pg_db, tmp_path, marks, hooks):
     marks.unlink()
     doomed = {"indexes": [{"name": "idx_message_role_unique", "table": "message", "columns": ["role"], "unique": True}]}
     # The duplicate precheck would refuse this spec in preflight, before maintenance mode goes on: off, so the build fails.
