@@ -13,6 +13,7 @@ self-contained and working on a fresh machine:
     python scripts/sanity.py [ansible-test sanity options, e.g. --test validate-modules]
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,10 @@ def main(argv: list) -> int:
     write_bootstrap(Path.home())
     ansible_test = Path(sys.executable).parent / "ansible-test"
     command = [str(ansible_test), "sanity", "--python", PYTHON_VERSION, "--color", "no"] + argv
-    return subprocess.run(command, cwd=root).returncode
+    # pip byte-compiles every file it installs into ansible-test's environments; the tools compile what they import
+    # anyway. Measured on a fresh machine's first run: 142 CPU-s with, 123 without.
+    environment = dict(os.environ, PIP_NO_COMPILE="1")
+    return subprocess.run(command, cwd=root, env=environment).returncode
 
 
 if __name__ == "__main__":
