@@ -252,9 +252,8 @@ def write_inventory_of(folder, dbs, host_vars=None):
 HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
 
 
-def said_of(completed, host):
-    """What the play said of one host of several: its task results (each its first line and the indented ones under
-    it), the callback's line wrapping undone."""
+def host_lines(completed, host):
+    """What the play said of one host of several: its task results, each its first line and the indented ones under it."""
     own, lines = False, []
     for line in completed.stdout.splitlines():
         start = HOST_RESULT.match(line)
@@ -264,7 +263,12 @@ def said_of(completed, host):
             own = False
         if own:
             lines.append(line)
-    return " ".join(" ".join(lines).split())
+    return lines
+
+
+def said_of(completed, host):
+    """host_lines as one text, the callback's line wrapping undone."""
+    return " ".join(" ".join(host_lines(completed, host)).split())
 
 
 def play_recap(output, host=HOST):

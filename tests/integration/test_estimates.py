@@ -3,15 +3,20 @@ build's rate, and a prod-like plan (`--check`, environment_name prod, same spec)
 per-index times at the rate it measured, in its table, its before notice and db_preflight's result."""
 
 import json
-import re
 
 import pytest
 import yaml
 from ansible.module_utils.safeindex.engines import features_for
 from ansible.module_utils.safeindex.run.estimates import duration_text as estimates_text
 
-from sandbox import inventory as sandbox_inventory
-from tests.integration.conftest import HOST, connection_args, query, run_playbook
+from tests.integration.conftest import (
+    HOST,
+    connection_args,
+    query,
+    run_playbook,
+    said_of,
+    write_inventory_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,38 +61,6 @@ def rows_by_name(estimates):
     return {row["name"]: row for row in estimates["indexes"]}
 
 
-# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
-HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
-
-
-def said_of(completed, host):
-    """What the play said of one host of several: its task results (each its first line and the indented ones under
-    it), the callback's line wrapping undone."""
-    own, lines = False, []
-    for line in completed.stdout.splitlines():
-        start = HOST_RESULT.match(line)
-        if start:
-            own = start["host"] == host
-        elif not line[:1].isspace():
-            own = False
-        if own:
-            lines.append(line)
-    return " ".join(" ".join(lines).split())
-
-
-@pytest.fixture
-def dbs(pg_db, my_db):
-    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
-    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
-    return {"test_pg": pg_db, "test_my": my_db}
-
-
-def write_inventory_of(folder, dbs, **host_vars):
-    """write_inventory for several hosts, each with the host vars given: monitoring takes one health sample instead of
-    watching for minutes."""
-    return sandbox_inventory.write_inventory(folder, dbs, host_vars={host: host_vars for host in dbs}, monitor_duration_seconds=0)
-
-
 def test_a_rehearsal_calibrates_the_prod_plan_and_a_host_with_no_history_is_uncalibrated(dbs, run_module, tmp_path):
     for host, db in dbs.items():
         a_host_with_no_history_is_uncalibrated(db, run_module, tmp_path / ("fresh-" + host))
@@ -95,7 +68,7 @@ def test_a_rehearsal_calibrates_the_prod_plan_and_a_host_with_no_history_is_unca
     # The staging rehearsal (both engines in one run): its report keeps estimate and actual per index, its record the
     # measured rates.
     rehearsals = tmp_path / "rehearsals"
-    staging = write_inventory_of(tmp_path / "staging", dbs, environment_name="staging")
+    staging = write_inventory_of(tmp_path / "staging", dbs, host_vars=dict.fromkeys(dbs, {"environment_name": "staging"}))
     (tmp_path / "indexes.yml").write_text(yaml.safe_dump(SPEC))
     spec_option = "index_spec_file=%s" % (tmp_path / "indexes.yml")
     rehearsed = run_playbook("migrate.yml", staging, "-e", spec_option, "-e", "rehearsal_dir=%s" % rehearsals)
@@ -119,7 +92,7 @@ def test_a_rehearsal_calibrates_the_prod_plan_and_a_host_with_no_history_is_unca
     # The prod-like plan on the same spec: quotes the rehearsal, each index at the rate the rehearsal measured for it.
     for db in dbs.values():
         drop_spec_indexes(db)
-    prod = write_inventory_of(tmp_path / "prod", dbs, environment_name="prod")
+    prod = write_inventory_of(tmp_path / "prod", dbs, host_vars=dict.fromkeys(dbs, {"environment_name": "prod"}))
     planned = run_playbook("migrate.yml", prod, "--check", "-e", spec_option, "-e", "rehearsal_dir=%s" % rehearsals)
     (tmp_path / "plan.txt").write_text(planned.stdout)  # what the operator saw, kept in the test's folder
     assert planned.returncode == 0, planned.stdout[-3000:]

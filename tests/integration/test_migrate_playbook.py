@@ -3,7 +3,6 @@
 import contextlib
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -12,7 +11,6 @@ import time
 import pytest
 import yaml
 
-from sandbox import inventory as sandbox_inventory
 from tests.conftest import REPO
 from tests.integration.conftest import (
     HOST,
@@ -24,7 +22,9 @@ from tests.integration.conftest import (
     play_recap,
     query,
     run_playbook,
+    said_of,
     write_inventory,
+    write_inventory_of,
 )
 
 pytestmark = pytest.mark.slow
@@ -62,37 +62,6 @@ def run_lock_held(db):
 
 def recap(output):
     return play_recap(output, HOST)
-
-
-# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
-HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
-
-
-def said_of(completed, host):
-    """What the play said of one host of several: its task results (each its first line and the indented ones under
-    it), the callback's line wrapping undone."""
-    own, lines = False, []
-    for line in completed.stdout.splitlines():
-        start = HOST_RESULT.match(line)
-        if start:
-            own = start["host"] == host
-        elif not line[:1].isspace():
-            own = False
-        if own:
-            lines.append(line)
-    return " ".join(" ".join(lines).split())
-
-
-@pytest.fixture
-def dbs(pg_db, my_db):
-    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
-    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
-    return {"test_pg": pg_db, "test_my": my_db}
-
-
-def write_inventory_of(folder, dbs):
-    """write_inventory for several hosts: monitoring takes one health sample instead of watching for minutes."""
-    return sandbox_inventory.write_inventory(folder, dbs, monitor_duration_seconds=0)
 
 
 def run_dirs(inventory):

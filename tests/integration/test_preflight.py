@@ -1,7 +1,6 @@
 """Preflight through migrate.yml: each check made to fail for real stops the run before any backup or index."""
 
 import json
-import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -9,8 +8,16 @@ import boto3
 import pytest
 import yaml
 
-from sandbox import inventory as sandbox_inventory
-from tests.integration.conftest import HOST, index_in_catalog, pg_invalid_indexes, query, run_playbook, write_inventory
+from tests.integration.conftest import (
+    HOST,
+    host_lines,
+    index_in_catalog,
+    pg_invalid_indexes,
+    query,
+    run_playbook,
+    write_inventory,
+    write_inventory_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,35 +59,10 @@ def assert_refused_before_any_work(db, inventory, completed, check, *words, host
     return report
 
 
-# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
-HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
-
-
-def host_lines(completed, host):
-    """What the play said of one host of several: its task results, each its first line and the indented ones under it."""
-    own, lines = False, []
-    for line in completed.stdout.splitlines():
-        start = HOST_RESULT.match(line)
-        if start:
-            own = start["host"] == host
-        elif not line[:1].isspace():
-            own = False
-        if own:
-            lines.append(line)
-    return lines
-
-
-@pytest.fixture
-def dbs(pg_db, my_db):
-    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
-    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
-    return {"test_pg": pg_db, "test_my": my_db}
-
-
 def migrate_all(folder, dbs, host_vars):
     """migrate() of an inventory of several hosts, each with its own host vars ({host: vars}); monitoring takes one
     health sample instead of watching for minutes, as write_inventory's."""
-    inventory = sandbox_inventory.write_inventory(folder / "inventory", dbs, host_vars=host_vars, monitor_duration_seconds=0)
+    inventory = write_inventory_of(folder / "inventory", dbs, host_vars=host_vars)
     completed = run_playbook("migrate.yml", inventory, "-e", "index_spec_file=%s" % spec_file(folder))
     return inventory, completed
 

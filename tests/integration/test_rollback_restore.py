@@ -4,13 +4,20 @@ the live one; a run's snapshot to a new instance. What the live database or inst
 import contextlib
 import dataclasses
 import json
-import re
 
 import pytest
 
-from sandbox import inventory as sandbox_inventory
 from sandbox.sample_app import TABLES
-from tests.integration.conftest import HOST, connection_args, play_recap, query, run_playbook, write_inventory
+from tests.integration.conftest import (
+    HOST,
+    connection_args,
+    play_recap,
+    query,
+    run_playbook,
+    said_of,
+    write_inventory,
+    write_inventory_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -65,32 +72,6 @@ def database_to_restore_into(db, name):
         admin.close()
 
 
-# A task result's first line: "ok: [host] => ...", "fatal: [host]: FAILED! => ...", "changed: [host] => (item=...)".
-HOST_RESULT = re.compile(r"^[a-z]+: \[(?P<host>[^\]]+)\]")
-
-
-def said_of(completed, host):
-    """What the play said of one host of several: its task results (each its first line and the indented ones under
-    it), the callback's line wrapping undone."""
-    own, lines = False, []
-    for line in completed.stdout.splitlines():
-        start = HOST_RESULT.match(line)
-        if start:
-            own = start["host"] == host
-        elif not line[:1].isspace():
-            own = False
-        if own:
-            lines.append(line)
-    return " ".join(" ".join(lines).split())
-
-
-@pytest.fixture
-def dbs(pg_db, my_db):
-    """A database on each engine, one inventory host each ({host: db}): one playbook run covers both engines, so the
-    run's own cost (Ansible's start, each module's payload) is paid once instead of once per engine."""
-    return {"test_pg": pg_db, "test_my": my_db}
-
-
 # Ten playbook runs over two engines: longer than the default 300 s on a loaded 2-core machine (the timeout stopped it
 # in its eighth run at a load average of 15; 280 s when it passed).
 @pytest.mark.timeout(600)
@@ -98,7 +79,7 @@ def test_restore_backup_into_a_new_database_then_in_place_after_one_migrate(dbs,
     """Both restores of one run's backup, after one migrate (a migrate is the dearest playbook run here): first into a new
     database, which leaves the live one as the migrate left it; then in place, which overwrites it, so it comes last."""
     # Monitoring takes one health sample instead of watching for minutes (as write_inventory).
-    inventory = sandbox_inventory.write_inventory(tmp_path / "inventory", dbs, monitor_duration_seconds=0)
+    inventory = write_inventory_of(tmp_path / "inventory", dbs)
     migrate(inventory)
     restore_backup_makes_a_new_database_with_the_backups_rows_and_leaves_the_live_one_alone(dbs, inventory)
     restore_in_place_needs_the_database_name_then_says_what_is_lost_and_takes_a_safety_backup(dbs, inventory)

@@ -10,7 +10,7 @@ import json
 import pytest
 import yaml
 
-from tests.integration.conftest import HOST, run_playbook, write_inventory
+from tests.integration.conftest import HOST, run_playbook, said_of, write_inventory_of
 from tests.reliability.conftest import assert_consistent, assert_no_secret, query, table_counts
 
 pytestmark = pytest.mark.slow
@@ -33,32 +33,37 @@ def index_names(db):
     return sorted(row[0] for row in rows)
 
 
-def migrate_with_spec(folder, db, spec_text):
-    """migrate.yml -e index_spec_file=<the bad file>, as a user runs it; the database's state before it."""
-    spec_path = folder / "bad-indexes.yml"
-    spec_path.write_text(spec_text)
-    inventory = write_inventory(folder / "inventory", db)
-    before = (table_counts(db), index_names(db))
-    completed = run_playbook("migrate.yml", inventory, "-e", "index_spec_file=%s" % spec_path)
+def migrate_with_specs(folder, dbs, spec_texts):
+    """migrate.yml with each host's bad spec file (index_spec_file, by host), one run for them all, as a user runs it;
+    each database's state before it."""
+    host_vars = {}
+    for host, text in spec_texts.items():
+        spec_path = folder / ("bad-indexes-%s.yml" % host)
+        spec_path.write_text(text)
+        host_vars[host] = {"index_spec_file": str(spec_path)}
+    inventory = write_inventory_of(folder / "inventory", dbs, host_vars=host_vars)
+    before = {host: (table_counts(db), index_names(db)) for host, db in dbs.items()}
+    completed = run_playbook("migrate.yml", inventory)
     return inventory, before, completed
 
 
-def refused_spec_detail(db, inventory, before, completed):
-    """The run stopped in preflight and changed nothing; returns what its "index spec" check says."""
-    output = completed.stdout + completed.stderr
+def refused_spec_detail(db, inventory, before, completed, host):
+    """The run stopped this host in preflight and changed nothing there; returns what its "index spec" check says, and
+    what the play said of the host."""
+    told = said_of(completed, host)
     assert completed.returncode != 0, completed.stdout[-3000:]
-    assert "preflight refused the run" in completed.stdout, completed.stdout[-3000:]
+    assert "preflight refused the run" in told, completed.stdout[-3000:]
     counts_before, indexes_before = before
     assert_consistent(db, counts_before)
     assert index_names(db) == indexes_before
     backups = inventory / "backups"
     assert not backups.exists() or not any(path.is_file() for path in backups.rglob("*")), "a refused run wrote a backup"
-    assert_no_secret(db.password, output, folders=(inventory / "artifacts", backups))
-    report = json.loads(next((inventory / "artifacts" / HOST).glob("*/report.json")).read_text())
+    assert_no_secret(db.password, completed.stdout + completed.stderr, folders=(inventory / "artifacts", backups))
+    report = json.loads(next((inventory / "artifacts" / host).glob("*/report.json")).read_text())
     assert report["status"] == "failed" and report["backup"] is None and report["indexes_created"] == 0
     rows = [row for row in report["preflight"] if row["check"] == "index spec"]
     assert rows and rows[0]["result"] == "fail", report["preflight"]
-    return rows[0]["detail"], completed.stdout
+    return rows[0]["detail"], told
 
 
 def malformed_entries(engine):
@@ -107,24 +112,41 @@ def malformed_entries(engine):
     ]
 
 
-def test_a_malformed_spec_is_refused_with_every_problem_named(db, tmp_path):
-    entries = malformed_entries(db.engine)
-    inventory, before, completed = migrate_with_spec(tmp_path, db, yaml.safe_dump({"indexes": [e for e, _ in entries]}))
-    detail, stdout = refused_spec_detail(db, inventory, before, completed)
-    for position, (_entry, message) in enumerate(entries, 1):
-        if message == LEGAL:
-            assert "indexes[%d]:" % position not in detail, (position, detail)
-        elif message:
-            assert "indexes[%d]: %s" % (position, message) in detail, (position, detail)
-    duplicates = {"postgresql": "duplicate index names: idx_user_username",
-                  "mysql": "duplicate index names: IDX_QUERY_LOG_STATUS, idx_query_log_status, idx_user_username"
-                           " (MySQL ignores case in index names)"}[db.engine]
-    assert duplicates in detail
-    # The operator reads the same causes on the terminal, not only in the report.
-    assert "idx_no_columns: 'columns' must be a non-empty list" in stdout and NUL_RULE in stdout and MAPPING_HINT in stdout
+def test_a_malformed_spec_is_refused_with_every_problem_named(dbs, tmp_path):
+    """Both engines in one run (a host each, each with its engine's spec)."""
+    entries = {host: malformed_entries(db.engine) for host, db in dbs.items()}
+    inventory, before, completed = migrate_with_specs(
+        tmp_path, dbs, {host: yaml.safe_dump({"indexes": [e for e, _ in listed]}) for host, listed in entries.items()})
+    for host, db in dbs.items():
+        detail, told = refused_spec_detail(db, inventory, before[host], completed, host)
+        for position, (_entry, message) in enumerate(entries[host], 1):
+            if message == LEGAL:
+                assert "indexes[%d]:" % position not in detail, (position, detail)
+            elif message:
+                assert "indexes[%d]: %s" % (position, message) in detail, (position, detail)
+        duplicates = {"postgresql": "duplicate index names: idx_user_username",
+                      "mysql": "duplicate index names: IDX_QUERY_LOG_STATUS, idx_query_log_status, idx_user_username"
+                               " (MySQL ignores case in index names)"}[db.engine]
+        assert duplicates in detail
+        # The operator reads the same causes on the terminal, not only in the report.
+        assert "idx_no_columns: 'columns' must be a non-empty list" in told and NUL_RULE in told and MAPPING_HINT in told
 
 
-def test_a_spec_that_does_not_fit_the_database_is_refused_before_the_backup(db, tmp_path):
+def test_a_spec_that_does_not_fit_the_database_is_refused_before_the_backup(dbs, tmp_path):
+    """Both engines in one run (a host each, each with its engine's spec)."""
+    entries = {host: entries_that_do_not_fit(db) for host, db in dbs.items()}
+    inventory, before, completed = migrate_with_specs(
+        tmp_path, dbs, {host: yaml.safe_dump({"indexes": [e for e, _ in listed]}) for host, listed in entries.items()})
+    for host, db in dbs.items():
+        detail, _told = refused_spec_detail(db, inventory, before[host], completed, host)
+        for _entry, message in entries[host]:
+            if message:
+                assert message in detail, (message, detail)
+        assert "idx_user_username" not in detail
+
+
+def entries_that_do_not_fit(db):
+    """(entry, what the run must say about it) of a spec that names what this database does not have."""
     schema = "public" if db.engine == "postgresql" else db.name
     entries = [
         (USERNAME_INDEX, None),  # fine on its own, and still not built: the run stops as a whole
@@ -147,16 +169,11 @@ def test_a_spec_that_does_not_fit_the_database_is_refused_before_the_backup(db, 
         query(db, "CREATE INDEX idx_user_email ON `user` (email)")
         entries.append(({"name": "IDX_USER_EMAIL", "table": "user", "columns": ["username"]},
                         "IDX_USER_EMAIL exists with another definition; refusing to touch it"))
-    inventory, before, completed = migrate_with_spec(tmp_path, db, yaml.safe_dump({"indexes": [e for e, _ in entries]}))
-    detail, _stdout = refused_spec_detail(db, inventory, before, completed)
-    for _entry, message in entries:
-        if message:
-            assert message in detail, (message, detail)
-    assert "idx_user_username" not in detail
+    return entries
 
 
 def test_a_spec_file_that_is_not_a_mapping_is_refused(pg_db, tmp_path):
     # The common slip: the entries written at the top level, without `indexes:` (same on both engines).
-    inventory, before, completed = migrate_with_spec(tmp_path, pg_db, yaml.safe_dump([USERNAME_INDEX]))
-    detail, _stdout = refused_spec_detail(pg_db, inventory, before, completed)
+    inventory, before, completed = migrate_with_specs(tmp_path, {HOST: pg_db}, {HOST: yaml.safe_dump([USERNAME_INDEX])})
+    detail, _told = refused_spec_detail(pg_db, inventory, before[HOST], completed, HOST)
     assert "the index spec must be a mapping with an 'indexes' list, not list" in detail

@@ -19,6 +19,10 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+# At the top, not where used: the run lock's holder calls these after the module's process has ended, and with it the
+# AnsiballZ payload the holder would import them from.
+from ansible.module_utils.safeindex.report.from_record import report_from_record
+from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
 from ansible.module_utils.safeindex.run.record import RunRecord, last_run, phase_results
 
 # db_index records the names a list of drops will drop before the first (a rollback's folder then says what it had
@@ -45,9 +49,6 @@ def record_interruption(run_dir: str, run_id: str) -> str | None:
         _where(phase, building))
     error += RERUN
     record.append("interrupted", run_id=run_id, phase=phase, index=building, error=error)
-    # Only here: the report's code is needed once a run is interrupted, not by every module that could be.
-    from ansible.module_utils.safeindex.report.from_record import report_from_record
-
     report_from_record(run_dir, "interrupted", error)
     return os.path.join(run_dir, "report.json")
 
@@ -116,8 +117,6 @@ def record_rollback_interruption(rollback_dir: str, events: list[dict[str, Any]]
                                    error=line)
     outcome = {"mode": mode, "status": "interrupted", "summary_lines": [line],
                "details": {"dropped": dropped, "not_dropped": not_dropped, "already_gone": gone}}
-    from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
-
     return write_rollback_report(rollback_dir, build_rollback_report(outcome, run_id, host, engine))
 
 
