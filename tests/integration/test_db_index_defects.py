@@ -65,8 +65,10 @@ def lock_holder(db):
 def test_a_failed_build_reports_its_attempts_its_time_and_no_change(db, run_module, tmp_path):
     """Defect 1. Before: `attempts: 0`, `duration_seconds: 0.0` and `changed: true` after seconds of retries."""
     progress = tmp_path / "progress.jsonl"
-    # MariaDB's lock_wait_timeout counts whole seconds.
+    # MariaDB's lock_wait_timeout counts whole seconds, and a wait of 1 may end well before a second has passed (seen
+    # in CI: the first attempt over in about 0.05 s, the call in 0.655 s). PostgreSQL waits its lock_timeout out.
     timeout = 0.5 if db.engine == "postgresql" else 1
+    shortest_wait = timeout if db.engine == "postgresql" else 0
     args = index_args(db, **MESSAGE_INDEX, lock_timeout=timeout, lock_retries=2, lock_retry_delay=0.2,
                       progress_file=str(progress))
     holder = lock_holder(db)
@@ -78,8 +80,8 @@ def test_a_failed_build_reports_its_attempts_its_time_and_no_change(db, run_modu
         holder.close()
     assert gave_up["failed"] and "gave up after 3 attempts" in gave_up["msg"]
     assert gave_up["attempts"] == 3
-    # At least one whole lock wait and both backoffs; never more than the call took.
-    assert timeout + 0.2 + 0.4 <= gave_up["duration_seconds"] <= elapsed
+    # At least the first lock wait and both backoffs; never more than the call took.
+    assert shortest_wait + 0.2 + 0.4 <= gave_up["duration_seconds"] <= elapsed
     assert gave_up["changed"] is False and gave_up["action"] == "failed"
     creates = [s for s in gave_up["sql"] if "CREATE" in s or "ADD INDEX" in s]
     assert creates and not any("DROP" in s for s in gave_up["sql"])
