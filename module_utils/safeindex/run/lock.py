@@ -33,6 +33,8 @@ RUN_LOCK_FILE = "run-lock.json"  # the holder file in a run's folder (the roles 
 # How soon a lost session is noticed and the lock taken again: the run goes on meanwhile, so keep it short (a
 # SELECT 1 a second costs the server nothing).
 PING_SECONDS = 1.0
+# How long the holder of a playbook that ended without letting go waits for that playbook's modules to end.
+OWNER_GROUP_WAIT_SECONDS = 10.0
 # After a lost session: how long to try to take the lock again, and how often.
 RETAKE_SECONDS = 60.0
 RETAKE_INTERVAL_SECONDS = 1.0
@@ -198,6 +200,10 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
         answer({"ok": False, "error": str(exc)})
         return
     answered = False
+    try:  # the playbook's own process group, as a terminal's job has it (not a wrapper's, a shell's, a CI job's)
+        owner_group = owner_pid if os.getpgid(owner_pid) == owner_pid else None
+    except OSError:
+        owner_group = None
     try:
         if not dialect.try_run_lock():
             holder = dialect.run_lock_holder() or {}
@@ -239,7 +245,9 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
             pass
         if not stop and not is_alive(owner_pid):
             # The playbook ended without letting go: the interruption is recorded, and its progress folder, which its
-            # own exit handlers never removed (SIGKILL), goes.
+            # own exit handlers never removed (SIGKILL), goes. First its modules, hit by the same Ctrl-C or seeing the
+            # run over, write their last events, so the report has them.
+            _wait_for_group(owner_group, OWNER_GROUP_WAIT_SECONDS)
             remove_spool(os.environ.get(PROGRESS_FILE_ENV))
             if on_owner_gone is not None:
                 try:
@@ -260,6 +268,19 @@ def _hold(connect, run_id, holder_file, owner_pid, answer_fd, on_owner_gone=None
             except Exception:
                 pass
         _remove(holder_file, os.getpid())
+
+
+def _wait_for_group(group: int | None, seconds: float) -> None:
+    """Until no process is left in the playbook's process group (its modules), for at most `seconds`."""
+    if group is None:
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except OSError:
+            return  # empty: every process of the run has ended
+        time.sleep(0.1)
 
 
 def _retake(connect, lost, stop, owner_pid):
