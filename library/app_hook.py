@@ -36,6 +36,8 @@ options:
       - File (0600) where the guard of O(undo_hook) keeps its pid. Required with O(undo_hook).
       - Without O(undo_hook), the call that runs the undo itself stops the guard named in this file once its hook has run
         (succeeded or not), so the undo never runs twice.
+      - A file in O(run_dir) whose name ends in C(-guard.json) is waited for by the report of an interrupted run, so that
+        the report is written after the undo has run.
     type: path
   run_dir:
     description: The run's folder; a guard that ran O(undo_hook) appends a C(hook_after_interruption) event to the run record there.

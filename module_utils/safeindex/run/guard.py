@@ -17,6 +17,9 @@ from ansible.module_utils.safeindex.core.files import write_private
 from ansible.module_utils.safeindex.run import lock as runlock
 
 POLL_SECONDS = 0.2
+# A guard's file ends so (the indexes role's maintenance-guard.json): a run's interruption report waits for the guards
+# whose files are in its folder (wait_for_guards), so that it is written after their undo hooks have run.
+FILE_SUFFIX = "-guard.json"
 
 
 def start(guard_file: str, owner_pid: int, on_owner_gone: Callable[[], None], wait_seconds: float = 10) -> int | None:
@@ -40,6 +43,22 @@ def start(guard_file: str, owner_pid: int, on_owner_gone: Callable[[], None], wa
 def stop(guard_file: str) -> bool:
     """Stop the guard named in the file without running its hook; False when there was none."""
     return runlock.release(guard_file)
+
+
+def wait_for_guards(folder: str, seconds: float) -> None:
+    """Until no guard whose file is in `folder` is alive (its undo hook run, its line recorded), for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while _live_guards(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _live_guards(folder):
+    try:
+        names = [name for name in os.listdir(folder) if name.endswith(FILE_SUFFIX)]
+    except OSError:
+        return []
+    held = [runlock.read_holder(os.path.join(folder, name)) for name in names]
+    return [guard for guard in held if guard and runlock.is_alive(guard.get("pid", 0), guard.get("start_time"))]
 
 
 def _watch(guard_file, owner_pid, on_owner_gone, answer_fd):  # pragma: no cover - runs in the guard

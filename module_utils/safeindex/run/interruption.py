@@ -23,6 +23,7 @@ from typing import Any
 # AnsiballZ payload the holder would import them from.
 from ansible.module_utils.safeindex.report.from_record import report_from_record
 from ansible.module_utils.safeindex.report.rollback import build_rollback_report, write_rollback_report
+from ansible.module_utils.safeindex.run.guard import wait_for_guards
 from ansible.module_utils.safeindex.run.record import RunRecord, last_run, phase_results
 
 # db_index records the names a list of drops will drop before the first (a rollback's folder then says what it had
@@ -30,6 +31,8 @@ from ansible.module_utils.safeindex.run.record import RunRecord, last_run, phase
 DROPS_PLANNED = "drops_planned"
 # What Ansible says of a module that printed no result (2.19; older releases: MODULE FAILURE).
 NO_RESULT = ("Module result deserialization failed", "MODULE FAILURE")
+# How long the report waits for the run's guards to undo their hooks (app_hook's timeout is 60 s by default).
+GUARD_WAIT_SECONDS = 90
 RERUN = "; run migrate.yml again to finish: what is built is kept, an INVALID leftover of a build is rebuilt"
 
 
@@ -121,10 +124,15 @@ def record_rollback_interruption(rollback_dir: str, events: list[dict[str, Any]]
 
 
 def recorder(run_dir: str | None, run_id: str) -> Callable[[], str | None] | None:
-    """The run lock holder's `on_owner_gone` for a run with a folder; None without one."""
+    """The run lock holder's `on_owner_gone` for a run with a folder; None without one. It first waits for the run's
+    guards (maintenance mode's undo): the report is written once they have run and said how it went."""
     if not run_dir:
         return None
-    return lambda: record_interruption(run_dir, run_id)
+
+    def record_after_the_guards() -> str | None:
+        wait_for_guards(run_dir, GUARD_WAIT_SECONDS)
+        return record_interruption(run_dir, run_id)
+    return record_after_the_guards
 
 
 def _ended(events):
