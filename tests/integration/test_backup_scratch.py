@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.safeindex.backup import scratch_check
+from ansible.module_utils.safeindex.engines.mysql.scratch import MariadbScratch
 from ansible.module_utils.safeindex.engines.postgresql import builds
 
 from tests.conftest import REPO
@@ -229,3 +230,18 @@ def test_each_mariadb_server_we_start_sorts_in_a_tmpdir_of_its_own(my_db):
     assert Path(tmpdir).parent == my_db.server.root and Path(tmpdir).is_dir()
     # A query whose temporary table goes to disk (a TEXT column in an I_S table) works there.
     assert query(my_db, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE()")[0][0] == 0
+
+
+def test_mariadb_install_db_bootstraps_in_a_tmpdir_of_its_own(short_scratch_dir, monkeypatch):
+    # Its bootstrap mariadbd clears its tmpdir's #sql* files too: in the shared /tmp, two data folders initialised at
+    # once deleted each other's temporary tables (CI: "Unknown table 'mysql.tmp_user_sys'", the template not made).
+    shared = short_scratch_dir / "shared-tmp"
+    shared.mkdir()
+    another_servers_table = shared / "#sql-temptable-4242-1-0.MAI"
+    another_servers_table.write_text("")
+    monkeypatch.setenv("TMPDIR", str(shared))  # the bootstrap's tmpdir when given none: the system's temporary folder
+    server = MariadbScratch(short_scratch_dir / "server")
+    server.root.mkdir()
+    server._initialise(server.data_dir)
+    assert (server.data_dir / "mysql" / "user.frm").exists() or (server.data_dir / "mysql" / "global_priv.frm").exists()
+    assert another_servers_table.exists()

@@ -96,9 +96,15 @@ class MariadbScratch(ScratchServer):
         return list(INSTALL_DB_OPTIONS)
 
     def _initialise(self, data_dir: Path) -> None:
+        # install-db's bootstrap mariadbd has a tmpdir of its own too (see _launch): in the shared /tmp another server's
+        # start deleted its temporary table mid-bootstrap (CI: "Could not remove temporary table: '/tmp/#sql-temptable-
+        # ...'", then "Unknown table 'mysql.tmp_user_sys'"), and its own start deleted those of the others.
+        tmpdir = data_dir.parent / "tmp"
+        tmpdir.mkdir(exist_ok=True)
         run_command(
             [mariadb_program("mariadb-install-db"), "--no-defaults",  # never read the system's /etc/mysql
-             f"--datadir={data_dir}", *INSTALL_DB_OPTIONS, *self._user_option()],
+             f"--datadir={data_dir}", *INSTALL_DB_OPTIONS, *self._user_option(),
+             f"--tmpdir={tmpdir}"],  # not one of install-db's options: it passes it on to the bootstrap mariadbd
             cwd=data_dir.parent, log_path=data_dir.parent / "install-db.log", what="mariadb-install-db",
         )
 
