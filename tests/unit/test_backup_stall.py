@@ -106,6 +106,8 @@ def test_a_clients_connection_timed_out_is_named_as_the_lost_connection():
         "pg_restore: error: could not send data to server: Connection timed out")
     assert "The server at 10.213.7.2:5432 did not answer within connect_timeout 10 s: the network to it is down" in dumper._lost(
         'pg_restore: error: connection to server at "10.213.7.2", port 5432 failed: timeout expired')
+    assert "The connection to 10.213.7.2:5432 was lost: the server ended it, or the network to it failed" in dumper._lost(
+        "pg_restore: error: error returned by PQputCopyData: server closed the connection unexpectedly")
     assert dumper._lost("pg_restore: error: relation \"x\" already exists") == ""
 
 

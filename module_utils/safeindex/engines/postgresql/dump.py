@@ -136,11 +136,16 @@ class PostgresDumper:
                     tcp_user_timeout=self.stall_timeout * 1000)
 
     def _lost(self, errors):
-        """What a client's 'Connection timed out' (or libpq's connect 'timeout expired') means here, said once; empty
-        when it said neither."""
+        """What a client's 'Connection timed out', libpq's connect 'timeout expired' or its 'server closed the connection
+        unexpectedly' means here, said once; empty when it said none of them."""
         if "timeout expired" in errors:
             return (". The server at %s:%s did not answer within connect_timeout %s s: the network to it is down"
                     % (self.params.host, self.params.port, self.params.connect_timeout))
+        if "server closed the connection unexpectedly" in errors:
+            # libpq's words when the session ends mid-stream (its TCP user timeout after a cut, on a loaded machine, or
+            # the server's end): never the dump's fault (CI: a restore check cut off was called a dump that does not restore).
+            return (". The connection to %s:%s was lost: the server ended it, or the network to it failed"
+                    % (self.params.host, self.params.port))
         if "timed out" not in errors and "Connection reset" not in errors:
             return ""
         return (". The connection to %s:%s was lost: no answer for about %s s (stall_timeout, backup_stall_timeout in the"
